@@ -1,0 +1,39 @@
+"""The ``trialwatch`` command line: thin wrappers over jobs and the store."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from trialwatch.cli import study_cmds, sync_cmds, watchlist_cmds
+from trialwatch.cli.common import close_apps
+from trialwatch.errors import TrialwatchError
+
+app = typer.Typer(
+    name="trialwatch",
+    help="Monitor ClinicalTrials.gov watchlists, keep every version, explain what changed.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("init")(watchlist_cmds.init)
+app.add_typer(watchlist_cmds.watchlist_app, name="watchlist")
+app.command("sync")(sync_cmds.sync)
+app.command("history")(study_cmds.history)
+app.command("export")(study_cmds.export)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the command, turning TrialWatch errors into one-line messages."""
+    try:
+        app(args=argv, prog_name="trialwatch")
+    except TrialwatchError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        sys.stderr.write(f"error: {message}\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    finally:
+        close_apps()

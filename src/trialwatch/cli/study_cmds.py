@@ -1,0 +1,113 @@
+"""``trialwatch history`` and ``trialwatch export``."""
+
+from __future__ import annotations
+
+import csv
+import enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from trialwatch.cli.common import atomic_output, load_app, out, print_json, print_table
+from trialwatch.ctgov.parse import EXPORT_COLUMNS, export_row
+from trialwatch.store import repo
+
+
+class ExportFormat(enum.StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+def history(
+    nct_id: Annotated[str, typer.Argument(help="NCT ID of a stored study, e.g. NCT05225675.")],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print machine-readable JSON.")
+    ] = False,
+) -> None:
+    """Show every stored version of a study with its date and content hash."""
+    app = load_app()
+    with app.session() as session:
+        study = repo.get_study(session, nct_id)
+        versions: list[dict[str, Any]] = [
+            {
+                "version": v.version,
+                "fetched_at": v.fetched_at.isoformat(),
+                "last_update_posted": v.last_update_posted,
+                "content_hash": v.content_hash,
+                "sync_run_id": v.sync_run_id,
+            }
+            for v in repo.versions_of(session, study.id)
+        ]
+        data = {
+            "nct_id": study.nct_id,
+            "title": study.brief_title,
+            "acronym": study.acronym,
+            "status": study.overall_status,
+            "versions": versions,
+        }
+    if json_output:
+        print_json(data)
+        return
+    label = f"{study.acronym} " if study.acronym else ""
+    out.print(f"[bold]{label}{study.nct_id}[/bold] {study.brief_title}", markup=True)
+    print_table(
+        None,
+        ["version", "fetched at", "last update posted", "hash", "run"],
+        [
+            [
+                v["version"],
+                v["fetched_at"],
+                v["last_update_posted"],
+                v["content_hash"][:16],
+                v["sync_run_id"],
+            ]
+            for v in versions
+        ],
+    )
+
+
+def export(
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="csv or json.")
+    ] = ExportFormat.csv,
+    watchlist: Annotated[
+        str | None, typer.Option("--watchlist", "-w", help="Only this watchlist's studies.")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to FILE (atomically) instead of stdout."),
+    ] = None,
+    include_left: Annotated[
+        bool, typer.Option("--include-left", help="Also studies that left the watchlist.")
+    ] = False,
+) -> None:
+    """Export the current version of every study, one row per study."""
+    app = load_app()
+    with app.session() as session:
+        watchlist_id = repo.get_watchlist(session, watchlist).id if watchlist else None
+        rows = (
+            export_row(r)
+            for r in repo.iter_current_records(session, watchlist_id, include_left=include_left)
+        )
+        if fmt is ExportFormat.csv:
+            with atomic_output(output) as handle:
+                writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow({k: _csv_value(v) for k, v in row.items()})
+        else:
+            with atomic_output(output, binary=True) as handle:
+                handle.write(b"[")
+                for i, row in enumerate(rows):
+                    handle.write((b",\n" if i else b"\n") + orjson.dumps(row))
+                handle.write(b"\n]\n")
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value

@@ -1,0 +1,125 @@
+"""``trialwatch sync``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from trialwatch.cli.common import err, load_app, print_json, print_table, progress_wanted
+from trialwatch.ctgov.client import CtgovClient
+from trialwatch.errors import TrialwatchError
+from trialwatch.store import repo
+from trialwatch.sync import SyncProgress, SyncResult, sync_watchlist
+
+
+def sync(
+    slugs: Annotated[
+        list[str] | None, typer.Argument(help="Watchlists to sync (default: all enabled).")
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Re-fetch everything; mark studies that no longer match as left."
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print machine-readable JSON.")
+    ] = False,
+) -> None:
+    """Fetch new and updated studies of watchlists from ClinicalTrials.gov."""
+    app = load_app()
+    settings = app.settings
+    with app.session() as session:
+        if slugs:
+            targets = [repo.get_watchlist(session, slug).slug for slug in slugs]
+        else:
+            targets = [w.slug for w in repo.list_watchlists(session) if w.enabled]
+    results: list[SyncResult] = []
+    failure: TrialwatchError | None = None
+    with CtgovClient(
+        settings.api_url,
+        timeout=settings.http_timeout,
+        max_attempts=settings.max_attempts,
+        requests_per_minute=settings.requests_per_minute,
+    ) as client:
+        for slug in targets:
+            with _progress(progress_wanted(json_output), slug) as on_page:
+                try:
+                    results.append(
+                        sync_watchlist(
+                            app.engine,
+                            client,
+                            slug,
+                            full=full,
+                            page_size=settings.page_size,
+                            overlap_days=settings.overlap_days,
+                            api_url=settings.api_url,
+                            on_page=on_page,
+                        )
+                    )
+                except TrialwatchError as exc:
+                    failure = exc
+                    break
+    if json_output:
+        print_json([r.to_dict() for r in results])
+    elif results:
+        print_table(
+            "sync summary",
+            [
+                "watchlist",
+                "mode",
+                "pages",
+                "requests",
+                "seen",
+                "new",
+                "updated",
+                "unchanged",
+                "left",
+                "seconds",
+            ],
+            [
+                [
+                    r.slug,
+                    r.mode,
+                    r.pages,
+                    r.requests,
+                    r.seen,
+                    r.new,
+                    r.updated,
+                    r.unchanged,
+                    r.left,
+                    f"{r.seconds:.1f}",
+                ]
+                for r in results
+            ],
+        )
+    if failure is not None:
+        raise failure
+    if not targets:
+        err.print("no enabled watchlists: add one to the config folder and run 'trialwatch init'")
+
+
+@contextmanager
+def _progress(enabled: bool, slug: str) -> Iterator[Callable[[SyncProgress], None] | None]:
+    """A rich progress bar on a terminal; nothing otherwise (the summary is logged)."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn(f"sync {slug}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("studies"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("sync", total=None)
+
+        def update(event: SyncProgress) -> None:
+            bar.update(task, completed=event.seen, total=event.total)
+
+        yield update

@@ -1,0 +1,144 @@
+"""Settings: ``config/trialwatch.toml`` overridden by ``TRIALWATCH_*`` environment variables.
+
+Read once at start-up by :func:`load_settings`; a bad value raises
+:class:`~trialwatch.errors.ConfigError` naming the setting and where it came from.
+Secrets can be given as files: ``TRIALWATCH_SECRET_KEY_FILE=/run/secrets/key``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from trialwatch.errors import ConfigError
+
+DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
+DEFAULT_CONFIG_PATH = Path("config/trialwatch.toml")
+ENV_PREFIX = "TRIALWATCH_"
+_SECRET_SETTINGS = ("secret_key", "smtp_url", "database_url")
+
+
+class Settings(BaseSettings):
+    """Every setting of TrialWatch, typed and validated."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    database_url: str = "sqlite:///trialwatch.db"
+    api_url: str = DEFAULT_API_URL
+    watchlists_dir: Path = Path("config/watchlists")
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    requests_per_minute: float = Field(default=40.0, ge=0)
+    http_timeout: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    overlap_days: int = Field(default=1, ge=0, le=30)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "text", "json"] = "auto"
+    # Email (digests)
+    mail: str = "file:outbox"
+    smtp_url: str = ""
+    mail_from: str = "TrialWatch <trialwatch@localhost>"
+    public_url: str = "http://localhost:8000"
+    secret_key: str = ""
+    templates: Path | None = None
+    digest_max_studies: int = Field(default=25, ge=1, le=500)
+    send_max_attempts: int = Field(default=8, ge=1, le=50)
+    config_file: Path | None = None
+
+    @field_validator("api_url", "public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Values are gathered by load_settings() and passed as init arguments so that
+        # the TOML file and the environment are read exactly once, from what we were given.
+        return (init_settings,)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from the TOML file and the environment (environment wins)."""
+    env = dict(os.environ if environ is None else environ)
+    config_path, explicit = _config_path(env)
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    if config_path is not None:
+        for key, value in _read_toml(config_path, explicit).items():
+            values[key] = value
+            origin[key] = f"{config_path}: {key}"
+        values["config_file"] = config_path
+        # Relative paths in the file are relative to the file's folder.
+        for key in ("watchlists_dir", "templates"):
+            if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
+                values[key] = str(config_path.parent / values[key])
+        if "watchlists_dir" not in values:
+            values["watchlists_dir"] = str(config_path.parent / "watchlists")
+    for field_name in Settings.model_fields:
+        if field_name == "config_file":
+            continue
+        env_name = ENV_PREFIX + field_name.upper()
+        if field_name in _SECRET_SETTINGS and env.get(env_name + "_FILE"):
+            secret_path = Path(env[env_name + "_FILE"])
+            try:
+                values[field_name] = secret_path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"{env_name}_FILE: cannot read {secret_path}: {exc.strerror}"
+                ) from exc
+            origin[field_name] = f"{env_name}_FILE"
+        elif env_name in env:
+            values[field_name] = env[env_name]
+            origin[field_name] = env_name
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = str(error["loc"][0]) if error["loc"] else "?"
+        where = origin.get(key, key)
+        raise ConfigError(f"{where}: {error['msg']}") from exc
+
+
+def _config_path(env: Mapping[str, str]) -> tuple[Path | None, bool]:
+    named = env.get(ENV_PREFIX + "CONFIG")
+    if named:
+        return Path(named), True
+    return (DEFAULT_CONFIG_PATH, False) if DEFAULT_CONFIG_PATH.is_file() else (None, False)
+
+
+def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if explicit:
+            raise ConfigError(f"{path}: config file not found (TRIALWATCH_CONFIG)") from exc
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    unknown = sorted(set(data) - set(Settings.model_fields) - {"config_file"})
+    if unknown:
+        raise ConfigError(f"{path}: {unknown[0]}: unknown setting")
+    return data

@@ -1,0 +1,377 @@
+"""HTTP client of the ClinicalTrials.gov API v2: the only module of TrialWatch that imports httpx.
+
+Every httpx exception is caught here and re-raised as a :mod:`trialwatch.errors` type:
+
+* :class:`~trialwatch.errors.CtgovUnavailable` (transient) when the API stays
+  unreachable, slow, rate-limiting (429) or failing (5xx) after ``max_attempts``;
+* :class:`~trialwatch.errors.CtgovBadResponse` (permanent) for any other 4xx, with
+  the API's own text/plain message and ``status_code``, and for bodies that are not
+  the JSON the spec promises. ``get_study`` of an unknown NCT ID raises it with
+  ``status_code=404`` (it is the API's answer, not a mistyped command).
+
+Requests are spaced by a client-side limiter and retried with exponential backoff
+and full jitter; ``Retry-After`` (seconds or HTTP-date) replaces the computed wait.
+Sleep, clock and jitter are injected so that tests never really wait.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import orjson
+
+import trialwatch
+from trialwatch.errors import ConfigError, CtgovBadResponse, CtgovUnavailable
+
+logger = logging.getLogger("trialwatch.ctgov")
+
+DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
+MAX_PAGE_SIZE = 1000  # spec: pageSize "will be coerced down to 1,000, if greater than that"
+# A Retry-After longer than this is not worth waiting for inside one sync run: we
+# give up at once with CtgovUnavailable and let the next scheduled run try again.
+MAX_RETRY_AFTER = 600.0
+_MAX_MESSAGE = 300
+# Spec pattern of the nctId path parameter of GET /studies/{nctId}.
+_NCT_ID = re.compile(r"^[Nn][Cc][Tt]0*[1-9]\d{0,7}$")
+_ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of ``GET /studies``: full study records, in the API's order."""
+
+    number: int  # 1-based
+    studies: list[dict[str, Any]]
+    next_page_token: str | None
+    total_count: int | None  # only on the first page (we always ask countTotal=true)
+
+
+class _Failure:
+    """Why one attempt failed in a way worth retrying."""
+
+    def __init__(self, cause: str, *, unreachable: bool, retry_after: float | None = None) -> None:
+        self.cause = cause
+        self.unreachable = unreachable
+        self.retry_after = retry_after
+
+
+class CtgovClient:
+    """Synchronous client of ``GET /studies``, ``/studies/{nctId}`` and ``/version``.
+
+    ``requests_per_minute`` spaces requests (retries included) at least
+    ``60 / requests_per_minute`` seconds apart; 0 disables the limiter. The OpenAPI
+    spec documents no limit; ClinicalTrials.gov's API pages ask clients to stay
+    around 50 requests per minute per IP address, so the default of 40 keeps a
+    margin. A 429 is still handled (retried, honouring Retry-After).
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 6,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        requests_per_minute: float = 40.0,
+        user_agent: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"ClinicalTrials.gov base URL must start with https://: {base_url!r}")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if timeout <= 0 or backoff_initial < 0 or backoff_max < 0 or requests_per_minute < 0:
+            raise ValueError("timeout must be positive; backoff and rate limit not negative")
+        self.base_url = base_url.rstrip("/")
+        self.max_attempts = max_attempts
+        self.request_count = 0
+        self._timeout = timeout
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self._next_slot: float | None = None
+        self._sleep = sleep
+        self._clock = clock
+        self._jitter = jitter
+        agent = user_agent or (
+            f"trialwatch/{trialwatch.__version__} (+https://github.com/trialwatch/trialwatch)"
+        )
+        self._http = httpx.Client(
+            timeout=timeout,
+            headers={"User-Agent": agent, "Accept": "application/json"},
+            # The spec answers GET /studies/{alias} with a 301 to the current NCT ID.
+            follow_redirects=True,
+            transport=transport,
+        )
+
+    # -- public API ---------------------------------------------------------------
+
+    def iter_pages(self, params: Mapping[str, str], *, page_size: int = 1000) -> Iterator[Page]:
+        """Yield the pages of ``GET /studies`` lazily, following ``nextPageToken``.
+
+        Only one page is held at a time. ``pageSize``, ``pageToken`` and
+        ``countTotal`` are managed here; the other parameters are sent unchanged on
+        every page, as the spec requires.
+        """
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
+        base = {
+            key: value
+            for key, value in params.items()
+            if key not in ("pageSize", "pageToken", "countTotal")
+        }
+        base["pageSize"] = str(page_size)
+        token: str | None = None
+        number = 0
+        while True:
+            number += 1
+            query = dict(base)
+            if token is None:
+                query["countTotal"] = "true"
+            else:
+                query["pageToken"] = token
+            response = self._get("/studies", query)
+            page = self._parse_page(response, number)
+            where = _where(response)
+            del response  # keep only the parsed page alive while the caller works
+            yield page
+            if page.next_page_token is None:
+                return
+            if page.next_page_token == token:
+                raise CtgovBadResponse(
+                    f"ClinicalTrials.gov returned the same nextPageToken twice at {where}"
+                )
+            token = page.next_page_token
+
+    def iter_studies(
+        self, params: Mapping[str, str], *, page_size: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every study record of the search, one page in memory at a time."""
+        for page in self.iter_pages(params, page_size=page_size):
+            yield from page.studies
+
+    def get_study(self, nct_id: str) -> dict[str, Any]:
+        """Return the full record of one study (``GET /studies/{nctId}``).
+
+        An unknown NCT ID raises :class:`CtgovBadResponse` with ``status_code=404``.
+        """
+        if not _NCT_ID.match(nct_id):
+            raise ValueError(f"not an NCT ID: {nct_id!r}")
+        response = self._get(
+            f"/studies/{nct_id.upper()}",
+            {"format": "json"},
+            not_found=f"ClinicalTrials.gov has no study {nct_id.upper()} (404)",
+        )
+        data = _decode(response)
+        if not isinstance(data, dict):
+            raise CtgovBadResponse(
+                f"ClinicalTrials.gov answered {_where(response)} with JSON that is not a study"
+            )
+        return data
+
+    def data_timestamp(self) -> str:
+        """Return the ``dataTimestamp`` of ``GET /version`` (UTC, ``yyyy-MM-dd'T'HH:mm:ss``)."""
+        response = self._get("/version", None)
+        data = _decode(response)
+        stamp = data.get("dataTimestamp") if isinstance(data, dict) else None
+        if not isinstance(stamp, str):
+            raise CtgovBadResponse(
+                f"ClinicalTrials.gov answered {_where(response)} without a dataTimestamp"
+            )
+        return stamp
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- requests and retries -----------------------------------------------------
+
+    def _get(
+        self, path: str, params: Mapping[str, str] | None, *, not_found: str | None = None
+    ) -> httpx.Response:
+        url = self.base_url + path
+        failure = _Failure("no attempt made", unreachable=True)  # replaced by the first attempt
+        last_exc: Exception | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            self._throttle()
+            self.request_count += 1
+            logger.debug("GET %s %s (attempt %d)", url, dict(params or {}), attempt)
+            try:
+                response = self._http.get(url, params=params)
+            except httpx.UnsupportedProtocol as exc:
+                raise ConfigError(f"ClinicalTrials.gov base URL is not usable: {url}") from exc
+            except httpx.TransportError as exc:
+                failure = _Failure(self._describe(exc), unreachable=True)
+                last_exc = exc
+            except httpx.HTTPError as exc:  # e.g. TooManyRedirects, DecodingError
+                raise CtgovBadResponse(
+                    f"ClinicalTrials.gov answered {url} unusably: {_one_line(str(exc))}"
+                ) from exc
+            else:
+                status_failure = _check_status(response, not_found)
+                if status_failure is None:
+                    return response
+                failure = status_failure
+                last_exc = None
+            if attempt == self.max_attempts:
+                break
+            wait = self._wait_before_retry(attempt, failure, url)
+            logger.warning(
+                "ClinicalTrials.gov request %s failed (attempt %d of %d): %s; retrying in %.1f s",
+                url,
+                attempt,
+                self.max_attempts,
+                failure.cause,
+                wait,
+            )
+            self._sleep(wait)
+        state = "unreachable" if failure.unreachable else "unavailable"
+        raise CtgovUnavailable(
+            f"ClinicalTrials.gov is {state} at {url}: {failure.cause} "
+            f"(after {self.max_attempts} attempts)"
+        ) from last_exc
+
+    def _wait_before_retry(self, attempt: int, failure: _Failure, url: str) -> float:
+        if failure.retry_after is not None:
+            if failure.retry_after > MAX_RETRY_AFTER:
+                raise CtgovUnavailable(
+                    f"ClinicalTrials.gov is unavailable at {url}: {failure.cause}, "
+                    f"asked to retry after {failure.retry_after:.0f} s "
+                    f"(more than {MAX_RETRY_AFTER:.0f} s; giving up for now)"
+                )
+            return failure.retry_after
+        ceiling: float = min(self._backoff_max, self._backoff_initial * 2.0 ** (attempt - 1))
+        return ceiling * self._jitter()  # "full jitter": uniform in [0, ceiling]
+
+    def _throttle(self) -> None:
+        if not self._interval:
+            return
+        now = self._clock()
+        if self._next_slot is not None and self._next_slot > now:
+            self._sleep(self._next_slot - now)
+            now = self._next_slot
+        self._next_slot = now + self._interval
+
+    def _describe(self, exc: httpx.TransportError) -> str:
+        if isinstance(exc, httpx.TimeoutException):
+            kind = {
+                httpx.ConnectTimeout: "connect",
+                httpx.ReadTimeout: "read",
+                httpx.WriteTimeout: "write",
+                httpx.PoolTimeout: "pool",
+            }.get(type(exc), "request")
+            return f"{kind} timeout after {self._timeout:g} s"
+        text = _ERRNO_PREFIX.sub("", _one_line(str(exc)))
+        if not text:
+            return type(exc).__name__
+        return text[0].lower() + text[1:].rstrip(".")
+
+    # -- response parsing ---------------------------------------------------------
+
+    @staticmethod
+    def _parse_page(response: httpx.Response, number: int) -> Page:
+        data = _decode(response)
+        studies = data.get("studies") if isinstance(data, dict) else None
+        if (
+            not isinstance(data, dict)
+            or not isinstance(studies, list)
+            or not all(isinstance(study, dict) for study in studies)
+        ):
+            raise CtgovBadResponse(
+                f"ClinicalTrials.gov answered {_where(response)} without a 'studies' list"
+            )
+        token = data.get("nextPageToken")
+        total = data.get("totalCount")
+        if token is not None and (not isinstance(token, str) or not token):
+            raise CtgovBadResponse(
+                f"ClinicalTrials.gov answered {_where(response)} with a bad nextPageToken"
+            )
+        if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
+            raise CtgovBadResponse(
+                f"ClinicalTrials.gov answered {_where(response)} with a bad totalCount"
+            )
+        return Page(number=number, studies=studies, next_page_token=token, total_count=total)
+
+
+def _check_status(response: httpx.Response, not_found: str | None) -> _Failure | None:
+    """Return None for a 2xx, a retryable failure for 429/5xx; raise for the rest."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return None
+    cause = f"HTTP {status} {response.reason_phrase}".rstrip()
+    if status == 429 or status >= 500:
+        return _Failure(
+            cause,
+            unreachable=False,
+            retry_after=_parse_retry_after(response.headers.get("Retry-After")),
+        )
+    message = _one_line(response.text) or response.reason_phrase or "no message"
+    if status == 404 and not_found is not None:
+        prefix = not_found
+    else:
+        prefix = f"ClinicalTrials.gov rejected the request ({status})"
+    raise CtgovBadResponse(f"{prefix}: {message}", status_code=status)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or HTTP-date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
+
+
+def _decode(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
+        raise CtgovBadResponse(
+            f"ClinicalTrials.gov answered {_where(response)} with malformed JSON: {exc}"
+        ) from exc
+
+
+def _where(response: httpx.Response) -> str:
+    url = response.request.url
+    return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    if len(line) > _MAX_MESSAGE:
+        line = line[: _MAX_MESSAGE - 1] + "…"
+    return line

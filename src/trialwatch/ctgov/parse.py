@@ -1,0 +1,126 @@
+"""Pure helpers that read API v2 study records (no I/O).
+
+Field paths follow the records the API returns for ``GET /studies/{nctId}``:
+``protocolSection.identificationModule.nctId`` and so on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from trialwatch.errors import CtgovBadResponse
+
+STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
+
+
+def canonical_json(record: Mapping[str, Any]) -> bytes:
+    """The record as canonical JSON: sorted keys, no insignificant whitespace."""
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+
+
+def content_hash(canonical: bytes) -> str:
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def get_path(record: Mapping[str, Any], path: str) -> Any:
+    """``get_path(r, "protocolSection.statusModule.overallStatus")``; None when absent."""
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def nct_id_of(record: Mapping[str, Any]) -> str:
+    nct_id = get_path(record, "protocolSection.identificationModule.nctId")
+    if not isinstance(nct_id, str) or not nct_id:
+        raise CtgovBadResponse("a study record has no protocolSection.identificationModule.nctId")
+    return nct_id
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """The few fields of a record that TrialWatch lists, sorts and filters on."""
+
+    nct_id: str
+    brief_title: str
+    acronym: str | None
+    overall_status: str | None
+    phases: tuple[str, ...]
+    last_update_posted: str | None
+    has_results: bool
+
+
+def summarise(record: Mapping[str, Any]) -> StudySummary:
+    ident = get_path(record, "protocolSection.identificationModule") or {}
+    status = get_path(record, "protocolSection.statusModule") or {}
+    phases = get_path(record, "protocolSection.designModule.phases") or []
+    last_update = (status.get("lastUpdatePostDateStruct") or {}).get("date")
+    return StudySummary(
+        nct_id=nct_id_of(record),
+        brief_title=ident.get("briefTitle") or ident.get("officialTitle") or "",
+        acronym=ident.get("acronym"),
+        overall_status=status.get("overallStatus"),
+        phases=tuple(phases),
+        last_update_posted=last_update,
+        has_results=bool(record.get("hasResults")),
+    )
+
+
+EXPORT_COLUMNS = (
+    "nct_id",
+    "title",
+    "acronym",
+    "status",
+    "phases",
+    "conditions",
+    "interventions",
+    "sponsor",
+    "enrollment",
+    "enrollment_type",
+    "start_date",
+    "primary_completion_date",
+    "completion_date",
+    "last_update_posted",
+    "has_results",
+    "countries",
+    "url",
+)
+
+
+def export_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One flat row per study for CSV/JSON export (lists joined with '; ' by the CSV writer)."""
+    summary = summarise(record)
+    protocol = record.get("protocolSection") or {}
+    status = protocol.get("statusModule") or {}
+    enrollment = (protocol.get("designModule") or {}).get("enrollmentInfo") or {}
+    interventions = (protocol.get("armsInterventionsModule") or {}).get("interventions") or []
+    locations = (protocol.get("contactsLocationsModule") or {}).get("locations") or []
+    sponsor = ((protocol.get("sponsorCollaboratorsModule") or {}).get("leadSponsor") or {}).get(
+        "name"
+    )
+    return {
+        "nct_id": summary.nct_id,
+        "title": summary.brief_title,
+        "acronym": summary.acronym,
+        "status": summary.overall_status,
+        "phases": list(summary.phases),
+        "conditions": list((protocol.get("conditionsModule") or {}).get("conditions") or []),
+        "interventions": [i.get("name") for i in interventions if i.get("name")],
+        "sponsor": sponsor,
+        "enrollment": enrollment.get("count"),
+        "enrollment_type": enrollment.get("type"),
+        "start_date": (status.get("startDateStruct") or {}).get("date"),
+        "primary_completion_date": (status.get("primaryCompletionDateStruct") or {}).get("date"),
+        "completion_date": (status.get("completionDateStruct") or {}).get("date"),
+        "last_update_posted": summary.last_update_posted,
+        "has_results": summary.has_results,
+        "countries": sorted({loc["country"] for loc in locations if loc.get("country")}),
+        "url": STUDY_URL.format(nct_id=summary.nct_id),
+    }

@@ -1,0 +1,179 @@
+"""Engines, sessions, migrations and cross-process locks.
+
+SQLite is the embedded default (WAL journal, foreign keys on); PostgreSQL is the
+production database, reached through psycopg 3.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from trialwatch.errors import ConfigError, SyncInProgress, TrialwatchError
+
+log = logging.getLogger("trialwatch.store")
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class DatabaseError(TrialwatchError):
+    """The database could not be reached or answered with an error."""
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever driver the URL names (or none)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"TRIALWATCH_DATABASE_URL: not a database URL: {url!r}") from exc
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ConfigError(
+            f"TRIALWATCH_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}"
+            " (use sqlite:/// or postgresql://)"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision``."""
+    from alembic import command
+
+    try:
+        command.upgrade(_alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot reach the database: {_first_line(exc.orig)}") from exc
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(_alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def check_schema(engine: Engine) -> None:
+    """Fail with a clear message when the database was never initialised."""
+    try:
+        tables = set(inspect(engine).get_table_names())
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot reach the database: {_first_line(exc.orig)}") from exc
+    if "watchlist" not in tables:
+        raise ConfigError(
+            f"database {engine.url.render_as_string(hide_password=True)} is not initialised:"
+            " run 'trialwatch init'"
+        )
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else "unknown error"
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock."""
+    high = zlib.crc32(b"trialwatch")
+    low = zlib.crc32(name.encode())
+    key = (high << 32) | low
+    return key - (1 << 64) if key >= (1 << 63) else key
+
+
+@contextmanager
+def exclusive_lock(engine: Engine, name: str) -> Iterator[None]:
+    """Hold a lock named ``name`` across processes, or raise :class:`SyncInProgress`.
+
+    PostgreSQL: a session-level advisory lock on its own connection (released by the
+    server if the process dies). SQLite: an OS file lock beside the database file.
+    """
+    if engine.dialect.name == "postgresql":
+        key = _lock_key(name)
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            conn.commit()
+            if not got:
+                raise SyncInProgress(f"{name} is already running in another process")
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+                except SQLAlchemyError:  # the connection is gone: so is the lock
+                    log.warning("could not release lock %s", name)
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    lock = FileLock(f"{database}.{safe}.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise SyncInProgress(f"{name} is already running in another process") from exc
+    try:
+        yield
+    finally:
+        lock.release()

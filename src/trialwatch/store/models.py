@@ -1,0 +1,155 @@
+"""SQLAlchemy models: the database schema of TrialWatch.
+
+Times are stored in UTC. A study's full record is kept, for every version, as
+canonical JSON text (sorted keys, no whitespace); ``content_hash`` is the
+SHA-256 of exactly that text, so a stored version can always be re-verified.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Watchlist(Base):
+    __tablename__ = "watchlist"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    criteria: Mapped[dict[str, Any]]
+    schedule: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(500), default="")
+    # Newest lastUpdatePostDate seen by a successful sync; incremental syncs start there.
+    sync_cursor: Mapped[date | None] = mapped_column(Date)
+    last_synced_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Study(Base):
+    __tablename__ = "study"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nct_id: Mapped[str] = mapped_column(String(11), unique=True)
+    current_version: Mapped[int] = mapped_column(Integer)
+    current_hash: Mapped[str] = mapped_column(String(64))
+    brief_title: Mapped[str] = mapped_column(Text, default="")
+    acronym: Mapped[str | None] = mapped_column(String(200))
+    overall_status: Mapped[str | None] = mapped_column(String(40))
+    phases: Mapped[str] = mapped_column(String(100), default="")
+    last_update_posted: Mapped[str | None] = mapped_column(String(10))
+    has_results: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlist.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(20))  # full | incremental
+    status: Mapped[str] = mapped_column(String(20))  # running | succeeded | failed
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    api_url: Mapped[str] = mapped_column(String(500))
+    data_timestamp: Mapped[str | None] = mapped_column(String(40))
+    cursor_before: Mapped[date | None] = mapped_column(Date)
+    cursor_after: Mapped[date | None] = mapped_column(Date)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    left: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_sync_run_watchlist_started", "watchlist_id", "started_at"),)
+
+
+class StudyVersion(Base):
+    __tablename__ = "study_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    record: Mapped[str] = mapped_column(Text)
+    last_update_posted: Mapped[str | None] = mapped_column(String(10))
+    fetched_at: Mapped[datetime]
+    sync_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_run.id", ondelete="SET NULL"), index=True
+    )
+
+    __table_args__ = (UniqueConstraint("study_id", "version"),)
+
+
+class WatchlistStudy(Base):
+    __tablename__ = "watchlist_study"
+
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlist.id", ondelete="CASCADE"), primary_key=True
+    )
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("study.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    first_matched_at: Mapped[datetime]
+    last_matched_at: Mapped[datetime]
+    last_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_run.id", ondelete="SET NULL"))
+    left_at: Mapped[datetime | None]

@@ -1,0 +1,410 @@
+"""Repository functions: (session, ...) -> rows or domain objects. No HTTP, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.orm import Session
+
+from trialwatch.ctgov.parse import canonical_json, content_hash, nct_id_of, summarise
+from trialwatch.errors import NotFoundError
+from trialwatch.store.models import Study, StudyVersion, SyncRun, Watchlist, WatchlistStudy
+from trialwatch.watchlists import WatchlistSpec
+
+
+def upsert_watchlists(session: Session, specs: Sequence[WatchlistSpec], now: datetime) -> list[str]:
+    """Create or update watchlists from their files; returns one report line per watchlist."""
+    report = []
+    existing = {w.slug: w for w in session.scalars(select(Watchlist))}
+    for spec in specs:
+        values = {
+            "name": spec.name,
+            "description": spec.description,
+            "criteria": spec.criteria.to_dict(),
+            "schedule": spec.schedule,
+            "enabled": spec.enabled,
+            "source": spec.source,
+        }
+        row = existing.get(spec.slug)
+        if row is None:
+            session.add(Watchlist(slug=spec.slug, created_at=now, updated_at=now, **values))
+            report.append(f"{spec.slug}: created")
+            continue
+        changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if changed:
+            for key, value in changed.items():
+                setattr(row, key, value)
+            row.updated_at = now
+            report.append(f"{spec.slug}: updated ({', '.join(sorted(changed))})")
+        else:
+            report.append(f"{spec.slug}: unchanged")
+    session.flush()
+    return report
+
+
+def list_watchlists(session: Session) -> list[Watchlist]:
+    return list(session.scalars(select(Watchlist).order_by(Watchlist.slug)))
+
+
+def get_watchlist(session: Session, slug: str) -> Watchlist:
+    row = session.scalar(select(Watchlist).where(Watchlist.slug == slug))
+    if row is None:
+        known = ", ".join(w.slug for w in list_watchlists(session)) or "none"
+        raise NotFoundError(f"unknown watchlist '{slug}' (known: {known})")
+    return row
+
+
+def watchlist_counts(session: Session, watchlist_id: int) -> tuple[int, int]:
+    """(current members, members that left)."""
+    rows = session.execute(
+        select(WatchlistStudy.left_at).where(WatchlistStudy.watchlist_id == watchlist_id)
+    ).all()
+    left = sum(1 for (left_at,) in rows if left_at is not None)
+    return len(rows) - left, left
+
+
+def last_runs(session: Session, watchlist_id: int, limit: int = 5) -> list[SyncRun]:
+    return list(
+        session.scalars(
+            select(SyncRun)
+            .where(SyncRun.watchlist_id == watchlist_id)
+            .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def last_full_run(session: Session, watchlist_id: int) -> SyncRun | None:
+    return session.scalar(
+        select(SyncRun)
+        .where(
+            SyncRun.watchlist_id == watchlist_id,
+            SyncRun.mode == "full",
+            SyncRun.status == "succeeded",
+        )
+        .order_by(SyncRun.started_at.desc())
+        .limit(1)
+    )
+
+
+def abandon_running(session: Session, watchlist_id: int, now: datetime) -> int:
+    """Mark runs left 'running' by a process that died as failed (call with the lock held)."""
+    result = session.execute(
+        update(SyncRun)
+        .where(SyncRun.watchlist_id == watchlist_id, SyncRun.status == "running")
+        .values(status="failed", finished_at=now, error="abandoned: the process ended mid-run")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass
+class StoredVersion:
+    """A version written by :func:`store_page`, with the record it replaced (None if new)."""
+
+    study_id: int
+    version_id: int
+    version: int
+    nct_id: str
+    old_record: dict[str, Any] | None
+    new_record: dict[str, Any]
+
+
+@dataclass
+class PageResult:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    max_last_update: date | None = None
+    stored: list[StoredVersion] = field(default_factory=list)
+
+
+@dataclass
+class _Prepared:
+    nct_id: str
+    record: dict[str, Any]
+    text: str
+    hash: str
+
+
+def store_page(
+    session: Session,
+    records: Sequence[dict[str, Any]],
+    *,
+    watchlist_id: int,
+    run_id: int,
+    now: datetime,
+    load_old_records: bool = True,
+) -> PageResult:
+    """Store one page of records: a new version only where the content hash changed.
+
+    Also refreshes the watchlist membership of every record. Runs inside the
+    caller's transaction; nothing is committed here.
+    """
+    result = PageResult()
+    prepared: dict[str, _Prepared] = {}
+    for record in records:
+        canonical = canonical_json(record)
+        nct_id = nct_id_of(record)
+        prepared[nct_id] = _Prepared(nct_id, record, canonical.decode(), content_hash(canonical))
+        last = summarise(record).last_update_posted
+        if last:
+            day = _parse_day(last)
+            if day and (result.max_last_update is None or day > result.max_last_update):
+                result.max_last_update = day
+    if not prepared:
+        return result
+    existing = {
+        row.nct_id: row
+        for row in session.execute(
+            select(Study.id, Study.nct_id, Study.current_hash, Study.current_version).where(
+                Study.nct_id.in_(list(prepared))
+            )
+        )
+    }
+    fresh = [p for p in prepared.values() if p.nct_id not in existing]
+    changed = [
+        p
+        for p in prepared.values()
+        if p.nct_id in existing and existing[p.nct_id].current_hash != p.hash
+    ]
+    result.new, result.updated = len(fresh), len(changed)
+    result.unchanged = len(prepared) - len(fresh) - len(changed)
+
+    if fresh:
+        session.execute(
+            insert(Study),
+            [
+                {**_study_columns(p), "current_version": 1, "first_seen_at": now, "updated_at": now}
+                for p in fresh
+            ],
+        )
+    ids = {
+        nct: sid
+        for sid, nct in session.execute(
+            select(Study.id, Study.nct_id).where(Study.nct_id.in_(list(prepared)))
+        )
+    }
+    old_records: dict[int, dict[str, Any]] = {}
+    if changed and load_old_records:
+        old_records = {
+            sid: orjson.loads(text)
+            for sid, text in session.execute(
+                select(StudyVersion.study_id, StudyVersion.record)
+                .join(Study, Study.id == StudyVersion.study_id)
+                .where(
+                    StudyVersion.study_id.in_([existing[p.nct_id].id for p in changed]),
+                    StudyVersion.version == Study.current_version,
+                )
+            )
+        }
+    if changed:
+        session.execute(
+            update(Study),
+            [
+                {
+                    "id": existing[p.nct_id].id,
+                    **_study_columns(p),
+                    "current_version": existing[p.nct_id].current_version + 1,
+                    "updated_at": now,
+                }
+                for p in changed
+            ],
+        )
+    versions = [(p, 1) for p in fresh] + [
+        (p, existing[p.nct_id].current_version + 1) for p in changed
+    ]
+    if versions:
+        rows = [
+            {
+                "study_id": ids[p.nct_id],
+                "version": number,
+                "content_hash": p.hash,
+                "record": p.text,
+                "last_update_posted": summarise(p.record).last_update_posted,
+                "fetched_at": now,
+                "sync_run_id": run_id,
+            }
+            for p, number in versions
+        ]
+        session.execute(insert(StudyVersion), rows)
+        version_ids = {
+            (sid, number): vid
+            for vid, sid, number in session.execute(
+                select(StudyVersion.id, StudyVersion.study_id, StudyVersion.version).where(
+                    StudyVersion.sync_run_id == run_id,
+                    StudyVersion.study_id.in_([r["study_id"] for r in rows]),
+                )
+            )
+        }
+        for p, number in versions:
+            sid = ids[p.nct_id]
+            result.stored.append(
+                StoredVersion(
+                    study_id=sid,
+                    version_id=version_ids[(sid, number)],
+                    version=number,
+                    nct_id=p.nct_id,
+                    old_record=old_records.get(sid),
+                    new_record=p.record,
+                )
+            )
+    _touch_membership(session, watchlist_id, list(ids.values()), run_id, now)
+    return result
+
+
+def _study_columns(p: _Prepared) -> dict[str, Any]:
+    summary = summarise(p.record)
+    return {
+        "nct_id": p.nct_id,
+        "current_hash": p.hash,
+        "brief_title": summary.brief_title,
+        "acronym": summary.acronym,
+        "overall_status": summary.overall_status,
+        "phases": ",".join(summary.phases),
+        "last_update_posted": summary.last_update_posted,
+        "has_results": summary.has_results,
+    }
+
+
+def _touch_membership(
+    session: Session, watchlist_id: int, study_ids: list[int], run_id: int, now: datetime
+) -> None:
+    members = set(
+        session.scalars(
+            select(WatchlistStudy.study_id).where(
+                WatchlistStudy.watchlist_id == watchlist_id,
+                WatchlistStudy.study_id.in_(study_ids),
+            )
+        )
+    )
+    missing = [sid for sid in study_ids if sid not in members]
+    if missing:
+        session.execute(
+            insert(WatchlistStudy),
+            [
+                {
+                    "watchlist_id": watchlist_id,
+                    "study_id": sid,
+                    "first_matched_at": now,
+                    "last_matched_at": now,
+                    "last_run_id": run_id,
+                }
+                for sid in missing
+            ],
+        )
+    if members:
+        session.execute(
+            update(WatchlistStudy)
+            .where(
+                WatchlistStudy.watchlist_id == watchlist_id,
+                WatchlistStudy.study_id.in_(list(members)),
+            )
+            .values(last_matched_at=now, last_run_id=run_id, left_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def members_not_seen(session: Session, watchlist_id: int, run_id: int) -> list[tuple[int, str]]:
+    """Current members not matched by run ``run_id``: (study id, NCT ID)."""
+    rows = session.execute(
+        select(Study.id, Study.nct_id)
+        .join(WatchlistStudy, WatchlistStudy.study_id == Study.id)
+        .where(
+            WatchlistStudy.watchlist_id == watchlist_id,
+            WatchlistStudy.left_at.is_(None),
+            (WatchlistStudy.last_run_id != run_id) | WatchlistStudy.last_run_id.is_(None),
+        )
+        .order_by(Study.nct_id)
+    )
+    return [(sid, nct) for sid, nct in rows]
+
+
+def mark_left(session: Session, watchlist_id: int, study_ids: Sequence[int], now: datetime) -> None:
+    if study_ids:
+        session.execute(
+            update(WatchlistStudy)
+            .where(
+                WatchlistStudy.watchlist_id == watchlist_id,
+                WatchlistStudy.study_id.in_(list(study_ids)),
+            )
+            .values(left_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def get_study(session: Session, nct_id: str) -> Study:
+    row = session.scalar(select(Study).where(Study.nct_id == nct_id.upper()))
+    if row is None:
+        raise NotFoundError(f"no stored study {nct_id} (sync a watchlist that matches it first)")
+    return row
+
+
+def versions_of(session: Session, study_id: int) -> list[StudyVersion]:
+    return list(
+        session.scalars(
+            select(StudyVersion)
+            .where(StudyVersion.study_id == study_id)
+            .order_by(StudyVersion.version)
+        )
+    )
+
+
+def current_record(session: Session, study: Study) -> dict[str, Any]:
+    text = session.scalar(
+        select(StudyVersion.record).where(
+            StudyVersion.study_id == study.id, StudyVersion.version == study.current_version
+        )
+    )
+    return dict(orjson.loads(text or "{}"))
+
+
+def iter_current_records(
+    session: Session, watchlist_id: int | None = None, *, include_left: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Current record of every study (of one watchlist), by NCT ID, streamed."""
+    query = select(StudyVersion.record).join(
+        Study,
+        and_(Study.id == StudyVersion.study_id, StudyVersion.version == Study.current_version),
+    )
+    if watchlist_id is not None:
+        query = query.join(WatchlistStudy, WatchlistStudy.study_id == Study.id).where(
+            WatchlistStudy.watchlist_id == watchlist_id
+        )
+        if not include_left:
+            query = query.where(WatchlistStudy.left_at.is_(None))
+    query = query.order_by(Study.nct_id).execution_options(yield_per=200)
+    for text in session.scalars(query):
+        yield orjson.loads(text)
+
+
+def run_counts(run: SyncRun) -> Mapping[str, Any]:
+    return {
+        "run_id": run.id,
+        "mode": run.mode,
+        "status": run.status,
+        "pages": run.pages,
+        "requests": run.requests,
+        "seen": run.seen,
+        "new": run.new,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "left": run.left,
+        "data_timestamp": run.data_timestamp,
+        "cursor_before": run.cursor_before.isoformat() if run.cursor_before else None,
+        "cursor_after": run.cursor_after.isoformat() if run.cursor_after else None,
+        "error": run.error,
+    }
+
+
+def _parse_day(value: str) -> date | None:
+    try:
+        if len(value) == 7:  # "2025-03": month granularity
+            return date.fromisoformat(value + "-01")
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None

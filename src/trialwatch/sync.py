@@ -1,0 +1,279 @@
+"""The sync job: one watchlist, one run, from ClinicalTrials.gov into the store.
+
+``sync_watchlist`` is one step: the CLI, the scheduler and the tests call the
+same function. Each page is written in its own transaction together with the
+run's counters; the watchlist cursor advances only when the whole run succeeds,
+so a run that dies part-way is repaired by the next one (already stored pages
+are recognised by their content hash and store nothing twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from trialwatch.ctgov.client import Page
+from trialwatch.ctgov.query import build_search_params
+from trialwatch.errors import TrialwatchError
+from trialwatch.store import repo
+from trialwatch.store.db import exclusive_lock, make_sessionmaker, session_scope
+from trialwatch.store.models import SyncRun
+from trialwatch.watchlists import Criteria
+
+log = logging.getLogger("trialwatch.sync")
+
+FULL_SYNC_EVERY = timedelta(days=7)
+
+
+class StudySource(Protocol):
+    """What the sync needs from the API client (``CtgovClient`` provides it)."""
+
+    @property
+    def request_count(self) -> int: ...
+
+    def data_timestamp(self) -> str: ...
+
+    def iter_pages(self, params: Any, *, page_size: int = ...) -> Any: ...
+
+
+@dataclass
+class SyncProgress:
+    """Reported after each stored page."""
+
+    slug: str
+    page: int
+    seen: int
+    total: int | None
+
+
+@dataclass
+class SyncResult:
+    slug: str
+    run_id: int
+    mode: str
+    status: str
+    pages: int = 0
+    requests: int = 0
+    seen: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    left: int = 0
+    seconds: float = 0.0
+    data_timestamp: str | None = None
+    cursor: str | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "watchlist": self.slug,
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "status": self.status,
+            "pages": self.pages,
+            "requests": self.requests,
+            "seen": self.seen,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "left": self.left,
+            "seconds": round(self.seconds, 3),
+            "data_timestamp": self.data_timestamp,
+            "cursor": self.cursor,
+            "error": self.error,
+        }
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def sync_watchlist(
+    engine: Engine,
+    client: StudySource,
+    slug: str,
+    *,
+    full: bool = False,
+    page_size: int = 1000,
+    overlap_days: int = 1,
+    api_url: str = "",
+    now: Callable[[], datetime] = _utcnow,
+    on_page: Callable[[SyncProgress], None] | None = None,
+) -> SyncResult:
+    """Sync one watchlist; raises the client's error after marking the run failed."""
+    factory = make_sessionmaker(engine)
+    with exclusive_lock(engine, f"sync of watchlist '{slug}'"):
+        return _sync_locked(
+            factory,
+            client,
+            slug,
+            full=full,
+            page_size=page_size,
+            overlap_days=overlap_days,
+            api_url=api_url,
+            now=now,
+            on_page=on_page,
+        )
+
+
+def _sync_locked(
+    factory: sessionmaker[Session],
+    client: StudySource,
+    slug: str,
+    *,
+    full: bool,
+    page_size: int,
+    overlap_days: int,
+    api_url: str,
+    now: Callable[[], datetime],
+    on_page: Callable[[SyncProgress], None] | None,
+) -> SyncResult:
+    started = time.perf_counter()
+    requests_before = client.request_count
+    with session_scope(factory) as session:
+        watchlist = repo.get_watchlist(session, slug)
+        abandoned = repo.abandon_running(session, watchlist.id, now())
+        if abandoned:
+            log.warning("marked %d abandoned run(s) of %s as failed", abandoned, slug)
+        watchlist_id = watchlist.id
+        criteria = Criteria.from_dict(watchlist.criteria)
+        cursor = watchlist.sync_cursor
+        last_full = repo.last_full_run(session, watchlist_id)
+    stale_full = last_full is None or now() - last_full.started_at > FULL_SYNC_EVERY
+    mode = "full" if full or cursor is None or stale_full else "incremental"
+
+    with session_scope(factory) as session:
+        run = SyncRun(
+            watchlist_id=watchlist_id,
+            mode=mode,
+            status="running",
+            started_at=now(),
+            api_url=api_url,
+            cursor_before=cursor,
+        )
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    result = SyncResult(slug=slug, run_id=run_id, mode=mode, status="running")
+    updated_since: date | None = None
+    if mode == "incremental" and cursor is not None:
+        updated_since = cursor - timedelta(days=overlap_days)
+    params = build_search_params(criteria, updated_since=updated_since)
+    params["countTotal"] = "true"
+    log.debug(
+        "sync started watchlist=%s run=%d mode=%s since=%s",
+        slug,
+        run_id,
+        mode,
+        updated_since.isoformat() if updated_since else "-",
+    )
+    max_seen: date | None = None
+    total: int | None = None
+    try:
+        result.data_timestamp = client.data_timestamp()
+        with session_scope(factory) as session:
+            session.get_one(SyncRun, run_id).data_timestamp = result.data_timestamp
+        page: Page
+        for page in client.iter_pages(params, page_size=page_size):
+            if page.total_count is not None:
+                total = page.total_count
+            with session_scope(factory) as session:
+                stored = repo.store_page(
+                    session, page.studies, watchlist_id=watchlist_id, run_id=run_id, now=now()
+                )
+                _after_page(session, stored)
+                run_row = session.get_one(SyncRun, run_id)
+                run_row.pages += 1
+                run_row.seen += len(page.studies)
+                run_row.new += stored.new
+                run_row.updated += stored.updated
+                run_row.unchanged += stored.unchanged
+                run_row.requests = client.request_count - requests_before
+            result.pages += 1
+            result.seen += len(page.studies)
+            result.new += stored.new
+            result.updated += stored.updated
+            result.unchanged += stored.unchanged
+            if stored.max_last_update and (max_seen is None or stored.max_last_update > max_seen):
+                max_seen = stored.max_last_update
+            log.debug(
+                "page stored watchlist=%s page=%d studies=%d new=%d updated=%d",
+                slug,
+                page.number,
+                len(page.studies),
+                stored.new,
+                stored.updated,
+            )
+            if on_page is not None:
+                on_page(SyncProgress(slug=slug, page=page.number, seen=result.seen, total=total))
+        if mode == "full":
+            with session_scope(factory) as session:
+                gone = repo.members_not_seen(session, watchlist_id, run_id)
+                repo.mark_left(session, watchlist_id, [sid for sid, _ in gone], now())
+                result.left = len(gone)
+        new_cursor = max(filter(None, [cursor, max_seen]), default=None)
+        with session_scope(factory) as session:
+            run_row = session.get_one(SyncRun, run_id)
+            run_row.status = "succeeded"
+            run_row.finished_at = now()
+            run_row.left = result.left
+            run_row.cursor_after = new_cursor
+            run_row.requests = client.request_count - requests_before
+            wl = repo.get_watchlist(session, slug)
+            wl.sync_cursor = new_cursor
+            wl.last_synced_at = now()
+        result.status = "succeeded"
+        result.cursor = new_cursor.isoformat() if new_cursor else None
+    except BaseException as exc:
+        result.status = "failed"
+        result.error = _one_line(exc)
+        with session_scope(factory) as session:
+            run_row = session.get_one(SyncRun, run_id)
+            run_row.status = "failed"
+            run_row.finished_at = now()
+            run_row.error = result.error
+            run_row.requests = client.request_count - requests_before
+        # A TrialwatchError is reported by the caller (one line in the CLI); log the rest.
+        level = logging.DEBUG if isinstance(exc, TrialwatchError) else logging.ERROR
+        log.log(level, "sync failed watchlist=%s run=%d error=%s", slug, run_id, result.error)
+        raise
+    finally:
+        result.requests = client.request_count - requests_before
+        result.seconds = time.perf_counter() - started
+    log.info(
+        "sync finished watchlist=%s run=%d mode=%s pages=%d requests=%d seen=%d new=%d "
+        "updated=%d unchanged=%d left=%d seconds=%.2f",
+        slug,
+        run_id,
+        mode,
+        result.pages,
+        result.requests,
+        result.seen,
+        result.new,
+        result.updated,
+        result.unchanged,
+        result.left,
+        result.seconds,
+    )
+    return result
+
+
+def _after_page(session: Session, stored: repo.PageResult) -> None:
+    """Hook for work that must share the page's transaction (change detection)."""
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    text = str(exc).strip().splitlines()
+    if isinstance(exc, TrialwatchError) and text:
+        return text[0]
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,0 +1,202 @@
+"""Watchlist definitions: what to watch on ClinicalTrials.gov, read from TOML files.
+
+A watchlist file (``config/watchlists/<slug>.toml``) looks like::
+
+    slug = "mmn"
+    name = "Multifocal motor neuropathy"
+    description = "..."
+    schedule = "0 6 * * *"          # cron expression, UTC
+
+    [criteria]
+    conditions = ["multifocal motor neuropathy"]
+    interventions = ["ARGX-117", "empasiprubart"]
+    terms = []                       # free text, Essie syntax allowed
+    nct_ids = []                     # always watched, whatever else matches
+    statuses = []                    # e.g. ["RECRUITING", "NOT_YET_RECRUITING"]
+    phases = []                      # e.g. ["PHASE2", "PHASE3"]
+    countries = []                   # e.g. ["Netherlands"]
+
+A study belongs to the watchlist when it matches *any* of conditions,
+interventions, terms or nct_ids, and *all* of the filters (statuses, phases,
+countries) that are set.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trialwatch.errors import ConfigError
+
+# The API's enum values (see the OpenAPI spec, Status and Phase).
+OVERALL_STATUSES = frozenset(
+    {
+        "ACTIVE_NOT_RECRUITING",
+        "COMPLETED",
+        "ENROLLING_BY_INVITATION",
+        "NOT_YET_RECRUITING",
+        "RECRUITING",
+        "SUSPENDED",
+        "TERMINATED",
+        "WITHDRAWN",
+        "AVAILABLE",
+        "NO_LONGER_AVAILABLE",
+        "TEMPORARILY_NOT_AVAILABLE",
+        "APPROVED_FOR_MARKETING",
+        "WITHHELD",
+        "UNKNOWN",
+    }
+)
+PHASES = frozenset({"NA", "EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4"})
+
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_NCT_RE = re.compile(r"^NCT\d{8}$")
+_CRON_FIELDS = 5
+
+_CRITERIA_KEYS = (
+    "conditions",
+    "interventions",
+    "terms",
+    "nct_ids",
+    "statuses",
+    "phases",
+    "countries",
+)
+_TOP_KEYS = {"slug", "name", "description", "schedule", "enabled", "criteria"}
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """What a watchlist matches. Empty tuples mean "not used"."""
+
+    conditions: tuple[str, ...] = ()
+    interventions: tuple[str, ...] = ()
+    terms: tuple[str, ...] = ()
+    nct_ids: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    phases: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {key: list(getattr(self, key)) for key in _CRITERIA_KEYS}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Criteria:
+        return cls(**{key: tuple(data.get(key, ())) for key in _CRITERIA_KEYS})
+
+
+@dataclass(frozen=True)
+class WatchlistSpec:
+    """A watchlist as an admin wrote it."""
+
+    slug: str
+    name: str
+    criteria: Criteria
+    description: str = ""
+    schedule: str = "0 6 * * *"
+    enabled: bool = True
+    source: str = field(default="", compare=False)
+
+
+def load_watchlist_file(path: Path) -> WatchlistSpec:
+    """Read and validate one watchlist file; errors name the file and the key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read watchlist file: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return parse_watchlist(data, source=str(path))
+
+
+def load_watchlists(directory: Path) -> list[WatchlistSpec]:
+    """Read every ``*.toml`` file of a folder, sorted by name; slugs must be unique."""
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: watchlist folder does not exist")
+    specs: list[WatchlistSpec] = []
+    seen: dict[str, str] = {}
+    for path in sorted(directory.glob("*.toml")):
+        spec = load_watchlist_file(path)
+        if spec.slug in seen:
+            raise ConfigError(f"{path}: slug: '{spec.slug}' is already used by {seen[spec.slug]}")
+        seen[spec.slug] = str(path)
+        specs.append(spec)
+    return specs
+
+
+def parse_watchlist(data: dict[str, Any], *, source: str = "<watchlist>") -> WatchlistSpec:
+    """Validate a parsed TOML document into a :class:`WatchlistSpec`."""
+
+    def fail(key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{source}: {key}: {problem}")
+
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"unknown key (expected one of {', '.join(sorted(_TOP_KEYS))})")
+    slug = _required_str(data, "slug", fail)
+    if not _SLUG_RE.match(slug):
+        raise fail("slug", f"'{slug}' must be lower-case letters, digits and dashes")
+    name = _required_str(data, "name", fail)
+    description = _optional_str(data, "description", fail, "")
+    schedule = _optional_str(data, "schedule", fail, "0 6 * * *")
+    if len(schedule.split()) != _CRON_FIELDS:
+        raise fail("schedule", f"'{schedule}' is not a 5-field cron expression")
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise fail("enabled", "must be true or false")
+    raw = data.get("criteria")
+    if not isinstance(raw, dict):
+        raise fail("criteria", "missing table [criteria]")
+    criteria = _parse_criteria(raw, lambda key, problem: fail(f"criteria.{key}", problem))
+    if not (criteria.conditions or criteria.interventions or criteria.terms or criteria.nct_ids):
+        raise fail("criteria", "set at least one of conditions, interventions, terms or nct_ids")
+    return WatchlistSpec(
+        slug=slug,
+        name=name,
+        description=description,
+        schedule=schedule,
+        enabled=enabled,
+        criteria=criteria,
+        source=source,
+    )
+
+
+def _parse_criteria(raw: dict[str, Any], fail: Any) -> Criteria:
+    unknown = sorted(set(raw) - set(_CRITERIA_KEYS))
+    if unknown:
+        raise fail(unknown[0], f"unknown key (expected one of {', '.join(_CRITERIA_KEYS)})")
+    values: dict[str, tuple[str, ...]] = {}
+    for key in _CRITERIA_KEYS:
+        items = raw.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
+            raise fail(key, "must be a list of non-empty strings")
+        values[key] = tuple(dict.fromkeys(i.strip() for i in items))
+    for key in ("nct_ids", "statuses", "phases"):
+        values[key] = tuple(dict.fromkeys(v.upper() for v in values[key]))
+    for nct in values["nct_ids"]:
+        if not _NCT_RE.match(nct):
+            raise fail("nct_ids", f"'{nct}' is not an NCT ID (NCT followed by 8 digits)")
+    for status in values["statuses"]:
+        if status not in OVERALL_STATUSES:
+            raise fail("statuses", f"'{status}' is not an overall status of the API")
+    for phase in values["phases"]:
+        if phase not in PHASES:
+            raise fail("phases", f"'{phase}' is not a phase (one of {', '.join(sorted(PHASES))})")
+    return Criteria(**values)
+
+
+def _required_str(data: dict[str, Any], key: str, fail: Any) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise fail(key, "required, must be a non-empty string")
+    return value.strip()
+
+
+def _optional_str(data: dict[str, Any], key: str, fail: Any, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise fail(key, "must be a string")
+    return value.strip()

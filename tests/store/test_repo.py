@@ -1,0 +1,141 @@
+"""The versioned store: a version only when content changes, membership, history, locks."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine, func, select
+
+from trialwatch.ctgov.parse import canonical_json, content_hash
+from trialwatch.errors import NotFoundError, SyncInProgress
+from trialwatch.store import repo
+from trialwatch.store.db import exclusive_lock, make_sessionmaker, session_scope
+from trialwatch.store.models import Study, StudyVersion, SyncRun, WatchlistStudy
+from trialwatch.watchlists import Criteria, WatchlistSpec
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "ctgov"
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def _record(name: str) -> dict[str, Any]:
+    return dict(json.loads((FIXTURES / name).read_text()))
+
+
+def _setup(engine: Engine) -> tuple[int, int]:
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as session:
+        spec = WatchlistSpec(slug="mmn", name="MMN", criteria=Criteria(conditions=("mmn",)))
+        repo.upsert_watchlists(session, [spec], NOW)
+        wl = repo.get_watchlist(session, "mmn")
+        run = SyncRun(
+            watchlist_id=wl.id, mode="full", status="running", started_at=NOW, api_url="x"
+        )
+        session.add(run)
+        session.flush()
+        return wl.id, run.id
+
+
+def _store(engine: Engine, records: list[dict[str, Any]], wl: int, run: int) -> repo.PageResult:
+    with session_scope(make_sessionmaker(engine)) as session:
+        return repo.store_page(session, records, watchlist_id=wl, run_id=run, now=NOW)
+
+
+def test_it_stores_a_new_version_only_when_the_content_changes(engine: Engine) -> None:
+    """Same record twice: one version; an edited record: a second version with the old one kept."""
+    wl, run = _setup(engine)
+    arda = _record("constructed/NCT05225675.json")
+    first = _store(engine, [arda, _record("NCT06171568.json")], wl, run)
+    assert (first.new, first.updated, first.unchanged) == (2, 0, 0)
+    again = _store(engine, [copy.deepcopy(arda)], wl, run)
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 1)
+    edited = copy.deepcopy(arda)
+    edited["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    third = _store(engine, [edited], wl, run)
+    assert (third.new, third.updated) == (0, 1)
+    assert third.stored[0].old_record == arda
+    assert third.stored[0].new_record == edited
+    with session_scope(make_sessionmaker(engine)) as session:
+        study = repo.get_study(session, "NCT05225675")
+        versions = repo.versions_of(session, study.id)
+        assert [v.version for v in versions] == [1, 2]
+        assert study.current_version == 2
+        assert study.overall_status == "COMPLETED"
+        assert orjson.loads(versions[0].record) == arda
+        assert repo.current_record(session, study) == edited
+
+
+def test_the_hash_is_of_the_canonical_record(engine: Engine) -> None:
+    """Key order does not matter; the stored text re-hashes to the stored hash."""
+    wl, run = _setup(engine)
+    arda = _record("constructed/NCT05225675.json")
+    reordered = dict(reversed(list(arda.items())))
+    _store(engine, [arda], wl, run)
+    assert _store(engine, [reordered], wl, run).unchanged == 1
+    with session_scope(make_sessionmaker(engine)) as session:
+        version = session.scalars(select(StudyVersion)).one()
+        assert version.content_hash == content_hash(version.record.encode())
+        assert version.record.encode() == canonical_json(arda)
+
+
+def test_it_tracks_membership_and_leaving(engine: Engine) -> None:
+    """Studies seen join the watchlist; members not seen by a run can be marked left."""
+    wl, run = _setup(engine)
+    _store(engine, [_record("NCT06171568.json"), _record("NCT03418623.json")], wl, run)
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as session:
+        run2 = SyncRun(watchlist_id=wl, mode="full", status="running", started_at=NOW, api_url="x")
+        session.add(run2)
+        session.flush()
+        run2_id = run2.id
+    _store(engine, [_record("NCT06171568.json")], wl, run2_id)
+    with session_scope(factory) as session:
+        gone = repo.members_not_seen(session, wl, run2_id)
+        assert [nct for _, nct in gone] == ["NCT03418623"]
+        repo.mark_left(session, wl, [sid for sid, _ in gone], NOW)
+    with session_scope(factory) as session:
+        assert repo.watchlist_counts(session, wl) == (1, 1)
+        left = session.scalars(select(WatchlistStudy).where(WatchlistStudy.left_at.is_not(None)))
+        assert len(list(left)) == 1
+    # Seen again: it rejoins.
+    _store(engine, [_record("NCT03418623.json")], wl, run2_id)
+    with session_scope(factory) as session:
+        assert repo.watchlist_counts(session, wl) == (2, 0)
+
+
+def test_a_failed_page_writes_nothing(engine: Engine) -> None:
+    """A record without an NCT ID aborts the page's transaction: no study, no version."""
+    wl, run = _setup(engine)
+    broken = {"protocolSection": {"identificationModule": {}}}
+    with pytest.raises(Exception, match="nctId"):
+        _store(engine, [_record("NCT06171568.json"), broken], wl, run)
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert session.scalar(select(func.count()).select_from(Study)) == 0
+        assert session.scalar(select(func.count()).select_from(StudyVersion)) == 0
+
+
+def test_unknown_names_are_not_found(engine: Engine) -> None:
+    """Unknown slugs and NCT IDs raise NotFoundError listing what exists."""
+    _setup(engine)
+    with session_scope(make_sessionmaker(engine)) as session:
+        with pytest.raises(NotFoundError, match=r"unknown watchlist 'nope' \(known: mmn\)"):
+            repo.get_watchlist(session, "nope")
+        with pytest.raises(NotFoundError, match="NCT00000000"):
+            repo.get_study(session, "NCT00000000")
+
+
+def test_the_lock_excludes_a_second_holder(engine: Engine) -> None:
+    """While one holder has the lock, a second attempt fails at once; afterwards it succeeds."""
+    with exclusive_lock(engine, "sync of watchlist 'mmn'"):
+        with pytest.raises(SyncInProgress, match="already running"):
+            with exclusive_lock(engine, "sync of watchlist 'mmn'"):
+                pass  # pragma: no cover
+        with exclusive_lock(engine, "sync of watchlist 'other'"):
+            pass
+    with exclusive_lock(engine, "sync of watchlist 'mmn'"):
+        pass

@@ -1,0 +1,66 @@
+"""Settings: TOML file, environment overrides, secrets in files, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trialwatch.config import DEFAULT_API_URL, load_settings
+from trialwatch.errors import ConfigError
+
+
+def test_it_has_working_defaults_without_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no config file the database is a SQLite file in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.database_url == "sqlite:///trialwatch.db"
+    assert settings.api_url == DEFAULT_API_URL
+    assert settings.config_file is None
+
+
+def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
+    """TRIALWATCH_* variables win over the TOML file; paths are relative to the file."""
+    config = tmp_path / "tw.toml"
+    config.write_text('api_url = "http://file.example/api/v2/"\npage_size = 50\n')
+    settings = load_settings({"TRIALWATCH_CONFIG": str(config), "TRIALWATCH_PAGE_SIZE": "200"})
+    assert settings.api_url == "http://file.example/api/v2"
+    assert settings.page_size == 200
+    assert settings.watchlists_dir == tmp_path / "watchlists"
+
+
+def test_it_reads_secrets_from_files(tmp_path: Path) -> None:
+    """TRIALWATCH_SECRET_KEY_FILE supplies the secret key."""
+    secret = tmp_path / "key"
+    secret.write_text("s3cret\n")
+    settings = load_settings({"TRIALWATCH_SECRET_KEY_FILE": str(secret)})
+    assert settings.secret_key == "s3cret"
+
+
+@pytest.mark.parametrize(
+    ("environ", "fragment"),
+    [
+        ({"TRIALWATCH_PAGE_SIZE": "5000"}, "TRIALWATCH_PAGE_SIZE: Input should be less than"),
+        ({"TRIALWATCH_API_URL": "ftp://x"}, "TRIALWATCH_API_URL: Value error, must start"),
+        ({"TRIALWATCH_CONFIG": "/nonexistent/tw.toml"}, "config file not found"),
+    ],
+)
+def test_it_rejects_bad_values_in_one_line(environ: dict[str, str], fragment: str) -> None:
+    """A bad setting names where it came from."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ)
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_it_names_the_file_for_bad_toml(tmp_path: Path) -> None:
+    """Unknown keys and bad values in the file name the file and the key."""
+    config = tmp_path / "tw.toml"
+    config.write_text("colour = 1\n")
+    with pytest.raises(ConfigError, match=f"{config}: colour: unknown setting"):
+        load_settings({"TRIALWATCH_CONFIG": str(config)})
+    config.write_text("page_size = 0\n")
+    with pytest.raises(ConfigError, match=f"{config}: page_size: Input should be greater"):
+        load_settings({"TRIALWATCH_CONFIG": str(config)})
