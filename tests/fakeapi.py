@@ -55,7 +55,7 @@ _SEP = "\x00"  # between list items, so that a phrase never spans two items
 
 # Parameters of GET /studies in the spec that the fake does not implement.
 _UNSUPPORTED = frozenset(
-    {
+    [
         "markupFormat",
         "query.locn",
         "query.titles",
@@ -74,7 +74,7 @@ _UNSUPPORTED = frozenset(
         "aggFilters",
         "geoDecay",
         "fields",
-    }
+    ]
 )
 _QUERIES = {
     "query.cond": "ConditionSearch",
@@ -199,7 +199,7 @@ _JSON_NOISE = re.compile(rb'"[A-Za-z]+":|\\[nrtbf"\\/]')
 Predicate = Callable[[_Doc], bool]
 
 _TEXT_AREAS = frozenset(
-    {
+    [
         "ConditionSearch",
         "InterventionSearch",
         "BasicSearch",
@@ -207,7 +207,7 @@ _TEXT_AREAS = frozenset(
         "InterventionName",
         "InterventionOtherName",
         "LocationCountry",
-    }
+    ]
 )
 _ENUM_AREAS = frozenset({"NCTId", "Phase", "OverallStatus"})
 _DATE_AREAS = frozenset({"LastUpdatePostDate", "StudyFirstPostDate"})
@@ -796,6 +796,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeCtgov/1"
     timeout = 30  # idle keep-alive connections are closed after this many seconds
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body are two writes: without this, Nagle's algorithm and delayed
+        # ACKs stall every keep-alive response by ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         fake = self.server.fake

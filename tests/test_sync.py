@@ -125,13 +125,34 @@ def test_sync_stores_then_skips_then_stores_exactly_the_changed_study(
     history = json.loads(out)
     assert [v["version"] for v in history["versions"]] == [1, 2]
     assert history["status"] == "COMPLETED"
+    latest = history["versions"][1]["changes"]
+    major = [c for c in latest if c["significance"] == "major"]
+    assert [c["kind"] for c in major] == ["overall_status"]
+    assert major[0]["summary"] == "Status: Active, not recruiting → Completed"
+    assert {c["significance"] for c in latest} - {"major"} <= {"noise"}
+    assert [c["kind"] for c in history["versions"][0]["changes"]] == ["new_study"]
+
+    code, out, _ = run_cli(capsys, "changes", "--watchlist", "mmn", "--json")
+    listed = json.loads(out)
+    assert listed[0]["summary"] == "Status: Active, not recruiting → Completed"
+    assert {c["kind"] for c in listed[1:]} == {"new_study"}
+    assert len(listed) == 4
+    code, out, _ = run_cli(capsys, "changes", "--significance", "all", "--since", "1d", "--json")
+    assert len(json.loads(out)) > 4
+    code, out, _ = run_cli(capsys, "diff", "NCT05225675", "--json")
+    diffed = json.loads(out)
+    assert (diffed["from_version"], diffed["to_version"]) == (1, 2)
+    paths = {f["path"] for f in diffed["fields"]}
+    assert "protocolSection.statusModule.overallStatus" in paths
+    code, out, _ = run_cli(capsys, "diff", "NCT05225675")
+    assert "Active, not recruiting → Completed" in out
 
 
 @pytest.mark.usefixtures("cli_env")
 def test_full_sync_marks_studies_that_no_longer_match_as_left(
     capsys: pytest.CaptureFixture[str], fake: FakeCtgov, engine: Engine
 ) -> None:
-    """A study that stops matching leaves the watchlist on --full, and is not exported."""
+    """On --full, a study that stops matching leaves; one gone from the registry is removed."""
     run_cli(capsys, "init")
     run_cli(capsys, "sync", "mmn")
     moved = copy.deepcopy(fake.get("NCT06537999"))
@@ -141,11 +162,18 @@ def test_full_sync_marks_studies_that_no_longer_match_as_left(
     moved["protocolSection"]["identificationModule"]["officialTitle"] = "A study in myasthenia"
     moved.pop("derivedSection", None)
     fake.put(moved)
+    fake.remove("NCT06742190")
     code, out, err = run_cli(capsys, "sync", "mmn", "--full", "--json")
     assert code == 0, err
-    assert json.loads(out)[0]["left"] == 1
+    summary = json.loads(out)[0]
+    assert (summary["left"], summary["removed"]) == (2, 1)
+    code, out, _ = run_cli(capsys, "changes", "--significance", "all", "--since", "1h", "--json")
+    kinds = {(c["nct_id"], c["kind"]): c for c in json.loads(out)}
+    assert kinds[("NCT06537999", "left_watchlist")]["watchlist"] == "mmn"
+    assert kinds[("NCT06742190", "removed_from_registry")]["significance"] == "major"
+    assert ("NCT06537999", "conditions") in kinds
     code, out, _ = run_cli(capsys, "export", "--watchlist", "mmn", "--format", "json")
-    assert {row["nct_id"] for row in json.loads(out)} == MMN_IDS - {"NCT06537999"}
+    assert {row["nct_id"] for row in json.loads(out)} == {"NCT05225675"}
 
 
 @pytest.mark.usefixtures("cli_env")

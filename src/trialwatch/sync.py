@@ -20,16 +20,20 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.ctgov.client import Page
-from trialwatch.ctgov.query import build_search_params
+from trialwatch.ctgov.parse import nct_id_of
+from trialwatch.ctgov.query import build_ids_params, build_search_params
+from trialwatch.diff import left_watchlist, removed_from_registry
 from trialwatch.errors import TrialwatchError
 from trialwatch.store import repo
+from trialwatch.store.change_repo import change_rows, insert_changes, record_page_changes
 from trialwatch.store.db import exclusive_lock, make_sessionmaker, session_scope
-from trialwatch.store.models import SyncRun
+from trialwatch.store.models import SyncRun, Watchlist
 from trialwatch.watchlists import Criteria
 
 log = logging.getLogger("trialwatch.sync")
 
 FULL_SYNC_EVERY = timedelta(days=7)
+_IDS_PER_REQUEST = 200  # keeps the filter.ids URL short
 
 
 class StudySource(Protocol):
@@ -66,6 +70,8 @@ class SyncResult:
     updated: int = 0
     unchanged: int = 0
     left: int = 0
+    removed: int = 0
+    changes: int = 0
     seconds: float = 0.0
     data_timestamp: str | None = None
     cursor: str | None = None
@@ -85,6 +91,8 @@ class SyncResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "left": self.left,
+            "removed": self.removed,
+            "changes": self.changes,
             "seconds": round(self.seconds, 3),
             "data_timestamp": self.data_timestamp,
             "cursor": self.cursor,
@@ -189,7 +197,9 @@ def _sync_locked(
                 stored = repo.store_page(
                     session, page.studies, watchlist_id=watchlist_id, run_id=run_id, now=now()
                 )
-                _after_page(session, stored)
+                changes = record_page_changes(
+                    session, stored, watchlist_id=watchlist_id, run_id=run_id, now=now()
+                )
                 run_row = session.get_one(SyncRun, run_id)
                 run_row.pages += 1
                 run_row.seen += len(page.studies)
@@ -202,6 +212,7 @@ def _sync_locked(
             result.new += stored.new
             result.updated += stored.updated
             result.unchanged += stored.unchanged
+            result.changes += changes
             if stored.max_last_update and (max_seen is None or stored.max_last_update > max_seen):
                 max_seen = stored.max_last_update
             log.debug(
@@ -215,10 +226,9 @@ def _sync_locked(
             if on_page is not None:
                 on_page(SyncProgress(slug=slug, page=page.number, seen=result.seen, total=total))
         if mode == "full":
-            with session_scope(factory) as session:
-                gone = repo.members_not_seen(session, watchlist_id, run_id)
-                repo.mark_left(session, watchlist_id, [sid for sid, _ in gone], now())
-                result.left = len(gone)
+            result.left, result.removed = _settle_departures(
+                factory, client, watchlist_id, run_id, now, page_size
+            )
         new_cursor = max(filter(None, [cursor, max_seen]), default=None)
         with session_scope(factory) as session:
             run_row = session.get_one(SyncRun, run_id)
@@ -266,8 +276,68 @@ def _sync_locked(
     return result
 
 
-def _after_page(session: Session, stored: repo.PageResult) -> None:
-    """Hook for work that must share the page's transaction (change detection)."""
+def _settle_departures(
+    factory: sessionmaker[Session],
+    client: StudySource,
+    watchlist_id: int,
+    run_id: int,
+    now: Callable[[], datetime],
+    page_size: int,
+) -> tuple[int, int]:
+    """After a full run: members it did not see have left the watchlist or the registry.
+
+    The registry is asked for them by NCT ID: those it still returns left the
+    watchlist (their latest record is stored as usual); the others were removed.
+    Returns (left, removed).
+    """
+    with session_scope(factory) as session:
+        gone = dict(repo.members_not_seen(session, watchlist_id, run_id))
+    if not gone:
+        return 0, 0
+    by_nct = {nct: sid for sid, nct in gone.items()}
+    still_listed: set[str] = set()
+    ids = sorted(by_nct)
+    for start in range(0, len(ids), _IDS_PER_REQUEST):
+        params = build_ids_params(ids[start : start + _IDS_PER_REQUEST])
+        for page in client.iter_pages(params, page_size=page_size):
+            with session_scope(factory) as session:
+                stored = repo.store_page(
+                    session,
+                    page.studies,
+                    watchlist_id=watchlist_id,
+                    run_id=run_id,
+                    now=now(),
+                    touch_membership=False,
+                )
+                record_page_changes(
+                    session, stored, watchlist_id=watchlist_id, run_id=run_id, now=now()
+                )
+            still_listed.update(nct_id_of(r) for r in page.studies)
+    with session_scope(factory) as session:
+        name = session.get_one(Watchlist, watchlist_id).name
+        rows = []
+        for nct, sid in by_nct.items():
+            study = repo.get_study(session, nct)
+            record = repo.current_record(session, study)
+            if nct in still_listed:
+                change, scope = left_watchlist(record, name), watchlist_id
+            else:
+                change, scope = removed_from_registry(record), None
+            rows.extend(
+                change_rows(
+                    [change],
+                    study_id=sid,
+                    version_id=None,
+                    watchlist_id=scope,
+                    run_id=run_id,
+                    now=now(),
+                )
+            )
+        insert_changes(session, rows)
+        repo.mark_left(session, watchlist_id, list(gone), now())
+    removed = len(by_nct) - len(still_listed & set(by_nct))
+    log.info("departures watchlist_id=%d left=%d removed=%d", watchlist_id, len(gone), removed)
+    return len(gone), removed
 
 
 def _one_line(exc: BaseException) -> str:

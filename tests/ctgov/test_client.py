@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -273,7 +274,7 @@ def test_it_keeps_jittered_waits_under_the_exponential_ceiling(
     """With real jitter each wait lies in [0, min(backoff_max, initial * 2**n)]."""
     api.get("/version").respond(503)
 
-    client = make_client(waits, max_attempts=6, backoff_max=5.0, jitter=__import__("random").random)
+    client = make_client(waits, max_attempts=6, backoff_max=5.0, jitter=random.random)
     with client, pytest.raises(CtgovUnavailable):
         client.data_timestamp()
 

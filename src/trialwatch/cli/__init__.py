@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from trialwatch.cli import study_cmds, sync_cmds, watchlist_cmds
+from trialwatch.cli import change_cmds, study_cmds, sync_cmds, watchlist_cmds
 from trialwatch.cli.common import close_apps
 from trialwatch.errors import TrialwatchError
 
@@ -22,6 +22,9 @@ app.add_typer(watchlist_cmds.watchlist_app, name="watchlist")
 app.command("sync")(sync_cmds.sync)
 app.command("history")(study_cmds.history)
 app.command("export")(study_cmds.export)
+app.command("changes")(change_cmds.changes)
+app.command("diff")(change_cmds.diff)
+app.command("backfill-changes")(change_cmds.backfill_changes)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,7 @@ import typer
 
 from trialwatch.cli.common import atomic_output, load_app, out, print_json, print_table
 from trialwatch.ctgov.parse import EXPORT_COLUMNS, export_row
-from trialwatch.store import repo
+from trialwatch.store import change_repo, repo
 
 
 class ExportFormat(enum.StrEnum):
@@ -30,6 +30,17 @@ def history(
     app = load_app()
     with app.session() as session:
         study = repo.get_study(session, nct_id)
+        by_version: dict[int | None, list[dict[str, Any]]] = {}
+        for change in change_repo.list_changes(
+            session, study_id=study.id, significance="all", limit=None
+        ):
+            by_version.setdefault(change.version, []).append(
+                {
+                    "kind": change.kind,
+                    "significance": change.significance,
+                    "summary": change.summary,
+                }
+            )
         versions: list[dict[str, Any]] = [
             {
                 "version": v.version,
@@ -37,6 +48,7 @@ def history(
                 "last_update_posted": v.last_update_posted,
                 "content_hash": v.content_hash,
                 "sync_run_id": v.sync_run_id,
+                "changes": list(reversed(by_version.get(v.version, []))),
             }
             for v in repo.versions_of(session, study.id)
         ]

@@ -56,13 +56,13 @@ class Page:
     total_count: int | None  # only on the first page (we always ask countTotal=true)
 
 
+@dataclass(frozen=True)
 class _Failure:
     """Why one attempt failed in a way worth retrying."""
 
-    def __init__(self, cause: str, *, unreachable: bool, retry_after: float | None = None) -> None:
-        self.cause = cause
-        self.unreachable = unreachable
-        self.retry_after = retry_after
+    cause: str  # one line, e.g. "connection refused" or "HTTP 503 Service Unavailable"
+    unreachable: bool  # no HTTP answer at all (connect error, timeout, dropped connection)
+    retry_after: float | None = None  # seconds, from a Retry-After header
 
 
 class CtgovClient:
@@ -70,9 +70,10 @@ class CtgovClient:
 
     ``requests_per_minute`` spaces requests (retries included) at least
     ``60 / requests_per_minute`` seconds apart; 0 disables the limiter. The OpenAPI
-    spec documents no limit; ClinicalTrials.gov's API pages ask clients to stay
-    around 50 requests per minute per IP address, so the default of 40 keeps a
-    margin. A 429 is still handled (retried, honouring Retry-After).
+    spec (ctg-oas-v2.yaml, 2.0.5) documents neither a rate limit nor a 429; notes on
+    the API elsewhere report throttling at about 50 requests per minute per IP
+    address, so the default of 40 keeps a margin. A 429 is still handled (retried,
+    honouring Retry-After).
     """
 
     def __init__(

@@ -153,3 +153,37 @@ class WatchlistStudy(Base):
     last_matched_at: Mapped[datetime]
     last_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_run.id", ondelete="SET NULL"))
     left_at: Mapped[datetime | None]
+
+
+class Change(Base):
+    """One plain-language change of a study, detected when a version was stored.
+
+    ``watchlist_id`` is set for membership changes (a study joining or leaving one
+    watchlist); study-level changes (``watchlist_id`` NULL) concern every watchlist
+    the study belongs to.
+    """
+
+    __tablename__ = "change"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("study_version.id", ondelete="CASCADE"), index=True
+    )
+    watchlist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("watchlist.id", ondelete="CASCADE"), index=True
+    )
+    sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_run.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(40))
+    field: Mapped[str] = mapped_column(Text)
+    old: Mapped[Any | None] = mapped_column(JSON)
+    new: Mapped[Any | None] = mapped_column(JSON)
+    summary: Mapped[str] = mapped_column(Text)
+    significance: Mapped[str] = mapped_column(String(10))
+    countries: Mapped[list[str]] = mapped_column(JSON, default=list)
+    detected_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_change_study_id", "study_id", "id"),
+        Index("ix_change_detected_at", "detected_at"),
+    )

@@ -121,6 +121,9 @@ class PageResult:
     unchanged: int = 0
     max_last_update: date | None = None
     stored: list[StoredVersion] = field(default_factory=list)
+    # Studies that joined the watchlist with this page (new members or returning ones).
+    joined: list[int] = field(default_factory=list)
+    records: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -139,6 +142,7 @@ def store_page(
     run_id: int,
     now: datetime,
     load_old_records: bool = True,
+    touch_membership: bool = True,
 ) -> PageResult:
     """Store one page of records: a new version only where the content hash changed.
 
@@ -253,7 +257,9 @@ def store_page(
                     new_record=p.record,
                 )
             )
-    _touch_membership(session, watchlist_id, list(ids.values()), run_id, now)
+    result.records = {ids[p.nct_id]: p.record for p in prepared.values()}
+    if touch_membership:
+        result.joined = _touch_membership(session, watchlist_id, list(ids.values()), run_id, now)
     return result
 
 
@@ -273,15 +279,19 @@ def _study_columns(p: _Prepared) -> dict[str, Any]:
 
 def _touch_membership(
     session: Session, watchlist_id: int, study_ids: list[int], run_id: int, now: datetime
-) -> None:
-    members = set(
-        session.scalars(
-            select(WatchlistStudy.study_id).where(
-                WatchlistStudy.watchlist_id == watchlist_id,
-                WatchlistStudy.study_id.in_(study_ids),
-            )
+) -> list[int]:
+    """Record that the studies match the watchlist now; return those that (re)joined it."""
+    left_at: dict[int, datetime | None] = dict(
+        iter(
+            session.execute(
+                select(WatchlistStudy.study_id, WatchlistStudy.left_at).where(
+                    WatchlistStudy.watchlist_id == watchlist_id,
+                    WatchlistStudy.study_id.in_(study_ids),
+                )
+            ).tuples()
         )
     )
+    members = set(left_at)
     missing = [sid for sid in study_ids if sid not in members]
     if missing:
         session.execute(
@@ -307,6 +317,7 @@ def _touch_membership(
             .values(last_matched_at=now, last_run_id=run_id, left_at=None)
             .execution_options(synchronize_session=False)
         )
+    return missing + [sid for sid, left in left_at.items() if left is not None]
 
 
 def members_not_seen(session: Session, watchlist_id: int, run_id: int) -> list[tuple[int, str]]:

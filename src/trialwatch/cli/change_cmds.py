@@ -1,0 +1,139 @@
+"""``trialwatch changes``, ``trialwatch diff`` and ``trialwatch backfill-changes``."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from trialwatch.cli.common import load_app, out, print_json, print_table
+from trialwatch.diff import diff_records
+from trialwatch.diff.leaves import leaf_differences
+from trialwatch.errors import NotFoundError
+from trialwatch.store import change_repo, repo
+from trialwatch.timeparse import parse_since
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+class Level(enum.StrEnum):
+    major = "major"
+    minor = "minor"
+    all = "all"
+
+
+def changes(
+    watchlist: Annotated[
+        str | None, typer.Option("--watchlist", "-w", help="Only this watchlist.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="A date (2026-11-01) or a duration (7d, 24h).")
+    ] = None,
+    significance: Annotated[
+        Level,
+        typer.Option("--significance", "-s", help="major, minor (and major) or all (with noise)."),
+    ] = Level.minor,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 200,
+    json_output: JsonOpt = False,
+) -> None:
+    """List detected changes, newest first."""
+    app = load_app()
+    start = parse_since(since, datetime.now(UTC)) if since else None
+    with app.session() as session:
+        watchlist_id = repo.get_watchlist(session, watchlist).id if watchlist else None
+        rows = change_repo.list_changes(
+            session,
+            watchlist_id=watchlist_id,
+            since=start,
+            significance=significance.value,
+            limit=limit,
+        )
+    if json_output:
+        print_json([r.to_dict() for r in rows])
+        return
+    if not rows:
+        out.print("no changes")
+        return
+    print_table(
+        None,
+        ["detected", "study", "significance", "change"],
+        [
+            [
+                r.detected_at.strftime("%Y-%m-%d %H:%M"),
+                f"{r.acronym} {r.nct_id}" if r.acronym else r.nct_id,
+                r.significance,
+                r.summary,
+            ]
+            for r in rows
+        ],
+    )
+
+
+def diff(
+    nct_id: Annotated[str, typer.Argument(help="NCT ID of a stored study.")],
+    v1: Annotated[
+        int | None, typer.Argument(help="Older version (default: the one before V2).")
+    ] = None,
+    v2: Annotated[
+        int | None, typer.Argument(help="Newer version (default: the current one).")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Show the full field-level difference between two versions of a study."""
+    app = load_app()
+    with app.session() as session:
+        study = repo.get_study(session, nct_id)
+        newer = v2 if v2 is not None else study.current_version
+        older = v1 if v1 is not None else newer - 1
+        new = change_repo.record_by_version(session, study.id, newer)
+        old = change_repo.record_by_version(session, study.id, older) if older >= 1 else None
+        if new is None or (older >= 1 and old is None):
+            missing = older if new is not None else newer
+            raise NotFoundError(
+                f"{study.nct_id} has no version {missing} (versions 1 to {study.current_version})"
+            )
+    explained = diff_records(old, new)
+    raw = [] if old is None else list(leaf_differences(old, new))
+    if json_output:
+        print_json(
+            {
+                "nct_id": study.nct_id,
+                "from_version": older if old is not None else None,
+                "to_version": newer,
+                "changes": [c.to_dict() for c in explained],
+                "fields": [{"path": p, "old": o, "new": n} for p, o, n in raw],
+            }
+        )
+        return
+    out.print(f"{study.nct_id}: version {older if old is not None else '-'} → {newer}")
+    print_table(
+        "changes",
+        ["significance", "kind", "summary"],
+        [[c.significance, c.kind, c.summary] for c in explained],
+    )
+    if raw:
+        print_table(
+            "fields",
+            ["path", "old", "new"],
+            [[p, _short(o), _short(n)] for p, o, n in raw],
+        )
+
+
+def backfill_changes(json_output: JsonOpt = False) -> None:
+    """Compute the changes of stored versions that have none (e.g. stored by an older release)."""
+    app = load_app()
+    with app.session() as session:
+        versions, rows = change_repo.backfill_changes(session, datetime.now(UTC))
+    if json_output:
+        print_json({"versions": versions, "changes": rows})
+    else:
+        out.print(f"{rows} changes recorded for {versions} versions")
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

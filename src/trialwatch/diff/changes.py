@@ -1,0 +1,237 @@
+"""Compare two versions of a ClinicalTrials.gov API v2 study record.
+
+Pure: no I/O, no clock, no database. :func:`diff_records` returns one
+:class:`~trialwatch.diff.model.Change` per thing a reader would call a change,
+sorted major first. Every difference between the records yields at least one
+change: fields outside the vocabulary become one ``other`` change (noise) per
+module, so ``diff_records(a, b) == []`` exactly when ``a`` and ``b`` are equal
+up to the order of keyed lists (sites, arms, interventions, collaborators,
+central contacts, conditions, phases, age groups).
+
+How it stays fast: each section, then each module, then each field is compared
+with ``==`` first, and only the parts that differ are read further.
+
+Significance: **major** for a new study, any overall status change (``withdrawn``
+and ``stopped`` included), a reason for stopping, results posted, removal from
+the registry, and sites opening (a site added as recruiting, not yet recruiting
+or available, or a site's status becoming recruiting or available); **minor** for
+dates, enrollment, titles, phase, conditions, eligibility, arms, interventions,
+sponsors, contacts, sites removed or closing, and leaving a watchlist; **noise**
+for registry bookkeeping and anything outside the vocabulary.
+
+``left_watchlist`` is minor: leaving a watchlist is the consequence of another
+change (a status or condition edit, reported with its own significance) or of
+the watchlist's own criteria being edited, and it must not outrank its cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from trialwatch.diff.fields import PROTOCOL_FIELDS, Context, Handler
+from trialwatch.diff.keys import safe_key
+from trialwatch.diff.labels import MAX_SUMMARY, clip, status_words
+from trialwatch.diff.model import Change, sort_key
+
+NCT_ID_FIELD = "protocolSection.identificationModule.nctId"
+WATCHLIST_FIELD = "watchlist"
+
+_MISSING: Any = object()
+
+_OTHER_SUMMARIES: Mapping[str, str] = {
+    "protocolSection.identificationModule": "Study identifiers updated",
+    "protocolSection.statusModule": "Other status details updated",
+    "protocolSection.sponsorCollaboratorsModule": "Responsible party details updated",
+    "protocolSection.oversightModule": "Oversight details updated",
+    "protocolSection.descriptionModule": "Study description updated",
+    "protocolSection.conditionsModule": "Keywords updated",
+    "protocolSection.designModule": "Study design details updated",
+    "protocolSection.armsInterventionsModule": "Arm and intervention details updated",
+    "protocolSection.outcomesModule": "Outcome measures updated",
+    "protocolSection.eligibilityModule": "Other eligibility details updated",
+    "protocolSection.contactsLocationsModule": "Study officials or contact details updated",
+    "protocolSection.referencesModule": "References updated",
+    "protocolSection.ipdSharingStatementModule": "Data sharing plan updated",
+    "resultsSection": "Posted results updated",
+    "documentSection": "Study documents updated",
+    "annotationSection": "Registry annotations updated",
+    "derivedSection": "Registry bookkeeping updated",
+}
+_OTHER_DEFAULT = "Other registry details updated"
+
+
+def diff_records(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Change]:
+    """The changes from ``old`` to ``new`` (two versions of one study), major first.
+
+    ``old=None`` means the study is new: one ``new_study`` change.
+    """
+    if old is None:
+        return [_new_study(new)]
+    if old is new:
+        return []
+    changes: list[Change] = []
+    results = _results_change(old, new)
+    ctx = Context(results_posted=results is not None and results.kind == "results_posted")
+    if results is not None:
+        changes.append(results)
+    for key in _union(old, new):
+        before, after = old.get(key, _MISSING), new.get(key, _MISSING)
+        if before is after or before == after:
+            continue
+        if (key == "hasResults" and results is not None) or (
+            key == "resultsSection" and ctx.results_posted
+        ):
+            continue
+        if not safe_key(key):
+            changes.append(_other("", old, new))
+            break
+        fields = PROTOCOL_FIELDS if key == "protocolSection" else {}
+        changes += _section(key, before, after, ctx, fields)
+    changes.sort(key=sort_key)
+    return [c if len(c.summary) <= MAX_SUMMARY else _clipped(c) for c in changes]
+
+
+def left_watchlist(record: Mapping[str, Any], watchlist_name: str) -> Change:
+    """The change for ``record`` no longer matching a watchlist (minor).
+
+    ``field`` is ``"watchlist"``, ``old`` the watchlist's name and ``new`` ``None``.
+    """
+    summary = f'{study_label(record)} no longer matches "{watchlist_name}"'
+    return Change(
+        "left_watchlist", WATCHLIST_FIELD, watchlist_name, None, clip(summary, MAX_SUMMARY), "minor"
+    )
+
+
+def removed_from_registry(record: Mapping[str, Any]) -> Change:
+    """The change for ``record`` no longer being served by the registry (major)."""
+    nct_id = _nct_id(record)
+    summary = f"{study_label(record)} is no longer listed on ClinicalTrials.gov"
+    return Change(
+        "removed_from_registry", NCT_ID_FIELD, nct_id, None, clip(summary, MAX_SUMMARY), "major"
+    )
+
+
+def study_label(record: Mapping[str, Any]) -> str:
+    """A short name for a study: ``"ARDA (NCT05225675)"``, else its brief title, clipped."""
+    ident = _module(record, "identificationModule")
+    nct_id = _nct_id(record)
+    name = ident.get("acronym") or ident.get("briefTitle") or ident.get("officialTitle")
+    if not name:
+        return str(nct_id or "Unknown study")
+    name = clip(" ".join(str(name).split()), 60)
+    return f"{name} ({nct_id})" if nct_id else name
+
+
+# --- internals ----------------------------------------------------------------------------
+
+
+def _module(record: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    section = record.get("protocolSection")
+    module = section.get(name) if isinstance(section, Mapping) else None
+    return module if isinstance(module, Mapping) else {}
+
+
+def _nct_id(record: Mapping[str, Any]) -> Any:
+    return _module(record, "identificationModule").get("nctId")
+
+
+def _new_study(record: Mapping[str, Any]) -> Change:
+    ident = _module(record, "identificationModule")
+    nct_id = ident.get("nctId")
+    title = " ".join(str(ident.get("briefTitle") or ident.get("officialTitle") or "").split())
+    status = _module(record, "statusModule").get("overallStatus")
+    tail = f" ({ident['acronym']})" if ident.get("acronym") else ""
+    if status is not None:
+        tail += f" — {status_words(status)}"
+    if title:
+        head = f'New trial: "{clip(title, MAX_SUMMARY - len(tail) - 13)}"'
+    else:
+        head = f"New trial: {nct_id or 'untitled'}"
+    return Change("new_study", NCT_ID_FIELD, None, nct_id, head + tail, "major")
+
+
+def _results_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> Change | None:
+    before, after = old.get("hasResults"), new.get("hasResults")
+    if after and not before:
+        return Change("results_posted", "hasResults", before, after, "Results posted", "major")
+    if before and not after:
+        summary = "Results no longer posted"
+        return Change("results_removed", "hasResults", before, after, summary, "minor")
+    return None
+
+
+def _union(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[str]:
+    yield from new
+    yield from (key for key in old if key not in new)
+
+
+def _value(value: Any) -> Any:
+    return None if value is _MISSING else value
+
+
+def _section(
+    path: str, before: Any, after: Any, ctx: Context, fields: Mapping[str, Mapping[str, Handler]]
+) -> list[Change]:
+    """Changes within one section, module by module."""
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        return [_other(path, _value(before), _value(after))]
+    changes: list[Change] = []
+    for name in _union(before, after):
+        old, new = before.get(name, _MISSING), after.get(name, _MISSING)
+        if old is new or old == new:
+            continue
+        if not safe_key(name):
+            return [_other(path, before, after)]
+        changes += _fields(f"{path}.{name}", old, new, ctx, fields.get(name, {}))
+    return changes
+
+
+def _fields(
+    path: str, before: Any, after: Any, ctx: Context, handlers: Mapping[str, Handler]
+) -> list[Change]:
+    """Changes within one module: each handled field, then one ``other`` for the rest."""
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        return [_other(path, _value(before), _value(after))]
+    changes: list[Change] = []
+    rest: list[str] = []
+    for name in _union(before, after):
+        old, new = before.get(name, _MISSING), after.get(name, _MISSING)
+        if old is new or old == new:
+            continue
+        handler = handlers.get(name)
+        old, new = _value(old), _value(new)
+        found = None if handler is None or old == new else handler(f"{path}.{name}", old, new, ctx)
+        if found is None:
+            rest.append(name)
+        else:
+            changes += found
+    if len(rest) == 1 and safe_key(rest[0]):
+        changes.append(_other(f"{path}.{rest[0]}", before.get(rest[0]), after.get(rest[0])))
+    elif rest:
+        changes.append(_other(path, before, after))
+    return changes
+
+
+def _other(path: str, old: Any, new: Any) -> Change:
+    """One noise change at the deepest path that holds every difference between the values."""
+    while isinstance(old, Mapping) and isinstance(new, Mapping):
+        differing = [k for k in _union(old, new) if old.get(k, _MISSING) != new.get(k, _MISSING)]
+        if len(differing) != 1 or not safe_key(differing[0]):
+            break
+        key = differing[0]
+        path, old, new = f"{path}.{key}", old.get(key), new.get(key)
+    return Change("other", path, old, new, _other_summary(path), "noise")
+
+
+def _other_summary(path: str) -> str:
+    parts = path.split(".")
+    for prefix in (".".join(parts[:2]), parts[0]):
+        if prefix in _OTHER_SUMMARIES:
+            return _OTHER_SUMMARIES[prefix]
+    return _OTHER_DEFAULT
+
+
+def _clipped(change: Change) -> Change:
+    return replace(change, summary=clip(change.summary, MAX_SUMMARY))

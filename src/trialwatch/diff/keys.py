@@ -1,0 +1,157 @@
+"""Stable keys for list items, and the field paths that name them.
+
+Lists whose order means nothing (sites, arms, interventions, collaborators,
+central contacts) are matched by a key made from the item, not by position. The
+key also names the item in a change's ``field``, after the list's path:
+``...contactsLocationsModule.locations[Leiden University Medical Center|Leiden|Netherlands]``.
+
+A label is the item's key fields with whitespace collapsed, empty parts left
+out, joined by ``|``; matching ignores case. Items that share a label are told
+apart deterministically, whatever their order in the list: they are sorted by
+their content and the second gets ``#2``, the third ``#3`` (skipping any label
+another item already has). :func:`value_at` resolves such a path in one record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+Labeller = Callable[[Mapping[str, Any]], str]
+Keyed = dict[str, tuple[str, Mapping[str, Any]]]
+"""Item key (label casefolded) -> (label as shown, item)."""
+
+_SITE_FIELDS = ("facility", "city", "state", "zip", "country")
+
+
+def _part(value: Any) -> str:
+    if value is None:
+        return ""
+    return " ".join(str(value).split())
+
+
+def _join(*parts: Any) -> str:
+    return "|".join(text for text in map(_part, parts) if text)
+
+
+def site_label(site: Mapping[str, Any]) -> str:
+    """Facility, city, state, zip and country; the geo point when all are empty."""
+    label = _join(*(site.get(name) for name in _SITE_FIELDS))
+    if label:
+        return label
+    point = site.get("geoPoint")
+    if isinstance(point, Mapping):
+        return _join(point.get("lat"), point.get("lon"))
+    return ""
+
+
+def intervention_label(item: Mapping[str, Any]) -> str:
+    """Type and name: ``DRUG|ARGX-117``."""
+    return _join(item.get("type"), item.get("name"))
+
+
+def arm_label(item: Mapping[str, Any]) -> str:
+    """The arm group's label."""
+    return _part(item.get("label"))
+
+
+def sponsor_label(item: Mapping[str, Any]) -> str:
+    """The collaborator's name."""
+    return _part(item.get("name"))
+
+
+def contact_label(item: Mapping[str, Any]) -> str:
+    """The contact's name, else e-mail, else phone."""
+    return _part(item.get("name")) or _part(item.get("email")) or _part(item.get("phone"))
+
+
+LABELLERS: Mapping[str, Labeller] = {
+    "locations": site_label,
+    "interventions": intervention_label,
+    "armGroups": arm_label,
+    "collaborators": sponsor_label,
+    "centralContacts": contact_label,
+}
+"""The keyed lists of dicts, by their key in the record."""
+
+
+def canonical(value: Any) -> bytes:
+    """A byte string equal for equal JSON values whatever their dict key order."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not JSON (non-str keys, odd types): still deterministic
+        return repr(value).encode()
+
+
+def same_multiset(old: list[Any], new: list[Any]) -> bool:
+    """Whether two lists hold the same items, in any order."""
+    if len(old) != len(new):
+        return False
+    return sorted(old, key=canonical) == sorted(new, key=canonical)
+
+
+def keyed(items: list[Any], labeller: Labeller) -> Keyed | None:
+    """Index ``items`` by key; ``None`` when an item is not a dict."""
+    groups: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+    for item in items:
+        if not isinstance(item, Mapping):
+            return None
+        label = labeller(item)
+        groups.setdefault(label.casefold(), []).append((label, item))
+    out: Keyed = {}
+    for key, members in groups.items():
+        if len(members) > 1:
+            members.sort(key=lambda member: canonical(member[1]))
+        out[key] = members[0]
+        number = 2
+        for label, item in members[1:]:
+            while f"{key}#{number}" in groups:
+                number += 1
+            out[f"{key}#{number}"] = (f"{label}#{number}", item)
+            number += 1
+    return out
+
+
+def item_field(list_path: str, label: str) -> str:
+    """The field path of one keyed item: ``<list path>[<label>]``."""
+    return f"{list_path}[{label}]"
+
+
+def safe_key(key: Any) -> bool:
+    """Whether ``key`` can be a segment of a dotted field path."""
+    return isinstance(key, str) and key != "" and not any(c in key for c in ".[]")
+
+
+def value_at(record: Mapping[str, Any] | None, field: str) -> Any:
+    """The value a change's ``field`` names in ``record``; ``None`` where absent.
+
+    ``""`` names the whole record; a path ending in ``[label]`` names an item of a
+    keyed list (see the module docstring).
+
+    >>> value_at({"a": {"b": [{"label": "X"}]}}, "a.b")
+    [{'label': 'X'}]
+    >>> value_at({"protocolSection": {"armsInterventionsModule": {"armGroups": [{"label": "X"}]}}},
+    ...          "protocolSection.armsInterventionsModule.armGroups[x]")
+    {'label': 'X'}
+    """
+    if field == "":
+        return record
+    label = None
+    if field.endswith("]") and "[" in field:
+        cut = field.index("[")
+        field, label = field[:cut], field[cut + 1 : -1]
+    value: Any = record
+    for part in field.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    if label is None:
+        return value
+    labeller = LABELLERS.get(field.rsplit(".", 1)[-1])
+    if labeller is None or not isinstance(value, list):
+        return None
+    index = keyed(value, labeller)
+    entry = index.get(label.casefold()) if index is not None else None
+    return entry[1] if entry is not None else None

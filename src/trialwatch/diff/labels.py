@@ -1,0 +1,206 @@
+"""API v2 enum values and dates in the words ClinicalTrials.gov shows to readers.
+
+Pure and tolerant: a value these tables do not know (a new API enum, a malformed
+record) is shown in a readable form made from the value itself, never an error.
+
+>>> status_words("ACTIVE_NOT_RECRUITING")
+'Active, not recruiting'
+>>> phases_words(["PHASE3", "PHASE2"])
+'Phase 2/Phase 3'
+>>> date_words("2025-03-15")
+'March 2025'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MAX_SUMMARY = 120
+"""The longest summary :mod:`trialwatch.diff` writes, in characters."""
+
+NOT_GIVEN = "not given"
+
+STATUS_WORDS: Mapping[str, str] = {
+    "NOT_YET_RECRUITING": "Not yet recruiting",
+    "RECRUITING": "Recruiting",
+    "ENROLLING_BY_INVITATION": "Enrolling by invitation",
+    "ACTIVE_NOT_RECRUITING": "Active, not recruiting",
+    "SUSPENDED": "Suspended",
+    "TERMINATED": "Terminated",
+    "COMPLETED": "Completed",
+    "WITHDRAWN": "Withdrawn",
+    "UNKNOWN": "Unknown status",
+    "AVAILABLE": "Available",
+    "NO_LONGER_AVAILABLE": "No longer available",
+    "TEMPORARILY_NOT_AVAILABLE": "Temporarily not available",
+    "APPROVED_FOR_MARKETING": "Approved for marketing",
+    "WITHHELD": "Withheld",
+}
+
+PHASE_WORDS: Mapping[str, str] = {
+    "NA": "Not applicable",
+    "EARLY_PHASE1": "Early Phase 1",
+    "PHASE1": "Phase 1",
+    "PHASE2": "Phase 2",
+    "PHASE3": "Phase 3",
+    "PHASE4": "Phase 4",
+}
+
+DATE_TYPE_WORDS: Mapping[str, str] = {"ESTIMATED": "expected", "ACTUAL": "actual"}
+
+SEX_WORDS: Mapping[str, str] = {"ALL": "All", "FEMALE": "Female", "MALE": "Male"}
+
+STD_AGE_WORDS: Mapping[str, str] = {
+    "CHILD": "Child",
+    "ADULT": "Adult",
+    "OLDER_ADULT": "Older adult",
+}
+
+INTERVENTION_TYPE_WORDS: Mapping[str, str] = {
+    "BEHAVIORAL": "behavioural",
+    "BIOLOGICAL": "biological",
+    "COMBINATION_PRODUCT": "combination product",
+    "DEVICE": "device",
+    "DIAGNOSTIC_TEST": "diagnostic test",
+    "DIETARY_SUPPLEMENT": "dietary supplement",
+    "DRUG": "drug",
+    "GENETIC": "genetic",
+    "PROCEDURE": "procedure",
+    "RADIATION": "radiation",
+    "OTHER": "other",
+}
+
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def clip(text: str, limit: int) -> str:
+    """Return ``text``, cut to at most ``limit`` characters with "…" where it was cut.
+
+    The cut falls between words when there is a space in the last third.
+
+    >>> clip("Placebo-controlled study of ARGX-117", 25)
+    'Placebo-controlled study…'
+    """
+    if len(text) <= limit:
+        return text
+    head = text[: max(limit - 1, 0)]
+    space = head.rfind(" ")
+    if space >= len(head) * 2 // 3:
+        head = head[:space]
+    return head.rstrip(" ,;:-") + "…"
+
+
+def _code_words(value: Any) -> str:
+    """A readable form of a value no table knows: ``"NEW_THING"`` -> ``"New thing"``."""
+    if value is None:
+        return NOT_GIVEN
+    return str(value).replace("_", " ").capitalize()
+
+
+def status_words(status: Any) -> str:
+    """``"RECRUITING"`` -> ``"Recruiting"``; ``None`` -> ``"not given"``."""
+    return _lookup(STATUS_WORDS, status)
+
+
+def _hashable(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _lookup(table: Mapping[str, str], value: Any) -> str:
+    if _hashable(value) and value in table:
+        return table[value]
+    return _code_words(value)
+
+
+def _listed(values: Any, table: Mapping[str, str], sep: str) -> str:
+    """Codes in ``table`` order, in words; empty or absent -> ``"not given"``."""
+    if not values:
+        return NOT_GIVEN
+    if not isinstance(values, list):
+        return _code_words(values)
+    order = {code: index for index, code in enumerate(table)}
+    ranked = sorted(values, key=lambda v: (order.get(v, len(order)) if _hashable(v) else 0, str(v)))
+    return sep.join(_lookup(table, value) for value in ranked)
+
+
+def phases_words(phases: Any) -> str:
+    """``["PHASE3", "PHASE2"]`` -> ``"Phase 2/Phase 3"``; empty or absent -> ``"not given"``."""
+    return _listed(phases, PHASE_WORDS, "/")
+
+
+def std_ages_words(ages: Any) -> str:
+    """``["ADULT", "CHILD"]`` -> ``"Child, Adult"``; empty or absent -> ``"not given"``."""
+    return _listed(ages, STD_AGE_WORDS, ", ")
+
+
+def sex_words(sex: Any) -> str:
+    """``"FEMALE"`` -> ``"Female"``."""
+    return _lookup(SEX_WORDS, sex)
+
+
+def date_type_words(date_type: Any) -> str:
+    """``"ESTIMATED"`` -> ``"expected"``, ``"ACTUAL"`` -> ``"actual"``, absent -> ``""``."""
+    if date_type is None:
+        return ""
+    return _lookup(DATE_TYPE_WORDS, date_type).lower()
+
+
+def intervention_type_words(kind: Any) -> str:
+    """``"DIETARY_SUPPLEMENT"`` -> ``"dietary supplement"``."""
+    return _lookup(INTERVENTION_TYPE_WORDS, kind).lower()
+
+
+def age_words(age: Any, missing: str) -> str:
+    """``"18 Years"`` -> ``"18 years"``; absent -> ``missing``."""
+    if age is None:
+        return missing
+    return str(age).lower()
+
+
+def date_words(date: Any, *, with_day: bool = False) -> str:
+    """A partial date (``yyyy``, ``yyyy-MM`` or ``yyyy-MM-dd``) as ``"March 2025"``.
+
+    The day is dropped unless ``with_day`` (then ``"15 March 2025"``); text that is
+    not such a date is returned as it is.
+    """
+    if date is None:
+        return NOT_GIVEN
+    text = str(date)
+    parts = text.split("-")
+    if not all(part.isdigit() for part in parts) or len(parts) > 3 or len(parts[0]) != 4:
+        return text
+    if len(parts) == 1:
+        return text
+    month = int(parts[1])
+    if not 1 <= month <= 12:
+        return text
+    words = f"{_MONTHS[month - 1]} {parts[0]}"
+    if with_day and len(parts) == 3:
+        return f"{int(parts[2])} {words}"
+    return words
+
+
+def join_words(items: Iterable[str], limit: int) -> str:
+    """Join ``items`` with ", ", dropping the tail as "and N more" past ``limit`` characters."""
+    items = list(items)
+    for keep in range(len(items), 0, -1):
+        text = ", ".join(items[:keep])
+        if keep < len(items):
+            text += f" and {len(items) - keep} more"
+        if len(text) <= limit:
+            return text
+    return clip(f"{len(items)} items", limit)

@@ -1,0 +1,131 @@
+"""The :class:`Change` record and the order changes are listed in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Significance = Literal["major", "minor", "noise"]
+
+SIGNIFICANCE_RANK: Mapping[Significance, int] = {"major": 2, "minor": 1, "noise": 0}
+
+KINDS: tuple[str, ...] = (
+    # membership and registry
+    "new_study",
+    "left_watchlist",
+    "removed_from_registry",
+    # status
+    "withdrawn",
+    "stopped",
+    "overall_status",
+    "why_stopped",
+    "results_posted",
+    "results_removed",
+    # sites
+    "site_added",
+    "sites_added",
+    "site_status",
+    "sites_status",
+    "site_removed",
+    "sites_removed",
+    "site_updated",
+    "sites_updated",
+    # dates and size
+    "start_date",
+    "primary_completion_date",
+    "completion_date",
+    "first_posted",
+    "enrollment",
+    # what is studied
+    "phase",
+    "brief_title",
+    "official_title",
+    "acronym",
+    "conditions",
+    "arm_added",
+    "arm_removed",
+    "arm_changed",
+    "intervention_added",
+    "intervention_removed",
+    "intervention_changed",
+    # who can take part
+    "eligibility_min_age",
+    "eligibility_max_age",
+    "eligibility_sex",
+    "eligibility_healthy_volunteers",
+    "eligibility_age_groups",
+    "eligibility_criteria",
+    # who runs it
+    "lead_sponsor",
+    "collaborator_added",
+    "collaborator_removed",
+    "collaborator_changed",
+    "contact_added",
+    "contact_removed",
+    "contact_changed",
+    # never mailed
+    "bookkeeping",
+    "other",
+)
+"""Every change kind, in the order a reader meets them (changes are sorted by it)."""
+
+_KIND_ORDER = {kind: index for index, kind in enumerate(KINDS)}
+_SITE_KINDS = frozenset(kind for kind in KINDS if kind.startswith("site"))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between two versions of a study record, in plain words.
+
+    ``old`` and ``new`` are the values at ``field`` in the older and newer record
+    (``None`` where absent). For a keyed list item (``...locations[label]``) that is
+    the item itself; for a grouped change (``sites_added`` etc., ``field`` the list
+    path) they are the lists of the items concerned, in the same order.
+    """
+
+    kind: str
+    field: str
+    old: Any
+    new: Any
+    summary: str
+    significance: Significance
+
+    def to_dict(self) -> dict[str, Any]:
+        """The change as a JSON-able dict with the same keys as the attributes."""
+        return {
+            "kind": self.kind,
+            "field": self.field,
+            "old": self.old,
+            "new": self.new,
+            "summary": self.summary,
+            "significance": self.significance,
+        }
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        """For a site change, the sorted countries of the sites concerned; ``()`` otherwise."""
+        if self.kind not in _SITE_KINDS:
+            return ()
+        sites: list[Any] = []
+        for value in (self.old, self.new):
+            if isinstance(value, list):
+                sites.extend(value)
+            elif value is not None:
+                sites.append(value)
+        found = {site.get("country") for site in sites if isinstance(site, Mapping)} - {None, ""}
+        return tuple(sorted(str(country) for country in found))
+
+
+def sort_key(change: Change) -> tuple[int, int, str]:
+    """Major first, then by kind in :data:`KINDS` order, then by field."""
+    return (
+        -SIGNIFICANCE_RANK[change.significance],
+        _KIND_ORDER.get(change.kind, len(KINDS)),
+        change.field,
+    )
+
+
+def strongest(significances: list[Significance]) -> Significance:
+    """The highest of ``significances`` (``"noise"`` for none)."""
+    return max(significances, key=SIGNIFICANCE_RANK.__getitem__, default="noise")

@@ -1,0 +1,151 @@
+"""Changes to a study's sites (``contactsLocationsModule.locations``).
+
+A site is named by where it is: ``"Leiden, Netherlands"`` or, with a state,
+``"Boston, Massachusetts, United States"``. The facility name is left out of
+summaries on purpose: in registry data it is often a placeholder ("Investigator
+site", "Research Site", sponsor site codes such as "As0006 125") and would make
+lines long; it stays in ``field`` and in ``old``/``new`` for anyone who wants it.
+
+More than :data:`GROUP_OVER` changes of one kind in one version are grouped into a
+single change (``sites_added``, ``sites_removed``, ``sites_updated``, and
+``sites_status`` per new status), whose ``old``/``new`` are the lists of sites.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from trialwatch.diff.keys import canonical, item_field, site_label
+from trialwatch.diff.labels import MAX_SUMMARY, status_words
+from trialwatch.diff.lists import Item, is_equivalent, match
+from trialwatch.diff.model import Change, Significance, strongest
+
+GROUP_OVER = 3
+"""Group site changes of one kind when there are more than this many."""
+
+OPENING = frozenset({"RECRUITING", "NOT_YET_RECRUITING", "AVAILABLE"})
+"""A site added with one of these statuses is opening to patients: major."""
+
+NOW_OPEN = frozenset({"RECRUITING", "AVAILABLE"})
+"""A site whose status becomes one of these takes patients now: major."""
+
+
+def place(site: Mapping[str, Any]) -> str:
+    """Where a site is, for a summary: ``"Leiden, Netherlands"``."""
+    parts = [str(site[key]) for key in ("city", "state", "country") if site.get(key)]
+    if parts:
+        return ", ".join(parts)
+    return str(site.get("facility") or "unknown location")
+
+
+def _among(status: Any, statuses: frozenset[str]) -> bool:
+    return isinstance(status, str) and status in statuses
+
+
+def _status_text(site: Mapping[str, Any]) -> str:
+    status = site.get("status")
+    return "no status" if status is None else status_words(status)
+
+
+def _added(path: str, label: str, site: Item) -> Change:
+    status = site.get("status")
+    summary = f"New site: {place(site)}"
+    if status is not None:
+        summary += f" ({status_words(status)})"
+    significance: Significance = "major" if _among(status, OPENING) else "minor"
+    return Change("site_added", item_field(path, label), None, site, summary, significance)
+
+
+def _removed(path: str, label: str, site: Item) -> Change:
+    summary = f"Site removed: {place(site)}"
+    return Change("site_removed", item_field(path, label), site, None, summary, "minor")
+
+
+def _changed(path: str, label: str, before: Item, after: Item) -> Change:
+    field = item_field(path, label)
+    if before.get("status") != after.get("status"):
+        summary = f"Site in {place(after)}: {_status_text(before)} → {_status_text(after)}"
+        significance: Significance = "major" if _among(after.get("status"), NOW_OPEN) else "minor"
+        return Change("site_status", field, before, after, summary, significance)
+    if before.get("contacts") != after.get("contacts"):
+        summary = f"Site contacts updated: {place(after)}"
+        return Change("site_updated", field, before, after, summary, "minor")
+    summary = f"Site details updated: {place(after)}"
+    return Change("site_updated", field, before, after, summary, "noise")
+
+
+def _by_country(sites: list[Any], prefix: str) -> str:
+    """``"12 new sites: 8 in Germany, 3 in France, 1 in Netherlands"``, cut to fit."""
+    counts = Counter(str(site.get("country") or "") for site in sites)
+    unknown = counts.pop("", 0)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    keep = len(ranked)
+    while True:
+        rest = unknown + sum(count for _, count in ranked[keep:])
+        shown = [f"{count} in {country}" for country, count in ranked[:keep]]
+        text = f"{prefix}: {', '.join([*shown, f'{rest} elsewhere'] if rest else shown)}"
+        if len(text) <= MAX_SUMMARY or keep == 0:
+            return text
+        keep -= 1
+
+
+def _group(path: str, kind: str, changes: list[Change], prefix: str) -> Change:
+    olds = [change.old for change in changes if change.old is not None]
+    news = [change.new for change in changes if change.new is not None]
+    return Change(
+        kind,
+        path,
+        olds,
+        news,
+        _by_country(news or olds, prefix),
+        strongest([change.significance for change in changes]),
+    )
+
+
+def _grouped(
+    path: str, changes: list[Change], kind: str, prefix: Callable[[int], str]
+) -> list[Change]:
+    if len(changes) <= GROUP_OVER:
+        return changes
+    return [_group(path, kind, changes, prefix(len(changes)))]
+
+
+def _now(status: Any) -> Callable[[int], str]:
+    words = "without a status" if status is None else status_words(status)
+    return lambda n: f"{n} sites now {words}"
+
+
+def site_changes(path: str, old: Any, new: Any) -> list[Change] | None:
+    """Changes between two ``locations`` lists; ``None`` when they are not lists of dicts."""
+    matched = match(old, new, site_label)
+    if not matched:
+        return [] if is_equivalent(old, new) else None
+    changes = _grouped(
+        path,
+        [_added(path, label, site) for label, site in matched.added],
+        "sites_added",
+        lambda n: f"{n} new sites",
+    )
+    changes += _grouped(
+        path,
+        [_removed(path, label, site) for label, site in matched.removed],
+        "sites_removed",
+        lambda n: f"{n} sites removed",
+    )
+    changed = [_changed(path, label, before, after) for label, before, after in matched.changed]
+    by_status: dict[bytes, list[Change]] = {}
+    for change in changed:
+        if change.kind == "site_status":
+            by_status.setdefault(canonical(change.new.get("status")), []).append(change)
+    for key in sorted(by_status):
+        group = by_status[key]
+        changes += _grouped(path, group, "sites_status", _now(group[0].new.get("status")))
+    changes += _grouped(
+        path,
+        [change for change in changed if change.kind == "site_updated"],
+        "sites_updated",
+        lambda n: f"{n} sites updated",
+    )
+    return changes

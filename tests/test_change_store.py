@@ -1,0 +1,70 @@
+"""Change rows: backfill for old versions, raw leaf differences, --since parsing."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from trialwatch.diff.leaves import leaf_differences
+from trialwatch.errors import ConfigError
+from trialwatch.store import change_repo, repo
+from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.models import Change, SyncRun
+from trialwatch.timeparse import parse_since
+from trialwatch.watchlists import Criteria, WatchlistSpec
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ctgov"
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def test_backfill_computes_changes_for_versions_without_them(engine: Engine) -> None:
+    """Versions stored without change rows get them, once; a second backfill adds nothing."""
+    record = json.loads((FIXTURES / "NCT06171568.json").read_text())
+    edited = copy.deepcopy(record)
+    edited["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as session:
+        spec = WatchlistSpec(slug="w", name="W", criteria=Criteria(conditions=("x",)))
+        repo.upsert_watchlists(session, [spec], NOW)
+        wl = repo.get_watchlist(session, "w")
+        run = SyncRun(watchlist_id=wl.id, mode="full", status="running", started_at=NOW, api_url="")
+        session.add(run)
+        session.flush()
+        repo.store_page(session, [record], watchlist_id=wl.id, run_id=run.id, now=NOW)
+        repo.store_page(session, [edited], watchlist_id=wl.id, run_id=run.id, now=NOW)
+    with session_scope(factory) as session:
+        assert change_repo.backfill_changes(session, NOW)[0] == 2
+    with session_scope(factory) as session:
+        kinds = [c.kind for c in session.scalars(select(Change).order_by(Change.id))]
+        assert kinds[0] == "new_study"
+        assert "overall_status" in kinds
+        assert change_repo.backfill_changes(session, NOW) == (0, 0)
+
+
+def test_leaf_differences_lists_every_changed_leaf() -> None:
+    """Changed, added and removed leaves are listed with their paths."""
+    old = {"a": {"b": 1, "c": [1, 2]}, "gone": True}
+    new = {"a": {"b": 2, "c": [1, 2, 3]}, "added": "x"}
+    assert list(leaf_differences(old, new)) == [
+        ("a.b", 1, 2),
+        ("a.c[2]", None, 3),
+        ("added", None, "x"),
+        ("gone", True, None),
+    ]
+    assert list(leaf_differences(old, copy.deepcopy(old))) == []
+    assert list(leaf_differences({"n": 1}, {"n": 1.0})) == [("n", 1, 1.0)]
+
+
+def test_since_accepts_dates_and_durations() -> None:
+    """7d, 24h, 2w and ISO dates; anything else is a one-line error."""
+    assert parse_since("7d", NOW) == NOW - timedelta(days=7)
+    assert parse_since("24h", NOW) == NOW - timedelta(hours=24)
+    assert parse_since("2w", NOW) == NOW - timedelta(weeks=2)
+    assert parse_since("2026-11-01", NOW) == datetime(2026, 11, 1, tzinfo=UTC)
+    with pytest.raises(ConfigError, match="--since: 'yesterday'"):
+        parse_since("yesterday", NOW)
