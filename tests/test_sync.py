@@ -224,7 +224,7 @@ def test_bad_input_gives_one_line_and_exit_code_2(
 ) -> None:
     """An unknown slug and a malformed watchlist file each exit 2 with one line."""
     run_cli(capsys, "init")
-    code, out, err = run_cli(capsys, "sync", "nope")
+    code, _, err = run_cli(capsys, "sync", "nope")
     assert code == 2
     assert err.strip() == "error: unknown watchlist 'nope' (known: mmn)"
     code, _, err = run_cli(capsys, "history", "NCT00000000")

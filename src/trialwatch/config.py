@@ -107,6 +107,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 ) from exc
             origin[field_name] = f"{env_name}_FILE"
         elif env_name in env:
+            if env[env_name] == "" and Settings.model_fields[field_name].default is None:
+                continue  # an empty optional setting means "not set"
             values[field_name] = env[env_name]
             origin[field_name] = env_name
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,7 +18,7 @@ from tests.diff.conftest import (
     load_record,
 )
 from trialwatch.diff import KINDS, Change, diff_records
-from trialwatch.diff.keys import canonical
+from trialwatch.diff.keys import _clean_site_labels, canonical, site_label
 from trialwatch.diff.labels import MAX_SUMMARY
 
 KEYED_LISTS = (
@@ -64,7 +64,7 @@ json_values = st.recursive(
 
 def _canonical(record: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``record`` with every keyed list sorted: equal iff equal up to their order."""
-    out = load_like(record)
+    out = _json_copy(record)
     section = out.get("protocolSection")
     for module_name, key in KEYED_LISTS:
         module = section.get(module_name) if isinstance(section, dict) else None
@@ -73,10 +73,8 @@ def _canonical(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_like(record: dict[str, Any]) -> dict[str, Any]:
+def _json_copy(record: dict[str, Any]) -> dict[str, Any]:
     """A deep copy through JSON."""
-    import orjson
-
     copy = orjson.loads(orjson.dumps(record))
     assert isinstance(copy, dict)
     return copy
@@ -120,103 +118,97 @@ def test_it_ignores_the_order_of_keyed_lists(name: str, seed: int) -> None:
 
 # --- registry-like edits ------------------------------------------------------------------
 
-Edit = Callable[[dict[str, Any]], None]
+Edit = tuple[str, Any]
+"""An edit the registry makes: its name and its drawn value."""
 
 
-def _status_module(record: dict[str, Any]) -> dict[str, Any]:
-    module = record["protocolSection"]["statusModule"]
-    assert isinstance(module, dict)
-    return module
+def _site(facility: str, city: str, country: str, status: str) -> dict[str, Any]:
+    return {"facility": facility, "status": status, "city": city, "country": country}
 
 
-def _sites(record: dict[str, Any]) -> list[dict[str, Any]]:
-    module = record["protocolSection"].setdefault("contactsLocationsModule", {})
-    sites = module.setdefault("locations", [])
-    assert isinstance(sites, list)
-    return sites
+def _date(year: int, month: int, day: int | None, kind: str) -> dict[str, Any]:
+    date = f"{year}-{month:02}" if day is None else f"{year}-{month:02}-{day:02}"
+    return {"date": date, "type": kind}
 
 
-@st.composite
-def edits(draw: st.DrawFn) -> Edit:
-    """One edit of the kind the registry makes."""
-    which = draw(
-        st.sampled_from(
-            ["status", "enrollment", "add", "remove", "site", "date", "title", "bump", "shuffle"]
-        )
-    )
-    if which == "status":
-        status = draw(st.sampled_from(STATUSES))
-        return lambda r: _status_module(r).__setitem__("overallStatus", status)
-    if which == "enrollment":
-        info = {
-            "count": draw(st.integers(0, 2000)),
-            "type": draw(st.sampled_from(["ACTUAL", "ESTIMATED"])),
-        }
-        return lambda r: r["protocolSection"]["designModule"].__setitem__("enrollmentInfo", info)
-    if which == "add":
-        site = {
-            "facility": draw(words),
-            "status": draw(st.sampled_from(STATUSES)),
-            "city": draw(words),
-            "country": draw(st.sampled_from(["France", "Germany", "Netherlands", "Japan"])),
-        }
-        count = draw(st.integers(1, 6))
-        return lambda r: _sites(r).extend(
-            dict(site, facility=f"{site['facility']} {i}") for i in range(count)
-        )
-    index = draw(st.integers(0, 10**6))
-    if which == "remove":
-        return lambda r: _sites(r).pop(index % len(_sites(r))) if _sites(r) else None
-    if which == "site":
-        status = draw(st.sampled_from(STATUSES))
-        return lambda r: (
-            _sites(r)[index % len(_sites(r))].__setitem__("status", status) if _sites(r) else None
-        )
-    if which == "date":
-        key = draw(
+statuses = st.sampled_from(STATUSES)
+countries = st.sampled_from(["France", "Germany", "Netherlands", "Japan"])
+edits: st.SearchStrategy[Edit] = st.one_of(
+    st.tuples(st.just("status"), statuses),
+    st.tuples(
+        st.just("enrollment"),
+        st.fixed_dictionaries(
+            {"count": st.integers(0, 2000), "type": st.sampled_from(["ACTUAL", "ESTIMATED"])}
+        ),
+    ),
+    st.tuples(
+        st.just("add sites"),
+        st.lists(st.builds(_site, words, words, countries, statuses), min_size=1, max_size=6),
+    ),
+    st.tuples(st.just("remove site"), st.integers(0, 10**6)),
+    st.tuples(st.just("site status"), st.tuples(st.integers(0, 10**6), statuses)),
+    st.tuples(
+        st.just("date"),
+        st.tuples(
             st.sampled_from(
                 ["startDateStruct", "primaryCompletionDateStruct", "completionDateStruct"]
-            )
-        )
-        year, month, day = (
-            draw(st.integers(1999, 2035)),
-            draw(st.integers(1, 12)),
-            draw(st.integers(1, 28)),
-        )
-        date = draw(st.sampled_from([f"{year}-{month:02}", f"{year}-{month:02}-{day:02}"]))
-        struct = {"date": date, "type": draw(st.sampled_from(["ACTUAL", "ESTIMATED"]))}
-        return lambda r: _status_module(r).__setitem__(key, struct)
-    if which == "title":
-        title = draw(st.text(min_size=1, max_size=200))
-        return lambda r: r["protocolSection"]["identificationModule"].__setitem__(
-            "briefTitle", title
-        )
-    if which == "bump":
-        day = f"2026-01-{draw(st.integers(1, 28)):02}"
+            ),
+            st.builds(
+                _date,
+                st.integers(1999, 2035),
+                st.integers(1, 12),
+                st.none() | st.integers(1, 28),
+                st.sampled_from(["ACTUAL", "ESTIMATED"]),
+            ),
+        ),
+    ),
+    st.tuples(st.just("title"), st.text(min_size=1, max_size=200)),
+    st.tuples(st.just("bump"), st.integers(1, 28)),
+    st.tuples(st.just("shuffle"), st.integers(0, 2**32)),
+)
 
-        def bump(record: dict[str, Any]) -> None:
-            _status_module(record)["lastUpdatePostDateStruct"] = {"date": day, "type": "ACTUAL"}
-            _status_module(record)["lastUpdateSubmitDate"] = day
 
-        return bump
-    return lambda r: _shuffle_keyed(r, index)
+def _apply(record: dict[str, Any], edit: Edit) -> None:
+    name, value = edit
+    protocol = record["protocolSection"]
+    status = protocol["statusModule"]
+    sites = protocol.setdefault("contactsLocationsModule", {}).setdefault("locations", [])
+    if name == "status":
+        status["overallStatus"] = value
+    elif name == "enrollment":
+        protocol["designModule"]["enrollmentInfo"] = value
+    elif name == "add sites":
+        sites.extend(value)
+    elif name == "remove site" and sites:
+        sites.pop(value % len(sites))
+    elif name == "site status" and sites:
+        sites[value[0] % len(sites)]["status"] = value[1]
+    elif name == "date":
+        status[value[0]] = value[1]
+    elif name == "title":
+        protocol["identificationModule"]["briefTitle"] = value
+    elif name == "bump":
+        day = f"2026-01-{value:02}"
+        status["lastUpdatePostDateStruct"] = {"date": day, "type": "ACTUAL"}
+        status["lastUpdateSubmitDate"] = day
+    elif name == "shuffle":
+        _shuffle_keyed(record, value)
 
 
 @PROPERTY_SETTINGS
-@given(name=records, changes=st.lists(edits(), min_size=1, max_size=4))
+@given(name=records, changes=st.lists(edits, min_size=1, max_size=4))
 def test_it_reports_registry_edits_with_the_values_at_their_fields(
     name: str, changes: list[Edit]
 ) -> None:
     """Every change's old/new is the value at its field; a change iff the records differ."""
     old, new = load_record(name), load_record(name)
     for edit in changes:
-        edit(new)
+        _apply(new, edit)
     found = _check(old, new)
     before, after = old["protocolSection"]["statusModule"], new["protocolSection"]["statusModule"]
     if before["overallStatus"] != after["overallStatus"]:
-        status = [c for c in found if c.field.endswith("statusModule.overallStatus")]
-        assert len(status) == 1
-        assert status[0].significance == "major"
+        [status] = [c for c in found if c.field.endswith("statusModule.overallStatus")]
+        assert status.significance == "major"
 
 
 # --- arbitrary edits anywhere -------------------------------------------------------------
@@ -258,4 +250,98 @@ def test_it_reports_a_change_exactly_when_records_differ(name: str, data: st.Dat
         _mutate(data, new if data.draw(st.booleans(), label="which") else old)
     _check(old, new)
     _check(new, old)
-    assert diff_records(new, load_like(new)) == []
+    assert diff_records(new, _json_copy(new)) == []
+
+
+VOCABULARY_PATHS = (
+    "hasResults",
+    "resultsSection",
+    "protocolSection.statusModule.overallStatus",
+    "protocolSection.statusModule.whyStopped",
+    "protocolSection.statusModule.startDateStruct",
+    "protocolSection.statusModule.startDateStruct.date",
+    "protocolSection.statusModule.primaryCompletionDateStruct.type",
+    "protocolSection.statusModule.completionDateStruct",
+    "protocolSection.statusModule.studyFirstPostDateStruct",
+    "protocolSection.statusModule.lastUpdatePostDateStruct",
+    "protocolSection.statusModule.statusVerifiedDate",
+    "protocolSection.statusModule.resultsFirstPostDateStruct",
+    "protocolSection.identificationModule.briefTitle",
+    "protocolSection.identificationModule.acronym",
+    "protocolSection.designModule.phases",
+    "protocolSection.designModule.enrollmentInfo",
+    "protocolSection.designModule.enrollmentInfo.type",
+    "protocolSection.conditionsModule.conditions",
+    "protocolSection.eligibilityModule.maximumAge",
+    "protocolSection.eligibilityModule.sex",
+    "protocolSection.eligibilityModule.healthyVolunteers",
+    "protocolSection.eligibilityModule.stdAges",
+    "protocolSection.sponsorCollaboratorsModule.leadSponsor",
+    "protocolSection.sponsorCollaboratorsModule.collaborators",
+    "protocolSection.armsInterventionsModule.armGroups",
+    "protocolSection.armsInterventionsModule.interventions",
+    "protocolSection.contactsLocationsModule.centralContacts",
+    "protocolSection.contactsLocationsModule.locations",
+    "protocolSection.contactsLocationsModule.locations.*.status",
+    "protocolSection.contactsLocationsModule.locations.*.country",
+    "protocolSection.contactsLocationsModule.locations.*.contacts",
+)
+
+
+def _set_path(record: dict[str, Any], path: str, value: Any, index: int) -> None:
+    node: Any = record
+    *parents, last = path.split(".")
+    for part in parents:
+        if part == "*":
+            if not isinstance(node, list) or not node or not isinstance(node[0], dict):
+                return
+            node = node[index % len(node)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            return
+    if isinstance(node, dict):
+        node[last] = value
+
+
+@PROPERTY_SETTINGS
+@given(
+    name=records,
+    edits=st.lists(
+        st.tuples(st.sampled_from(VOCABULARY_PATHS), json_values, st.integers(0, 100)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_it_survives_odd_values_in_vocabulary_fields(
+    name: str, edits: list[tuple[str, Any, int]]
+) -> None:
+    """Values of unexpected shape in known fields still give consistent changes."""
+    old, new = load_record(name), load_record(name)
+    for path, value, index in edits:
+        _set_path(new, path, value, index)
+    _check(old, new)
+    _check(new, old)
+
+
+site_parts = st.none() | st.text(
+    alphabet=st.sampled_from(["a", "B", "é", " ", "|", "\t", "\n", "\xa0", "\u2003", "\u200b"]),
+    max_size=6,
+)
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={name: site_parts for name in ("facility", "city", "state", "zip", "country")},
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_it_labels_sites_in_bulk_exactly_as_one_by_one(sites: list[dict[str, Any]]) -> None:
+    """The fast bulk labelling either declines or agrees with site_label on every site."""
+    bulk = _clean_site_labels(sites)
+    assert bulk is None or bulk == [site_label(site) for site in sites]

@@ -245,7 +245,7 @@ def test_it_names_sites_without_place_by_facility_or_geo_point() -> None:
 def test_it_reports_a_malformed_site_list_as_noise() -> None:
     """A list with a non-object item cannot be keyed: one other change for the list."""
     old, new = load_pair(ARDA)
-    _sites(new).append("Leiden")
+    module(new, "contactsLocationsModule")["locations"].append("Leiden")
     [change] = _diff(old, new)
     assert (change.kind, change.field, change.significance) == ("other", LOCATIONS, "noise")
     assert change.countries == ()

@@ -1,4 +1,4 @@
-"""Migrations: every revision upgrades, downgrades and upgrades again; the schema matches the models."""
+"""Migrations: each revision upgrades, downgrades and upgrades again; schema matches models."""
 
 from __future__ import annotations
 

@@ -132,9 +132,11 @@ def test_unknown_names_are_not_found(engine: Engine) -> None:
 def test_the_lock_excludes_a_second_holder(engine: Engine) -> None:
     """While one holder has the lock, a second attempt fails at once; afterwards it succeeds."""
     with exclusive_lock(engine, "sync of watchlist 'mmn'"):
-        with pytest.raises(SyncInProgress, match="already running"):
-            with exclusive_lock(engine, "sync of watchlist 'mmn'"):
-                pass  # pragma: no cover
+        with (
+            pytest.raises(SyncInProgress, match="already running"),
+            exclusive_lock(engine, "sync of watchlist 'mmn'"),
+        ):
+            pass  # pragma: no cover
         with exclusive_lock(engine, "sync of watchlist 'other'"):
             pass
     with exclusive_lock(engine, "sync of watchlist 'mmn'"):

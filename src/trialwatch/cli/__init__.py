@@ -6,7 +6,15 @@ import sys
 
 import typer
 
-from trialwatch.cli import change_cmds, study_cmds, sync_cmds, watchlist_cmds
+from trialwatch.cli import (
+    change_cmds,
+    digest_cmds,
+    run_cmd,
+    study_cmds,
+    subscriber_cmds,
+    sync_cmds,
+    watchlist_cmds,
+)
 from trialwatch.cli.common import close_apps
 from trialwatch.errors import TrialwatchError
 
@@ -25,6 +33,10 @@ app.command("export")(study_cmds.export)
 app.command("changes")(change_cmds.changes)
 app.command("diff")(change_cmds.diff)
 app.command("backfill-changes")(change_cmds.backfill_changes)
+app.add_typer(subscriber_cmds.subscriber_app, name="subscriber")
+app.command("digest")(digest_cmds.digest)
+app.command("outbox")(digest_cmds.outbox_cmd)
+app.command("run")(run_cmd.run)
 
 
 def main(argv: list[str] | None = None) -> None:

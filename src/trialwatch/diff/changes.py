@@ -11,6 +11,9 @@ central contacts, conditions, phases, age groups).
 How it stays fast: each section, then each module, then each field is compared
 with ``==`` first, and only the parts that differ are read further.
 
+``results_posted`` (``hasResults`` becoming true) stands for the whole event: the
+results section and the results dates that appear with it give no other change.
+
 Significance: **major** for a new study, any overall status change (``withdrawn``
 and ``stopped`` included), a reason for stopping, results posted, removal from
 the registry, and sites opening (a site added as recruiting, not yet recruiting
@@ -26,7 +29,7 @@ the watchlist's own criteria being edited, and it must not outrank its cause.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -76,10 +79,8 @@ def diff_records(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[
     ctx = Context(results_posted=results is not None and results.kind == "results_posted")
     if results is not None:
         changes.append(results)
-    for key in _union(old, new):
+    for key in _differing(old, new):
         before, after = old.get(key, _MISSING), new.get(key, _MISSING)
-        if before is after or before == after:
-            continue
         if (key == "hasResults" and results is not None) or (
             key == "resultsSection" and ctx.results_posted
         ):
@@ -162,9 +163,21 @@ def _results_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> Change | 
     return None
 
 
-def _union(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[str]:
-    yield from new
-    yield from (key for key in old if key not in new)
+def _differing(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The keys whose values differ, present in either mapping.
+
+    The order does not matter (changes are sorted at the end). One pass over
+    ``new`` in a comprehension, the cheapest loop Python has, then the keys only
+    ``old`` has, looked for only when the key counts say there are some.
+    """
+    names = [name for name, value in new.items() if old.get(name, _MISSING) != value]
+    if len(new) - sum(1 for name in names if name not in old) != len(old):
+        names += [name for name in old if name not in new]
+    return names
+
+
+def _is_map(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _value(value: Any) -> Any:
@@ -175,13 +188,11 @@ def _section(
     path: str, before: Any, after: Any, ctx: Context, fields: Mapping[str, Mapping[str, Handler]]
 ) -> list[Change]:
     """Changes within one section, module by module."""
-    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+    if not _is_map(before) or not _is_map(after):
         return [_other(path, _value(before), _value(after))]
     changes: list[Change] = []
-    for name in _union(before, after):
+    for name in _differing(before, after):
         old, new = before.get(name, _MISSING), after.get(name, _MISSING)
-        if old is new or old == new:
-            continue
         if not safe_key(name):
             return [_other(path, before, after)]
         changes += _fields(f"{path}.{name}", old, new, ctx, fields.get(name, {}))
@@ -192,16 +203,13 @@ def _fields(
     path: str, before: Any, after: Any, ctx: Context, handlers: Mapping[str, Handler]
 ) -> list[Change]:
     """Changes within one module: each handled field, then one ``other`` for the rest."""
-    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+    if not _is_map(before) or not _is_map(after):
         return [_other(path, _value(before), _value(after))]
     changes: list[Change] = []
     rest: list[str] = []
-    for name in _union(before, after):
-        old, new = before.get(name, _MISSING), after.get(name, _MISSING)
-        if old is new or old == new:
-            continue
+    for name in _differing(before, after):
         handler = handlers.get(name)
-        old, new = _value(old), _value(new)
+        old, new = before.get(name), after.get(name)
         found = None if handler is None or old == new else handler(f"{path}.{name}", old, new, ctx)
         if found is None:
             rest.append(name)
@@ -216,8 +224,8 @@ def _fields(
 
 def _other(path: str, old: Any, new: Any) -> Change:
     """One noise change at the deepest path that holds every difference between the values."""
-    while isinstance(old, Mapping) and isinstance(new, Mapping):
-        differing = [k for k in _union(old, new) if old.get(k, _MISSING) != new.get(k, _MISSING)]
+    while _is_map(old) and _is_map(new):
+        differing = _differing(old, new)
         if len(differing) != 1 or not safe_key(differing[0]):
             break
         key = differing[0]

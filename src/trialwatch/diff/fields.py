@@ -87,7 +87,7 @@ def _why_stopped(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
     if not new:
         return _one("why_stopped", path, old, new, "Reason for stopping removed")
     text = " ".join(str(new).split())
-    summary = f'Reason for stopping: "{clip(text, MAX_SUMMARY - 23)}"'
+    summary = f'Reason for stopping: "{clip(text, MAX_SUMMARY - len("Reason for stopping: "))}"'
     return _one("why_stopped", path, old, new, summary, "major")
 
 

@@ -37,15 +37,13 @@ def match(old: Any, new: Any, labeller: Labeller) -> Matched | None:
     new_index = keyed(new or [], labeller)
     if old_index is None or new_index is None:
         return None
-    matched = Matched()
-    for key in sorted(new_index.keys() | old_index.keys()):
-        before, after = old_index.get(key), new_index.get(key)
-        if before is None and after is not None:
-            matched.added.append(after)
-        elif after is None and before is not None:
-            matched.removed.append(before)
-        elif before is not None and after is not None and before[1] != after[1]:
-            matched.changed.append((after[0], before[1], after[1]))
+    old_keys, new_keys = old_index.keys(), new_index.keys()
+    matched = Matched(
+        added=[new_index[key] for key in sorted(new_keys - old_keys)],
+        removed=[old_index[key] for key in sorted(old_keys - new_keys)],
+    )
+    for key in sorted(key for key in new_keys & old_keys if old_index[key][1] != new_index[key][1]):
+        matched.changed.append((new_index[key][0], old_index[key][1], new_index[key][1]))
     return matched
 
 
@@ -56,9 +54,8 @@ def is_equivalent(old: Any, new: Any) -> bool:
 
 @dataclass(frozen=True)
 class ItemNouns:
-    """How one keyed list speaks of its items: kind prefix, noun, and an item's name."""
+    """How one keyed list speaks of its items: a noun (also the kind prefix) and a name."""
 
-    kind: str
     noun: str
     describe: Callable[[Item], str]
 
@@ -87,10 +84,10 @@ def _intervention(item: Item) -> str:
     return f"{name} ({intervention_type_words(item['type'])})"
 
 
-ARMS = ItemNouns("arm", "arm", _quoted("label"))
-INTERVENTIONS = ItemNouns("intervention", "intervention", _intervention)
-COLLABORATORS = ItemNouns("collaborator", "collaborator", _plain("name"))
-CONTACTS = ItemNouns("contact", "contact", _plain("name", "email", "phone"))
+ARMS = ItemNouns("arm", _quoted("label"))
+INTERVENTIONS = ItemNouns("intervention", _intervention)
+COLLABORATORS = ItemNouns("collaborator", _plain("name"))
+CONTACTS = ItemNouns("contact", _plain("name", "email", "phone"))
 
 
 def item_changes(
@@ -103,7 +100,7 @@ def item_changes(
     noun = nouns.noun.capitalize()
     changes = [
         Change(
-            f"{nouns.kind}_added",
+            f"{nouns.noun}_added",
             item_field(path, label),
             None,
             item,
@@ -114,7 +111,7 @@ def item_changes(
     ]
     changes += [
         Change(
-            f"{nouns.kind}_removed",
+            f"{nouns.noun}_removed",
             item_field(path, label),
             item,
             None,
@@ -125,7 +122,7 @@ def item_changes(
     ]
     changes += [
         Change(
-            f"{nouns.kind}_changed",
+            f"{nouns.noun}_changed",
             item_field(path, label),
             before,
             after,

@@ -74,7 +74,7 @@ _KIND_ORDER = {kind: index for index, kind in enumerate(KINDS)}
 _SITE_KINDS = frozenset(kind for kind in KINDS if kind.startswith("site"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One difference between two versions of a study record, in plain words.
 

@@ -6,6 +6,10 @@ summaries on purpose: in registry data it is often a placeholder ("Investigator
 site", "Research Site", sponsor site codes such as "As0006 125") and would make
 lines long; it stays in ``field`` and in ``old``/``new`` for anyone who wants it.
 
+A site that stays on the list gives one change: ``site_status`` when its status
+changed (whatever else did), else ``site_updated``, minor when its contacts
+changed and noise otherwise (a geo point, say).
+
 More than :data:`GROUP_OVER` changes of one kind in one version are grouped into a
 single change (``sites_added``, ``sites_removed``, ``sites_updated``, and
 ``sites_status`` per new status), whose ``old``/``new`` are the lists of sites.

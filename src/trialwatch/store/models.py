@@ -187,3 +187,65 @@ class Change(Base):
         Index("ix_change_study_id", "study_id", "id"),
         Index("ix_change_detected_at", "detected_at"),
     )
+
+
+class Subscriber(Base):
+    __tablename__ = "subscriber"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # pending | active | unsubscribed | bounced
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+    bounced_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    __tablename__ = "subscription"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlist.id", ondelete="CASCADE"), index=True
+    )
+    frequency: Mapped[str] = mapped_column(String(20))  # immediate | daily | weekly
+    min_significance: Mapped[str] = mapped_column(String(10))  # major | minor
+    countries: Mapped[list[str]] = mapped_column(JSON, default=list)
+    event_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The last change id considered for this subscription (delivered or filtered out).
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    last_digest_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("subscriber_id", "watchlist_id"),)
+
+
+class Digest(Base):
+    """The outbox: one rendered message per row, delivered at most once per claim."""
+
+    __tablename__ = "digest"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), default="digest")  # digest | confirm
+    status: Mapped[str] = mapped_column(String(20))  # queued | sending | sent | failed
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)  # the full RFC 5322 message
+    covered: Mapped[dict[str, Any]]  # {watchlist slug: [first change id, last change id]}
+    study_count: Mapped[int] = mapped_column(Integer, default=0)
+    change_count: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_digest_status_next", "status", "next_attempt_at"),)

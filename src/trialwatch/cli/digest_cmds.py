@@ -1,0 +1,154 @@
+"""``trialwatch digest`` and ``trialwatch outbox``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trialwatch.cli.common import App, atomic_output, load_app, out, print_json, print_table
+from trialwatch.config import Settings
+from trialwatch.digest.render import make_environment
+from trialwatch.digest.send import make_transport
+from trialwatch.digest.tokens import resolve_secret
+from trialwatch.digests import MailSettings, build_digests_once, preview_digest, send_digests_once
+from trialwatch.errors import DeliveryError
+from trialwatch.store import outbox
+from trialwatch.store.subscriber_repo import normalise_email
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def mail_settings(settings: Settings) -> MailSettings:
+    return MailSettings(
+        sender=settings.mail_from,
+        public_url=settings.public_url,
+        secret=resolve_secret(settings.secret_key, Path.cwd()),
+        max_studies=settings.digest_max_studies,
+    )
+
+
+def send_queued(app: App) -> dict[str, Any]:
+    settings = app.settings
+    transport = make_transport(settings.mail, settings.smtp_url)
+    result = send_digests_once(
+        app.engine, transport, sender=settings.mail_from, max_attempts=settings.send_max_attempts
+    )
+    return result.to_dict()
+
+
+def digest(
+    preview: Annotated[
+        str | None,
+        typer.Option("--preview", help="Render this subscriber's next digest; changes nothing."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="With --preview: write the HTML part to FILE."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be queued; change nothing.")
+    ] = False,
+    send: Annotated[
+        bool, typer.Option("--send", help="Also deliver every queued message.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Build the digests that are due and queue them; with --send, deliver the queue."""
+    app = load_app()
+    settings = app.settings
+    app.sessions  # noqa: B018 - checks that the database is initialised
+    env = make_environment(settings.templates)
+    mail = mail_settings(settings)
+    now = datetime.now(UTC)
+    if preview is not None:
+        _, rendered = preview_digest(app.engine, env, mail, normalise_email(preview), now=now)
+        if rendered is None:
+            out.print(f"nothing to send to {preview} yet")
+            return
+        if output is not None:
+            with atomic_output(output) as handle:
+                handle.write(rendered.html)
+            out.print(f"wrote {output}")
+        elif json_output:
+            print_json({"subject": rendered.subject, "text": rendered.text, "html": rendered.html})
+        else:
+            out.print(f"Subject: {rendered.subject}\n", markup=False)
+            out.print(rendered.text, markup=False)
+        return
+    built = build_digests_once(app.engine, env, mail, now=now, dry_run=dry_run)
+    sent = send_queued(app) if send and not dry_run else None
+    if json_output:
+        print_json({"built": built.to_dict(), "sent": sent})
+        return
+    verb = "would queue" if dry_run else "queued"
+    out.print(
+        f"{verb} {built.queued} digest(s) for {built.subscribers} due subscriber(s)"
+        f" ({built.empty} with nothing new)"
+    )
+    if sent is not None:
+        out.print(f"sent {sent['sent']}, deferred {sent['retried']}, failed {sent['failed']}")
+        if sent["error"]:
+            raise DeliveryError(f"delivery stopped, messages stay queued: {sent['error']}")
+
+
+def outbox_cmd(
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Queue failed messages again.")
+    ] = False,
+    send: Annotated[bool, typer.Option("--send", help="Deliver every queued message now.")] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="How many recent messages to list.")
+    ] = 20,
+    json_output: JsonOpt = False,
+) -> None:
+    """Inspect the outbox; retry failed messages; deliver the queue."""
+    app = load_app()
+    now = datetime.now(UTC)
+    requeued = 0
+    if retry_failed:
+        with app.session() as session:
+            requeued = outbox.retry_failed(session, now)
+    sent = send_queued(app) if send else None
+    with app.session() as session:
+        counts = outbox.status_counts(session)
+        rows = [
+            {
+                "id": d.id,
+                "status": d.status,
+                "recipient": d.recipient,
+                "subject": d.subject,
+                "attempts": d.attempts,
+                "created_at": d.created_at.isoformat(),
+                "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+                "last_error": d.last_error,
+                "message_id": d.message_id,
+            }
+            for d in outbox.recent(session, limit)
+        ]
+    if json_output:
+        print_json({"counts": counts, "requeued": requeued, "sent": sent, "messages": rows})
+        return
+    if retry_failed:
+        out.print(f"queued {requeued} failed message(s) again")
+    if sent is not None:
+        out.print(f"sent {sent['sent']}, deferred {sent['retried']}, failed {sent['failed']}")
+    out.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "the outbox is empty")
+    if rows:
+        print_table(
+            None,
+            ["id", "status", "to", "subject", "tries", "error"],
+            [
+                [
+                    r["id"],
+                    r["status"],
+                    r["recipient"],
+                    r["subject"],
+                    r["attempts"],
+                    r["last_error"] or "",
+                ]
+                for r in rows
+            ],
+        )

@@ -1,0 +1,185 @@
+"""Build the bytes of an email from a rendered message. Pure: same inputs, same bytes.
+
+:func:`build_message` makes a ``multipart/alternative`` message (plain text, then
+HTML, both UTF-8) with CRLF line endings, ready for SMTP ``DATA`` or an ``.eml``
+file. Nothing a subscriber or a template controls can add a header: the subject
+and the recipient's name are put on one line (control characters and line breaks
+removed), the unsubscribe URL is percent-encoded, and header values are never
+written unchecked.
+
+Headers: ``From``, ``To``, ``Subject``, ``Date``, ``Message-ID``, ``MIME-Version``,
+``Auto-Submitted: auto-generated`` (RFC 3834: no auto-replies), and with an
+unsubscribe URL ``List-Unsubscribe`` plus ``List-Unsubscribe-Post:
+List-Unsubscribe=One-Click`` (RFC 8058 one-click unsubscribe), and optionally
+``List-Id`` and extra headers.
+
+:func:`make_message_id` gives a digest a stable ``Message-ID``, so that sending
+it again (after a timeout, say) gives the same id and mail clients show it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from email import policy
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from urllib.parse import quote
+
+from trialwatch.digest.render import RenderedMessage, one_line
+from trialwatch.errors import ConfigError, DeliveryError
+
+# SMTP policy (CRLF, lines folded at 78). ``refold_source="none"`` keeps the headers
+# stored with ``set_raw`` (values validated here) as written: the library would
+# otherwise turn a long List-Unsubscribe URL into RFC 2047 encoded words, which
+# mail clients do not decode in that header.
+_POLICY = policy.SMTP.clone(refold_source="none")
+
+# RFC 5322 msg-id in its common form: dot-atom text, "@", a domain name.
+_MESSAGE_ID_RE = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,200}@[A-Za-z0-9.-]{1,253}>")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_DOMAIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+# A header name: printable ASCII except the colon (RFC 5322 ftext).
+_HEADER_NAME_RE = re.compile(r"[!-9;-~]+")
+# Characters kept as they are in a URL; everything else (spaces, CR, LF, <, >, ", non-ASCII)
+# is percent-encoded. "%" is kept so that existing escapes survive.
+_URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
+# A raw header line must stay under the 998-octet limit of RFC 5322.
+MAX_URL_LENGTH = 900
+
+SET_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "auto-submitted",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "list-id",
+    }
+)
+"""Headers :func:`build_message` sets itself; ``extra_headers`` may not name them."""
+
+
+def build_message(
+    rendered: RenderedMessage,
+    *,
+    sender: str,
+    recipient_email: str,
+    recipient_name: str | None,
+    message_id: str,
+    unsubscribe_url: str | None,
+    date: datetime,
+    list_id: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> bytes:
+    """Return the email as bytes with CRLF line endings, ready to send.
+
+    ``sender`` is the configured From line, e.g. ``"TrialWatch <trialwatch@example.org>"``
+    (:class:`~trialwatch.errors.ConfigError` naming ``TRIALWATCH_MAIL_FROM`` if it is
+    not one address). ``message_id`` is used exactly (``"<...@...>"``, see
+    :func:`make_message_id`; :class:`ValueError` otherwise). ``date`` should be
+    timezone-aware. ``list_id`` is a ``List-Id`` value such as
+    ``"TrialWatch digests <digests.trialwatch.example.org>"``.
+
+    An address that cannot be written in a header (malformed, or non-ASCII, which
+    would need SMTPUTF8) raises :class:`~trialwatch.errors.DeliveryError` with
+    ``permanent=True``: sending it again cannot help.
+    """
+    if not _MESSAGE_ID_RE.fullmatch(message_id):
+        raise ValueError(f"invalid Message-ID {message_id!r}: expected <local@domain>")
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = parse_sender(sender)
+    msg["To"] = recipient_address(recipient_email, recipient_name)
+    msg["Subject"] = one_line(rendered.subject) or ""
+    msg["Date"] = date
+    msg.set_raw("Message-ID", message_id)
+    msg.set_raw("Auto-Submitted", "auto-generated")
+    if list_id is not None:
+        msg["List-Id"] = one_line(list_id) or ""
+    if unsubscribe_url is not None:
+        msg.set_raw("List-Unsubscribe", f"<{_safe_url(unsubscribe_url)}>")
+        msg.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+    for name, value in (extra_headers or {}).items():
+        if not _HEADER_NAME_RE.fullmatch(name) or name.lower() in SET_HEADERS:
+            raise ValueError(f"extra header {name!r} is not allowed")
+        msg[name] = one_line(value) or ""
+    msg.set_content(rendered.text, charset="utf-8")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    msg.set_boundary(_boundary(message_id, rendered))
+    return msg.as_bytes()
+
+
+def parse_sender(sender: str) -> Address:
+    """Parse the configured From line into an address, or raise ConfigError.
+
+    Accepts ``"Name <addr@example.org>"`` or a bare address; the display name is
+    put on one line.
+    """
+    if _CONTROL_RE.search(sender):
+        raise ConfigError(f"TRIALWATCH_MAIL_FROM: control characters in {sender!r}")
+    header = policy.default.header_factory("From", sender.strip())
+    addresses: tuple[Address, ...] = getattr(header, "addresses", ())
+    if len(addresses) != 1 or header.defects or not addresses[0].domain:
+        raise ConfigError(
+            f"TRIALWATCH_MAIL_FROM: expected one address like "
+            f"'TrialWatch <trialwatch@example.org>', got {sender!r}"
+        )
+    address = addresses[0]
+    if not address.addr_spec.isascii():
+        raise ConfigError(f"TRIALWATCH_MAIL_FROM: the address must be ASCII, got {sender!r}")
+    return address
+
+
+def recipient_address(email: str, name: str | None) -> Address:
+    """Return the To address: ``email`` with ``name`` on one line as display name.
+
+    Raises :class:`~trialwatch.errors.DeliveryError` (permanent) for an address
+    that is malformed or not ASCII.
+    """
+    if not email.isascii() or not email.isprintable() or " " in email:
+        raise DeliveryError(f"cannot send to {email!r}: not a plain ASCII address", permanent=True)
+    try:
+        address = Address(display_name=one_line(name) or "", addr_spec=email)
+    except (ValueError, IndexError, HeaderParseError) as exc:
+        raise DeliveryError(f"cannot send to {email!r}: malformed address", permanent=True) from exc
+    if not address.username or not address.domain:
+        raise DeliveryError(f"cannot send to {email!r}: malformed address", permanent=True)
+    return address
+
+
+def make_message_id(digest_id: int, domain: str, salt: str) -> str:
+    """Return a stable Message-ID for a digest: ``<digest-42.<hash>@domain>``.
+
+    The hash is an HMAC of the digest id keyed with ``salt`` (use the secret key),
+    so the same digest always gets the same id while other ids cannot be guessed.
+    """
+    if not _DOMAIN_RE.fullmatch(domain):
+        raise ValueError(f"invalid Message-ID domain {domain!r}")
+    local = f"digest-{digest_id}"
+    digest = hmac.new(salt.encode("utf-8"), local.encode("ascii"), hashlib.sha256).hexdigest()
+    return f"<{local}.{digest[:24]}@{domain}>"
+
+
+def _boundary(message_id: str, rendered: RenderedMessage) -> str:
+    # Derived from the content rather than random, so that the same inputs give the
+    # same bytes. A body cannot contain a hash of itself, and "=_" never occurs in
+    # quoted-printable or base64 output.
+    seed = "\0".join((message_id, rendered.text, rendered.html)).encode("utf-8", "surrogatepass")
+    return "=_tw_" + hashlib.sha256(seed).hexdigest()[:40]
+
+
+def _safe_url(url: str) -> str:
+    safe = quote(url.strip(), safe=_URL_SAFE)
+    if len(safe) > MAX_URL_LENGTH:
+        raise ValueError(f"unsubscribe URL longer than {MAX_URL_LENGTH} characters")
+    return safe

@@ -1,0 +1,179 @@
+"""The data of a digest: what goes in (changes, studies, preferences) and what comes out.
+
+Inputs are plain frozen dataclasses that the caller fills from the database;
+:func:`trialwatch.digest.assemble.build_digest` turns them into a :class:`Digest`,
+which is everything the email templates see (next to the recipient). Nothing here
+touches the database, the clock or the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+Significance = Literal["major", "minor", "noise"]
+SectionKey = Literal["new", "changed"]
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeItem:
+    """One stored change row, joined with its study and watchlist."""
+
+    change_id: int
+    watchlist_slug: str
+    watchlist_name: str
+    nct_id: str
+    kind: str
+    """``"new_study"``, ``"overall_status"``, ``"results_posted"``, ``"site_added"``, ..."""
+    summary: str
+    """A plain-language sentence, e.g. ``"Status: Not yet recruiting → Recruiting"``."""
+    significance: Significance
+    detected_at: datetime
+    countries: tuple[str, ...] = ()
+    """For site-level changes, the countries of the sites concerned; ``()`` otherwise."""
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """What a digest shows about a study besides its changes."""
+
+    nct_id: str
+    title: str
+    acronym: str | None
+    overall_status: str
+    """The API enum, e.g. ``"ACTIVE_NOT_RECRUITING"``."""
+
+
+@dataclass(frozen=True)
+class SubscriptionPrefs:
+    """One subscription of the recipient: a watchlist and the filters on it."""
+
+    watchlist_slug: str
+    minimum_significance: Literal["major", "minor"]
+    countries: tuple[str, ...] = ()
+    """Only site-level changes in these countries (case-insensitive); ``()`` = all."""
+    event_kinds: tuple[str, ...] = ()
+    """Only these change kinds; ``()`` = all kinds."""
+    cursor: int = 0
+    """The last ``change_id`` already delivered (or skipped) for this subscription."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who the digest is for, and the links every email to them must carry."""
+
+    subscriber_id: int
+    email: str
+    name: str | None
+    unsubscribe_url: str
+    manage_url: str | None = None
+
+
+# --- output: what the templates see ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    """An overall status in words: its API code, label and plain-language meaning."""
+
+    code: str
+    label: str
+    explanation: str | None
+    """``None`` for a status the glossary does not know (a new API value)."""
+
+
+@dataclass(frozen=True)
+class ChangeLine:
+    """One change as shown under its study."""
+
+    change_id: int
+    kind: str
+    summary: str
+    significance: Significance
+    detected_at: datetime
+    countries: tuple[str, ...] = ()
+
+    @property
+    def is_major(self) -> bool:
+        """Whether this change is of major significance."""
+        return self.significance == "major"
+
+
+@dataclass(frozen=True)
+class StudyEntry:
+    """One study block: the study, its current status and the changes to report."""
+
+    nct_id: str
+    title: str
+    acronym: str | None
+    status: StatusInfo | None
+    """``None`` when the caller had no :class:`StudyInfo` for the study."""
+    url: str
+    changes: tuple[ChangeLine, ...]
+    """Major changes first, each group in ``change_id`` order."""
+    significance: Literal["major", "minor"]
+    """The highest significance among :attr:`changes`."""
+    last_detected_at: datetime
+
+
+@dataclass(frozen=True)
+class DigestSection:
+    """``"new"`` (New trials) or ``"changed"`` (Changes to trials you follow)."""
+
+    key: SectionKey
+    title: str
+    studies: tuple[StudyEntry, ...]
+
+
+@dataclass(frozen=True)
+class WatchlistGroup:
+    """Everything a digest says about one watchlist.
+
+    ``sections`` holds only non-empty sections, "new" before "changed". It can be
+    empty when the cap left no room for this watchlist: then only the
+    ``omitted_count`` line is shown.
+    """
+
+    slug: str
+    name: str
+    sections: tuple[DigestSection, ...]
+    omitted_count: int = 0
+    """Studies with reportable changes that did not fit under the cap."""
+    more_url: str | None = None
+    """Where to see the omitted studies; ``None`` if the caller gave no link."""
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One digest email's content for one recipient, ready for the templates."""
+
+    recipient: Recipient
+    generated_at: datetime
+    groups: tuple[WatchlistGroup, ...]
+    glossary: tuple[StatusInfo, ...]
+    """The statuses that appear in the digest, in lifecycle order."""
+    covered: dict[str, tuple[int, int]]
+    """Per watchlist slug: (lowest, highest) ``change_id`` that passed the filters,
+    shown or counted in "and N more"."""
+    new_cursors: dict[str, int]
+    """Per subscribed watchlist slug: the cursor to store once the digest is sent
+    (the highest ``change_id`` considered, filtered out or not)."""
+    study_count: int
+    """Study blocks shown (at most the cap)."""
+    change_count: int
+    """Change lines shown."""
+    new_trial_count: int
+    """Studies in "New trials" sections, including any omitted by the cap."""
+    updated_trial_count: int
+    """Studies in "Changes to trials you follow" sections, including omitted ones."""
+    omitted_count: int
+    """Studies left out by the cap, over all watchlists."""
+
+    @property
+    def watchlist_names(self) -> tuple[str, ...]:
+        """The names of the watchlists in this digest, in display order."""
+        return tuple(group.name for group in self.groups)

@@ -1,0 +1,508 @@
+"""Mail transports: deliver built messages over SMTP or into a folder of ``.eml`` files.
+
+This is the only module that imports :mod:`smtplib`. Every smtplib and socket
+error is turned into :class:`~trialwatch.errors.DeliveryError` here:
+
+* :class:`ConnectionFailure` (never permanent): the server could not be reached,
+  timed out, refused the TLS handshake or the login, or dropped the connection.
+  Nothing more can be sent in this batch; leave the rest queued.
+* ``DeliveryError(permanent=True)``: a 5xx reply to MAIL FROM, RCPT TO or DATA;
+  sending this message again cannot help.
+* ``DeliveryError(permanent=False)``: a 4xx reply; try this message again later.
+
+A batch uses one connection::
+
+    with make_transport(settings.mail, settings.smtp_url) as transport:
+        for message in batch:
+            transport.send(message.data, sender=envelope_from, recipient=message.to)
+
+``TRIALWATCH_MAIL`` chooses the transport: ``file:DIR`` (the default,
+``file:outbox``) writes each message to ``DIR/<message-id>.eml``; ``smtp`` sends
+through ``TRIALWATCH_SMTP_URL``:
+
+* ``smtp://user:pass@host:587?starttls=1``: plain connection upgraded by STARTTLS;
+* ``smtps://user:pass@host:465``: implicit TLS;
+* ``smtp://host:25``: no encryption (a local relay);
+* options ``timeout=30`` (seconds), ``verify=0`` (do not check the server's
+  certificate, for self-signed test servers only) and ``local_hostname=NAME``
+  (the name sent in EHLO). User and password are percent-decoded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import email.policy
+import logging
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from trialwatch.errors import ConfigError, DeliveryError
+
+log = logging.getLogger("trialwatch.mail")
+
+DEFAULT_TIMEOUT = 30.0
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_OPTIONS = ("starttls", "timeout", "verify", "local_hostname")
+_ENVELOPE_UNSAFE_RE = re.compile(r"[\x00-\x20<>\x7f]")
+_FILE_NAME_UNSAFE_RE = re.compile(r"[^A-Za-z0-9._@+=-]")
+
+
+class ConnectionFailure(DeliveryError):
+    """The transport itself failed: stop the batch and leave the rest queued.
+
+    Raised when the server is unreachable, times out, fails the TLS handshake or
+    the login, or drops the connection during a transaction (and for a folder
+    that cannot be written). Never permanent.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=False)
+
+
+class MailTransport(Protocol):
+    """Something that delivers messages: opened once per batch, then closed."""
+
+    def open(self) -> None:
+        """Connect (raises :class:`ConnectionFailure`)."""
+
+    def send(self, message: bytes, *, sender: str, recipient: str) -> None:
+        """Deliver ``message`` to ``recipient`` (raises DeliveryError)."""
+
+    def close(self) -> None:
+        """Disconnect; never raises."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class BaseTransport:
+    """Gives a transport ``with`` support: ``open()`` on entry, ``close()`` on exit."""
+
+    def open(self) -> None:
+        """Prepare for sending."""
+
+    def close(self) -> None:
+        """Release what :meth:`open` took."""
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# --- SMTP ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """A parsed ``TRIALWATCH_SMTP_URL``."""
+
+    host: str
+    port: int
+    implicit_tls: bool = False
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool = True
+    local_hostname: str | None = None
+
+    @property
+    def address(self) -> str:
+        """``host:port``, for messages."""
+        return f"{self.host}:{self.port}"
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    """Parse an ``smtp://`` or ``smtps://`` URL (see the module docs), or raise ConfigError.
+
+    Error messages never include the password.
+    """
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(f"TRIALWATCH_SMTP_URL: {problem} (in {_redact(url)})")
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise fail("invalid URL or port") from None
+    if parts.scheme not in ("smtp", "smtps"):
+        raise fail("expected smtp://host:port or smtps://host:port")
+    if not parts.hostname:
+        raise fail("missing host")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise fail("unexpected path")
+    options: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in _OPTIONS:
+            raise fail(f"unknown option {key!r}; expected {', '.join(_OPTIONS)}")
+        options[key] = value
+    implicit_tls = parts.scheme == "smtps"
+    starttls = _flag(options.get("starttls", "0"), "starttls", fail)
+    if implicit_tls and starttls:
+        raise fail("starttls=1 does not apply to smtps://, which is TLS from the start")
+    try:
+        timeout = float(options.get("timeout", DEFAULT_TIMEOUT))
+    except ValueError:
+        raise fail("timeout must be a number of seconds") from None
+    if not 0 < timeout <= 3600:
+        raise fail("timeout must be between 0 and 3600 seconds")
+    if parts.password is not None and not parts.username:
+        raise fail("a password needs a user name")
+    return SmtpSettings(
+        host=parts.hostname,
+        port=port if port is not None else (465 if implicit_tls else 587 if starttls else 25),
+        implicit_tls=implicit_tls,
+        starttls=starttls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        timeout=timeout,
+        verify=_flag(options.get("verify", "1"), "verify", fail),
+        local_hostname=options.get("local_hostname") or None,
+    )
+
+
+class SmtpTransport(BaseTransport):
+    """Send through an SMTP server, over one connection per batch.
+
+    :meth:`send` opens the connection if needed. If the server closed an idle
+    connection, :meth:`send` notices before the message is handed over (at MAIL
+    FROM), reconnects once and carries on. ``ssl_context`` replaces the default
+    (system trust store, or no verification with ``verify=0``).
+    """
+
+    def __init__(self, settings: SmtpSettings, *, ssl_context: ssl.SSLContext | None = None):
+        self.settings = settings
+        self._ssl_context = ssl_context
+        self._conn: smtplib.SMTP | None = None
+
+    @classmethod
+    def from_url(cls, url: str, *, ssl_context: ssl.SSLContext | None = None) -> SmtpTransport:
+        """Make a transport from a ``TRIALWATCH_SMTP_URL`` (ConfigError if malformed)."""
+        return cls(parse_smtp_url(url), ssl_context=ssl_context)
+
+    def __repr__(self) -> str:
+        return f"SmtpTransport({self.settings!r})"
+
+    def open(self) -> None:
+        """Connect, upgrade to TLS and log in as configured (raises ConnectionFailure)."""
+        try:
+            self._ensure_open()
+        except ConnectionFailure as exc:
+            log.warning("%s", exc)
+            raise
+
+    def close(self) -> None:
+        """Say QUIT and close the connection; errors are ignored."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except (smtplib.SMTPException, OSError):
+            conn.close()
+
+    def send(self, message: bytes, *, sender: str, recipient: str) -> None:
+        """Deliver one message (raises DeliveryError or ConnectionFailure)."""
+        message_id = _message_id(message) or "(no Message-ID)"
+        try:
+            _check_envelope(sender, recipient)
+            self._transaction(message, sender=sender, recipient=recipient)
+        except DeliveryError as exc:
+            log.warning(
+                "mail to %s failed message_id=%s permanent=%s: %s",
+                recipient,
+                message_id,
+                exc.permanent,
+                exc,
+            )
+            raise
+        log.debug(
+            "mail sent to %s via %s message_id=%s bytes=%d",
+            recipient,
+            self.settings.address,
+            message_id,
+            len(message),
+        )
+
+    # -- internals --
+
+    def _ensure_open(self) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        conn: smtplib.SMTP | None = None
+        try:
+            if s.implicit_tls:
+                conn = smtplib.SMTP_SSL(
+                    s.host,
+                    s.port,
+                    local_hostname=s.local_hostname,
+                    timeout=s.timeout,
+                    context=self._context(),
+                )
+            else:
+                conn = smtplib.SMTP(
+                    s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout
+                )
+            conn.ehlo()
+            if s.starttls:
+                conn.starttls(context=self._context())
+                conn.ehlo()
+            if s.username is not None:
+                conn.login(s.username, s.password or "")
+        except smtplib.SMTPNotSupportedError as exc:
+            self._abandon(conn)
+            raise ConnectionFailure(f"SMTP {s.address}: {exc}") from exc
+        except smtplib.SMTPResponseException as exc:
+            self._abandon(conn)
+            raise ConnectionFailure(
+                f"SMTP {exc.smtp_code} from {s.address} while connecting: {_text(exc.smtp_error)}"
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self._abandon(conn)
+            raise ConnectionFailure(
+                f"cannot connect to SMTP {s.address}: {_describe(exc)}"
+            ) from exc
+        log.debug("connected to SMTP %s", s.address)
+        return conn
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl_context is not None:
+            return self._ssl_context
+        context = ssl.create_default_context()
+        if not self.settings.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    @staticmethod
+    def _abandon(conn: smtplib.SMTP | None) -> None:
+        if conn is not None:
+            conn.close()
+
+    def _transaction(self, message: bytes, *, sender: str, recipient: str) -> None:
+        self._ensure_open()
+        reply: bytes | str
+        code, reply = self._mail_from(sender)
+        if code in (421, -1):
+            # The server dropped the idle connection, or is closing it: nothing was
+            # handed over yet, so reconnect once and start again.
+            log.info("SMTP %s closed the connection; reconnecting", self.settings.address)
+            self._drop()
+            self._ensure_open()
+            code, reply = self._mail_from(sender)
+        if code != 250:
+            self._fail(code, reply, f"MAIL FROM <{sender}>")
+        conn = self._live()
+        try:
+            code, reply = conn.rcpt(recipient)
+            if code not in (250, 251):
+                self._fail(code, reply, recipient)
+            code, reply = conn.data(message)
+        except smtplib.SMTPDataError as exc:
+            code, reply = exc.smtp_code, exc.smtp_error
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise ConnectionFailure(
+                f"SMTP {self.settings.address} failed while sending to {recipient}: "
+                f"{_describe(exc)}"
+            ) from exc
+        if code != 250:
+            self._fail(code, reply, recipient)
+
+    def _mail_from(self, sender: str) -> tuple[int, bytes]:
+        """Say MAIL FROM; a connection that is gone gives code -1."""
+        try:
+            return self._live().mail(sender)
+        except smtplib.SMTPServerDisconnected as exc:
+            return -1, str(exc).encode()
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise ConnectionFailure(
+                f"SMTP {self.settings.address} failed at MAIL FROM: {_describe(exc)}"
+            ) from exc
+
+    def _live(self) -> smtplib.SMTP:
+        if self._conn is None:
+            raise ConnectionFailure(f"SMTP {self.settings.address}: not connected")
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self._abandon(conn)
+
+    def _fail(self, code: int, reply: bytes | str, what: str) -> None:
+        """Raise the error for a refused step, after resetting the transaction."""
+        if code < 0:
+            self._drop()
+            raise ConnectionFailure(
+                f"SMTP {self.settings.address} dropped the connection at {what}: {_text(reply)}"
+            )
+        text = f"SMTP {code} for {what}: {_text(reply)}"
+        if code == 421:
+            self._drop()
+            raise ConnectionFailure(text)
+        try:
+            self._live().rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()  # the next send reconnects
+        raise DeliveryError(text, permanent=500 <= code < 600)
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+class FileTransport(BaseTransport):
+    """Write each message to ``<directory>/<message-id>.eml`` instead of sending it.
+
+    For development and for installs without a mail server. Writes are atomic
+    (a temporary file renamed into place) and idempotent: sending a message with
+    the same Message-ID again replaces the same file. Files are private to the
+    owner (mode 0600): they hold subscribers' addresses.
+    """
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+
+    def __repr__(self) -> str:
+        return f"FileTransport({str(self.directory)!r})"
+
+    def open(self) -> None:
+        """Create the folder if needed (raises ConnectionFailure if it cannot)."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConnectionFailure(f"cannot create mail folder {self.directory}: {exc}") from exc
+
+    def send(self, message: bytes, *, sender: str, recipient: str) -> None:
+        """Write the message file (raises ConnectionFailure if the folder is not writable)."""
+        self.open()
+        message_id = _message_id(message)
+        if message_id is None:
+            log.warning("mail to %s failed: no Message-ID header", recipient)
+            raise DeliveryError("message has no Message-ID header", permanent=True)
+        path = self.directory / f"{_file_stem(message_id)}.eml"
+        temp: str | None = None
+        try:
+            fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(message)
+            os.replace(temp, path)
+            temp = None
+        except OSError as exc:
+            log.warning("mail to %s failed message_id=%s: %s", recipient, message_id, exc)
+            raise ConnectionFailure(f"cannot write {path}: {exc}") from exc
+        finally:
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+        log.debug("mail to %s written to %s message_id=%s", recipient, path, message_id)
+
+
+def make_transport(mail: str, smtp_url: str) -> MailTransport:
+    """Return the transport the ``mail`` setting names: ``file:DIR`` or ``smtp``."""
+    kind, _, rest = mail.strip().partition(":")
+    kind = kind.lower()
+    if kind == "file" and rest.strip():
+        return FileTransport(Path(rest.strip()))
+    if kind == "smtp" and not rest:
+        if not smtp_url.strip():
+            raise ConfigError("TRIALWATCH_SMTP_URL: required when TRIALWATCH_MAIL=smtp")
+        return SmtpTransport.from_url(smtp_url)
+    raise ConfigError(f"TRIALWATCH_MAIL: expected 'smtp' or 'file:DIR', got {mail!r}")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _flag(value: str, name: str, fail: _Fail) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise fail(f"{name} must be 0 or 1, got {value!r}")
+
+
+class _Fail(Protocol):
+    def __call__(self, problem: str) -> ConfigError: ...
+
+
+def _check_envelope(sender: str, recipient: str) -> None:
+    """Refuse addresses that could not go on an SMTP command line as they are."""
+    for address in (sender, recipient):
+        if not address.isascii() or _ENVELOPE_UNSAFE_RE.search(address) or "@" not in address:
+            raise DeliveryError(
+                f"cannot send to {recipient!r} from {sender!r}: not a plain ASCII address",
+                permanent=True,
+            )
+
+
+def _redact(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        return "<not a URL>"
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not at:
+        return url.strip()
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}{':***' if ':' in userinfo else ''}@{hostpart}"
+
+
+def _text(reply: bytes | str) -> str:
+    """A server reply on one line."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return " ".join(text.split()) or "(no text)"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({exc.verify_message}); verify=0 skips the check"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return _text(str(exc)) if str(exc) else type(exc).__name__
+
+
+def _message_id(message: bytes) -> str | None:
+    """The Message-ID header of a message, or None."""
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(message)
+    value = headers.get("Message-ID")
+    if value is None:
+        return None
+    return " ".join(str(value).split()) or None
+
+
+def _file_stem(message_id: str) -> str:
+    """A safe file name for a Message-ID: ``<a.b@c>`` -> ``a.b@c``."""
+    stem = _FILE_NAME_UNSAFE_RE.sub("_", message_id.strip().strip("<>"))[:200]
+    return stem.lstrip(".") or "message"

@@ -1,0 +1,133 @@
+"""Signed unsubscribe tokens, and the secret key that signs them.
+
+A token carries the subscriber's id and email address, signed with the secret key
+(itsdangerous, HMAC-SHA1 over a salted key derivation, salt ``"unsubscribe"``), so
+it can be put in every email's unsubscribe link without a database lookup and
+cannot be forged or guessed without the key. Tokens do not expire: an unsubscribe
+link must keep working for as long as old emails exist. Changing the secret key
+invalidates every link already sent.
+
+The key is the ``secret_key`` setting (``TRIALWATCH_SECRET_KEY`` or
+``TRIALWATCH_SECRET_KEY_FILE``). When it is empty, :func:`resolve_secret` makes a
+random key once and keeps it in ``.trialwatch-secret`` in the state folder, so a
+single-machine install works without configuration. Deployments with several
+machines, or whose state folder is not kept, must set the key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import stat
+import tempfile
+from pathlib import Path
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from trialwatch.errors import ConfigError, TrialwatchError
+
+SALT = "unsubscribe"
+SECRET_FILE_NAME = ".trialwatch-secret"  # noqa: S105 - a file name, not a password
+
+log = logging.getLogger("trialwatch.tokens")
+
+
+class InvalidToken(TrialwatchError):
+    """An unsubscribe token is malformed, tampered with, or signed with another key."""
+
+    exit_code = 2
+
+
+def make_unsubscribe_token(secret: str, subscriber_id: int, email: str) -> str:
+    """Return a URL-safe signed token naming ``subscriber_id`` and ``email``."""
+    return _serializer(secret).dumps([subscriber_id, email])
+
+
+def read_unsubscribe_token(secret: str, token: str) -> tuple[int, str]:
+    """Return ``(subscriber_id, email)`` from a token, or raise :class:`InvalidToken`."""
+    try:
+        payload = _serializer(secret).loads(token)
+    except BadSignature as exc:
+        raise InvalidToken("invalid or tampered unsubscribe token") from exc
+    match payload:
+        case [int(subscriber_id), str(email)] if not isinstance(subscriber_id, bool):
+            return subscriber_id, email
+    raise InvalidToken("unsubscribe token has an unexpected payload")
+
+
+def unsubscribe_url(public_url: str, token: str) -> str:
+    """Return the unsubscribe link: ``<public_url>/unsubscribe/<token>``."""
+    return f"{public_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def resolve_secret(configured: str, state_dir: Path) -> str:
+    """Return the secret key: ``configured`` if set, else the one kept in ``state_dir``.
+
+    With no configured key, reads ``state_dir/.trialwatch-secret``, creating it
+    (mode 0600, 32 random bytes, URL-safe base64) the first time. Creation is
+    atomic: processes starting together all end up with the same key. Raises
+    :class:`~trialwatch.errors.ConfigError` if the file cannot be read or written.
+    """
+    if configured.strip():
+        return configured
+    path = state_dir / SECRET_FILE_NAME
+    secret = _read_secret(path)
+    if secret is None:
+        secret = _create_secret(path)
+    return secret
+
+
+def _serializer(secret: str) -> URLSafeSerializer:
+    if not secret:
+        raise ConfigError("TRIALWATCH_SECRET_KEY: empty secret key")
+    return URLSafeSerializer(secret, salt=SALT)
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        text = path.read_text(encoding="ascii")
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path}: cannot read the secret key ({exc}); set TRIALWATCH_SECRET_KEY"
+        ) from exc
+    secret = text.strip()
+    if not secret:
+        raise ConfigError(f"{path}: the secret key file is empty; delete it or set the key")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("secret key file %s is readable by others; chmod 600 it", path)
+    return secret
+
+
+def _create_secret(path: Path) -> str:
+    secret = secrets.token_urlsafe(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp creates the file with mode 0600. Linking it into place fails if
+        # another process got there first, so nobody overwrites a key in use.
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=SECRET_FILE_NAME, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secret + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                existing = _read_secret(path)
+                if existing is None:  # removed in between: unlikely, give up
+                    raise ConfigError(f"{path}: secret key file vanished") from None
+                return existing
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot create the secret key ({exc.strerror}); set TRIALWATCH_SECRET_KEY"
+        ) from exc
+    log.info("created a secret key in %s", path)
+    return secret

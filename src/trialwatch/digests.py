@@ -1,0 +1,388 @@
+"""Digest jobs: build (assemble, render, queue) and send (claim, deliver, record).
+
+``build_digests_once`` writes each digest row and advances its subscriptions'
+cursors in one transaction, so a change is queued exactly once. ``send_digests_once``
+claims queued rows atomically, delivers them over one connection and records each
+outcome right after the server's answer; a row whose sender died is re-queued with
+the same Message-ID after a lease, so a duplicate is at worst the same message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
+from typing import Any
+
+import jinja2
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from trialwatch.digest.assemble import build_digest
+from trialwatch.digest.message import build_message
+from trialwatch.digest.model import ChangeItem, Digest, Recipient, SubscriptionPrefs
+from trialwatch.digest.render import render_digest
+from trialwatch.digest.schedule import is_due
+from trialwatch.digest.send import ConnectionFailure, MailTransport
+from trialwatch.digest.tokens import make_unsubscribe_token, unsubscribe_url
+from trialwatch.errors import DeliveryError
+from trialwatch.store import outbox
+from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.models import Subscriber, Subscription, Watchlist
+
+log = logging.getLogger("trialwatch.digest")
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """What building a message needs besides the data."""
+
+    sender: str
+    public_url: str
+    secret: str
+    max_studies: int = 25
+
+    @property
+    def domain(self) -> str:
+        address = parseaddr(self.sender)[1]
+        return address.rpartition("@")[2] or "localhost"
+
+
+@dataclass
+class BuildResult:
+    subscribers: int = 0
+    queued: int = 0
+    empty: int = 0
+    studies: int = 0
+    changes: int = 0
+    seconds: float = 0.0
+    previews: list[tuple[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subscribers": self.subscribers,
+            "queued": self.queued,
+            "empty": self.empty,
+            "studies": self.studies,
+            "changes": self.changes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Due:
+    subscriber: Subscriber
+    subscriptions: list[tuple[Subscription, Watchlist]]
+
+
+def _due_subscribers(session: Session, now: datetime, only_email: str | None) -> list[_Due]:
+    query = (
+        select(Subscription, Subscriber, Watchlist)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .join(Watchlist, Watchlist.id == Subscription.watchlist_id)
+        .where(Watchlist.enabled.is_(True))
+        .order_by(Subscriber.id, Watchlist.slug)
+    )
+    if only_email is not None:
+        query = query.where(Subscriber.email == only_email)
+    else:
+        query = query.where(Subscriber.status == "active")
+    due: dict[int, _Due] = {}
+    for sub, subscriber, wl in session.execute(query).tuples():
+        if only_email is None and not is_due(
+            sub.frequency, sub.last_digest_at, now, subscriber.timezone
+        ):
+            continue
+        due.setdefault(subscriber.id, _Due(subscriber, [])).subscriptions.append((sub, wl))
+    return list(due.values())
+
+
+def _recipient(subscriber: Subscriber, mail: MailSettings) -> Recipient:
+    token = make_unsubscribe_token(mail.secret, subscriber.id, subscriber.email)
+    return Recipient(
+        subscriber_id=subscriber.id,
+        email=subscriber.email,
+        name=subscriber.name,
+        unsubscribe_url=unsubscribe_url(mail.public_url, token),
+    )
+
+
+def _assemble(
+    session: Session,
+    due: Iterable[_Due],
+    now: datetime,
+    horizon: int,
+    mail: MailSettings,
+) -> Iterable[tuple[_Due, Digest | None]]:
+    """Yield each due subscriber with their digest (None: nothing to say)."""
+    due = list(due)
+    lowest: dict[int, tuple[Watchlist, int]] = {}
+    for item in due:
+        for sub, wl in item.subscriptions:
+            if wl.id not in lowest or sub.cursor < lowest[wl.id][1]:
+                lowest[wl.id] = (wl, sub.cursor)
+    feed: dict[int, list[ChangeItem]] = {
+        wl_id: outbox.changes_for_watchlist(session, wl, after, horizon)
+        for wl_id, (wl, after) in lowest.items()
+    }
+    studies = outbox.study_infos(
+        session, sorted({c.nct_id for items in feed.values() for c in items})
+    )
+    for item in due:
+        prefs = [
+            SubscriptionPrefs(
+                watchlist_slug=wl.slug,
+                minimum_significance=sub.min_significance,  # type: ignore[arg-type]
+                countries=tuple(sub.countries or ()),
+                event_kinds=tuple(sub.event_kinds or ()),
+                cursor=sub.cursor,
+            )
+            for sub, wl in item.subscriptions
+        ]
+        changes = [
+            c for sub, wl in item.subscriptions for c in feed[wl.id] if c.change_id > sub.cursor
+        ]
+        digest = build_digest(
+            _recipient(item.subscriber, mail),
+            prefs,
+            changes,
+            studies,
+            now=now,
+            max_studies=mail.max_studies,
+        )
+        yield item, digest
+
+
+def build_digests_once(
+    engine: Engine,
+    env: jinja2.Environment,
+    mail: MailSettings,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    commit_every: int = 200,
+) -> BuildResult:
+    """Queue one digest per due subscriber with something to say; advance cursors."""
+    started = time.perf_counter()
+    result = BuildResult()
+    factory = make_sessionmaker(engine)
+    session = factory()
+    try:
+        horizon = outbox.newest_change_id(session)
+        due = _due_subscribers(session, now, None)
+        pending = 0
+        for item, digest in _assemble(session, due, now, horizon, mail):
+            result.subscribers += 1
+            if digest is None:
+                result.empty += 1
+            else:
+                result.queued += 1
+                result.studies += digest.study_count
+                result.changes += digest.change_count
+                if not dry_run:
+                    _queue(session, item.subscriber, digest, env, mail, now)
+            if not dry_run:
+                for sub, _ in item.subscriptions:
+                    sub.cursor = max(sub.cursor, horizon)
+                    if digest is not None:
+                        sub.last_digest_at = now
+            pending += 1
+            if pending >= commit_every:
+                session.commit()
+                pending = 0
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    result.seconds = time.perf_counter() - started
+    log.info(
+        "digests built subscribers=%d queued=%d empty=%d dry_run=%s seconds=%.2f",
+        result.subscribers,
+        result.queued,
+        result.empty,
+        dry_run,
+        result.seconds,
+    )
+    return result
+
+
+def _queue(
+    session: Session,
+    subscriber: Subscriber,
+    digest: Digest,
+    env: jinja2.Environment,
+    mail: MailSettings,
+    now: datetime,
+) -> None:
+    rendered = render_digest(env, digest)
+    message_id = f"<digest.{uuid.uuid4().hex}@{mail.domain}>"
+    message = build_message(
+        rendered,
+        sender=mail.sender,
+        recipient_email=subscriber.email,
+        recipient_name=subscriber.name,
+        message_id=message_id,
+        unsubscribe_url=digest.recipient.unsubscribe_url,
+        date=now,
+    )
+    outbox.queue(
+        session,
+        subscriber_id=subscriber.id,
+        kind="digest",
+        message_id=message_id,
+        recipient=subscriber.email,
+        subject=rendered.subject,
+        message=message.decode("utf-8", errors="surrogateescape"),
+        covered={slug: list(span) for slug, span in digest.covered.items()},
+        study_count=digest.study_count,
+        change_count=digest.change_count,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def preview_digest(
+    engine: Engine, env: jinja2.Environment, mail: MailSettings, email: str, *, now: datetime
+) -> tuple[Digest | None, Any]:
+    """The next digest of one subscriber, rendered, touching nothing."""
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        horizon = outbox.newest_change_id(session)
+        due = _due_subscribers(session, now, email)
+        for _, digest in _assemble(session, due, now, horizon, mail):
+            return digest, (render_digest(env, digest) if digest is not None else None)
+        session.rollback()
+    return None, None
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    bounced: int = 0
+    released: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "retried": self.retried,
+            "failed": self.failed,
+            "bounced": self.bounced,
+            "released": self.released,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """1, 2, 4, ... minutes after each temporary failure, at most 6 hours."""
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def send_digests_once(
+    engine: Engine,
+    transport: MailTransport,
+    *,
+    sender: str,
+    now: Callable[[], datetime] = _utcnow,
+    batch_size: int = 50,
+    max_attempts: int = 8,
+    lease: timedelta = timedelta(minutes=15),
+) -> SendResult:
+    """Deliver every due queued message; stop (leaving the rest queued) if the server is down."""
+    started = time.perf_counter()
+    result = SendResult()
+    envelope_from = parseaddr(sender)[1] or sender
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as session:
+        result.released = outbox.release_stale(session, now(), lease)
+    opened = False
+    try:
+        while True:
+            with session_scope(factory) as session:
+                batch = outbox.claim(session, now(), batch_size)
+            if not batch:
+                break
+            for index, row in enumerate(batch):
+                try:
+                    if not opened:
+                        transport.open()
+                        opened = True
+                    transport.send(
+                        row.message.encode("utf-8", errors="surrogateescape"),
+                        sender=envelope_from,
+                        recipient=row.recipient,
+                    )
+                except ConnectionFailure as exc:
+                    # The server is unreachable: this and the rest of the batch stay queued
+                    # as they were; the next run tries again.
+                    result.error = str(exc)
+                    with session_scope(factory) as session:
+                        for pending in batch[index:]:
+                            outbox.mark_retry(
+                                session, pending.id, str(exc), pending.next_attempt_at, count=False
+                            )
+                    log.warning(
+                        "mail server unavailable, %d left queued: %s", len(batch) - index, exc
+                    )
+                    return result
+                except DeliveryError as exc:
+                    _record_failure(factory, row.id, row.attempts, exc, now(), max_attempts, result)
+                    continue
+                with session_scope(factory) as session:
+                    outbox.mark_sent(session, row.id, now())
+                result.sent += 1
+    finally:
+        if opened:
+            transport.close()
+        result.seconds = time.perf_counter() - started
+        log.info(
+            "digests sent sent=%d retried=%d failed=%d bounced=%d seconds=%.2f",
+            result.sent,
+            result.retried,
+            result.failed,
+            result.bounced,
+            result.seconds,
+        )
+    return result
+
+
+def _record_failure(
+    factory: Any,
+    digest_id: int,
+    attempts: int,
+    exc: DeliveryError,
+    now: datetime,
+    max_attempts: int,
+    result: SendResult,
+) -> None:
+    with session_scope(factory) as session:
+        if exc.permanent:
+            outbox.mark_failed(session, digest_id, str(exc), bounce_at=now)
+            result.failed += 1
+            result.bounced += 1
+            log.warning("digest %d rejected permanently: %s", digest_id, exc)
+        elif attempts + 1 >= max_attempts:
+            outbox.mark_failed(session, digest_id, str(exc), bounce_at=None)
+            result.failed += 1
+            log.warning("digest %d failed after %d attempts: %s", digest_id, attempts + 1, exc)
+        else:
+            outbox.mark_retry(session, digest_id, str(exc), now + retry_delay(attempts + 1))
+            result.retried += 1
+            log.info("digest %d deferred (attempt %d): %s", digest_id, attempts + 1, exc)

@@ -1,0 +1,183 @@
+"""The outbox: digest rows, their claims and outcomes; and the change feed digests read.
+
+Claiming is atomic on both databases: candidates are selected (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so concurrent senders pass over each other's rows) and each
+is taken with ``UPDATE … WHERE id = :id AND status = 'queued'``; only a row whose
+update counted 1 belongs to this sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from trialwatch.digest.model import ChangeItem, StudyInfo
+from trialwatch.store.models import Change, Digest, Study, Subscriber, Watchlist, WatchlistStudy
+
+
+def newest_change_id(session: Session) -> int:
+    return int(session.scalar(select(func.max(Change.id))) or 0)
+
+
+def changes_for_watchlist(
+    session: Session, watchlist: Watchlist, after: int, upto: int
+) -> list[ChangeItem]:
+    """Mailable changes (not noise) of one watchlist with ``after < id <= upto``, in id order.
+
+    Study-level changes count while the study is a member (or was, when the change
+    was detected); membership changes count for their own watchlist only.
+    """
+    member = and_(
+        WatchlistStudy.watchlist_id == watchlist.id,
+        WatchlistStudy.study_id == Change.study_id,
+    )
+    query = (
+        select(Change, Study.nct_id)
+        .join(Study, Study.id == Change.study_id)
+        .outerjoin(WatchlistStudy, member)
+        .where(
+            Change.id > after,
+            Change.id <= upto,
+            Change.significance != "noise",
+            or_(
+                Change.watchlist_id == watchlist.id,
+                and_(
+                    Change.watchlist_id.is_(None),
+                    WatchlistStudy.study_id.is_not(None),
+                    or_(
+                        WatchlistStudy.left_at.is_(None),
+                        WatchlistStudy.left_at >= Change.detected_at,
+                    ),
+                ),
+            ),
+        )
+        .order_by(Change.id)
+    )
+    return [
+        ChangeItem(
+            change_id=c.id,
+            watchlist_slug=watchlist.slug,
+            watchlist_name=watchlist.name,
+            nct_id=nct,
+            kind=c.kind,
+            summary=c.summary,
+            significance=c.significance,  # type: ignore[arg-type]
+            detected_at=c.detected_at,
+            countries=tuple(c.countries or ()),
+        )
+        for c, nct in session.execute(query).tuples()
+    ]
+
+
+def study_infos(session: Session, nct_ids: Sequence[str]) -> dict[str, StudyInfo]:
+    rows = session.execute(
+        select(Study.nct_id, Study.brief_title, Study.acronym, Study.overall_status).where(
+            Study.nct_id.in_(list(nct_ids))
+        )
+    ).tuples()
+    return {
+        nct: StudyInfo(nct_id=nct, title=title, acronym=acronym, overall_status=status or "UNKNOWN")
+        for nct, title, acronym, status in rows
+    }
+
+
+def queue(session: Session, **values: Any) -> Digest:
+    row = Digest(status="queued", attempts=0, **values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def release_stale(session: Session, now: datetime, lease: timedelta) -> int:
+    """Rows left 'sending' by a sender that died go back to the queue (same Message-ID)."""
+    result = session.execute(
+        update(Digest)
+        .where(Digest.status == "sending", Digest.claimed_at < now - lease)
+        .values(status="queued", claimed_at=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def claim(session: Session, now: datetime, limit: int) -> list[Digest]:
+    """Take up to ``limit`` due rows for this sender; commit before sending them."""
+    candidates = (
+        select(Digest.id)
+        .where(Digest.status == "queued", Digest.next_attempt_at <= now)
+        .order_by(Digest.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    claimed = []
+    for digest_id in list(session.scalars(candidates)):
+        result = session.execute(
+            update(Digest)
+            .where(Digest.id == digest_id, Digest.status == "queued")
+            .values(status="sending", claimed_at=now)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            claimed.append(digest_id)
+    if not claimed:
+        return []
+    return list(session.scalars(select(Digest).where(Digest.id.in_(claimed)).order_by(Digest.id)))
+
+
+def mark_sent(session: Session, digest_id: int, now: datetime) -> None:
+    session.execute(
+        update(Digest)
+        .where(Digest.id == digest_id)
+        .values(status="sent", sent_at=now, attempts=Digest.attempts + 1, last_error=None)
+    )
+
+
+def mark_retry(
+    session: Session, digest_id: int, error: str, next_attempt_at: datetime, *, count: bool = True
+) -> None:
+    values: dict[str, Any] = {
+        "status": "queued",
+        "claimed_at": None,
+        "last_error": error,
+        "next_attempt_at": next_attempt_at,
+    }
+    if count:
+        values["attempts"] = Digest.attempts + 1
+    session.execute(update(Digest).where(Digest.id == digest_id).values(**values))
+
+
+def mark_failed(
+    session: Session, digest_id: int, error: str, *, bounce_at: datetime | None
+) -> None:
+    row = session.get_one(Digest, digest_id)
+    row.status = "failed"
+    row.claimed_at = None
+    row.attempts += 1
+    row.last_error = error
+    if bounce_at is not None:
+        subscriber = session.get_one(Subscriber, row.subscriber_id)
+        subscriber.status = "bounced"
+        subscriber.bounced_at = bounce_at
+
+
+def retry_failed(session: Session, now: datetime) -> int:
+    result = session.execute(
+        update(Digest)
+        .where(Digest.status == "failed")
+        .values(status="queued", attempts=0, next_attempt_at=now, last_error=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Digest.status, func.count()).group_by(Digest.status)).tuples()
+    return {status: int(count) for status, count in rows}
+
+
+def recent(session: Session, limit: int = 20, status: str | None = None) -> list[Digest]:
+    query = select(Digest).order_by(Digest.id.desc()).limit(limit)
+    if status:
+        query = query.where(Digest.status == status)
+    return list(session.scalars(query))

@@ -1,0 +1,172 @@
+"""Subscribers and their subscriptions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from trialwatch.digest.schedule import FREQUENCIES
+from trialwatch.errors import ConfigError, NotFoundError
+from trialwatch.store.models import Subscriber, Subscription, Watchlist
+from trialwatch.store.repo import get_watchlist
+
+SIGNIFICANCES = ("major", "minor")
+STATUSES = ("pending", "active", "unsubscribed", "bounced")
+
+
+@dataclass(frozen=True)
+class SubscriptionRequest:
+    """What an admin (or an import row) asks for; validated by :func:`validate_request`."""
+
+    email: str
+    watchlists: tuple[str, ...]
+    name: str | None = None
+    frequency: str = "daily"
+    significance: str = "major"
+    countries: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    status: str = "active"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def normalise_email(email: str) -> str:
+    """The address in canonical form, or ConfigError naming the problem."""
+    try:
+        return str(validate_email(email.strip(), check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise ConfigError(f"email: '{email}' is not a valid address: {exc}") from exc
+
+
+def validate_request(req: SubscriptionRequest) -> SubscriptionRequest:
+    email = normalise_email(req.email)
+    if not req.watchlists:
+        raise ConfigError("watchlist: at least one is required")
+    if req.frequency not in FREQUENCIES:
+        raise ConfigError(f"frequency: '{req.frequency}' is not one of {', '.join(FREQUENCIES)}")
+    if req.significance not in SIGNIFICANCES:
+        raise ConfigError(f"significance: '{req.significance}' is not major or minor")
+    try:
+        ZoneInfo(req.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"timezone: '{req.timezone}' is not a known time zone") from exc
+    name = " ".join(req.name.split()) if req.name else None
+    return SubscriptionRequest(
+        email=email,
+        watchlists=req.watchlists,
+        name=name or None,
+        frequency=req.frequency,
+        significance=req.significance,
+        countries=tuple(c.strip() for c in req.countries if c.strip()),
+        kinds=tuple(k.strip() for k in req.kinds if k.strip()),
+        timezone=req.timezone,
+        status=req.status,
+    )
+
+
+def subscribe(session: Session, req: SubscriptionRequest, now: datetime) -> Subscriber:
+    """Create or update a subscriber and their subscriptions to the named watchlists.
+
+    New subscriptions start at the newest change, so a subscriber is told about what
+    happens from now on, not about the whole history of a watchlist.
+    """
+    req = validate_request(req)
+    watchlists = [get_watchlist(session, slug) for slug in req.watchlists]
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == req.email))
+    if subscriber is None:
+        subscriber = Subscriber(
+            email=req.email,
+            name=req.name,
+            status=req.status,
+            timezone=req.timezone,
+            created_at=now,
+            confirmed_at=now if req.status == "active" else None,
+        )
+        session.add(subscriber)
+        session.flush()
+    else:
+        subscriber.name = req.name or subscriber.name
+        subscriber.timezone = req.timezone
+        if subscriber.status in ("unsubscribed", "bounced") and req.status == "active":
+            subscriber.status = "active"
+            subscriber.confirmed_at = now
+    from trialwatch.store.outbox import newest_change_id  # local: avoids an import cycle
+
+    start = newest_change_id(session)
+    for wl in watchlists:
+        sub = session.scalar(
+            select(Subscription).where(
+                Subscription.subscriber_id == subscriber.id, Subscription.watchlist_id == wl.id
+            )
+        )
+        if sub is None:
+            sub = Subscription(
+                subscriber_id=subscriber.id, watchlist_id=wl.id, cursor=start, created_at=now
+            )
+            session.add(sub)
+        sub.frequency = req.frequency
+        sub.min_significance = req.significance
+        sub.countries = list(req.countries)
+        sub.event_kinds = list(req.kinds)
+    session.flush()
+    return subscriber
+
+
+def get_subscriber(session: Session, email: str) -> Subscriber:
+    address = normalise_email(email)
+    row = session.scalar(select(Subscriber).where(Subscriber.email == address))
+    if row is None:
+        raise NotFoundError(f"no subscriber {address}")
+    return row
+
+
+def list_subscribers(
+    session: Session, watchlist: str | None = None
+) -> list[tuple[Subscriber, list[tuple[Subscription, Watchlist]]]]:
+    query = select(Subscriber).order_by(Subscriber.email)
+    if watchlist:
+        wl = get_watchlist(session, watchlist)
+        query = query.where(
+            Subscriber.id.in_(
+                select(Subscription.subscriber_id).where(Subscription.watchlist_id == wl.id)
+            )
+        )
+    subscribers = list(session.scalars(query))
+    subs: dict[int, list[tuple[Subscription, Watchlist]]] = {}
+    for sub, wl in session.execute(
+        select(Subscription, Watchlist)
+        .join(Watchlist, Watchlist.id == Subscription.watchlist_id)
+        .where(Subscription.subscriber_id.in_([s.id for s in subscribers]))
+        .order_by(Watchlist.slug)
+    ).tuples():
+        subs.setdefault(sub.subscriber_id, []).append((sub, wl))
+    return [(s, subs.get(s.id, [])) for s in subscribers]
+
+
+def unsubscribe(
+    session: Session, subscriber: Subscriber, now: datetime, watchlists: Sequence[str] = ()
+) -> int:
+    """Drop the named subscriptions, or all of them (the subscriber is then unsubscribed)."""
+    query = delete(Subscription).where(Subscription.subscriber_id == subscriber.id)
+    if watchlists:
+        ids = [get_watchlist(session, slug).id for slug in watchlists]
+        query = query.where(Subscription.watchlist_id.in_(ids))
+    removed = int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
+    remaining = session.scalar(
+        select(Subscription.id).where(Subscription.subscriber_id == subscriber.id).limit(1)
+    )
+    if remaining is None and subscriber.status != "bounced":
+        subscriber.status = "unsubscribed"
+        subscriber.unsubscribed_at = now
+    return removed
+
+
+def purge(session: Session, subscriber: Subscriber) -> None:
+    """Delete the subscriber, their subscriptions and their messages."""
+    session.delete(subscriber)

@@ -1,0 +1,147 @@
+"""Signed unsubscribe tokens and the secret key behind them."""
+
+from __future__ import annotations
+
+import re
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+from itsdangerous import URLSafeSerializer
+
+from trialwatch.digest.tokens import (
+    SALT,
+    SECRET_FILE_NAME,
+    InvalidToken,
+    make_unsubscribe_token,
+    read_unsubscribe_token,
+    resolve_secret,
+    unsubscribe_url,
+)
+from trialwatch.errors import ConfigError
+
+SECRET = "test-secret-key"
+
+
+def test_a_token_reads_back_as_the_subscriber_and_address() -> None:
+    """make then read gives the same id and email."""
+    token = make_unsubscribe_token(SECRET, 7, "jane@example.org")
+    assert read_unsubscribe_token(SECRET, token) == (7, "jane@example.org")
+
+
+def test_a_token_is_url_safe() -> None:
+    """A token can go in a URL path as it is."""
+    token = make_unsubscribe_token(SECRET, 123456, "zoë+digests@example.org")
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", token)
+
+
+def test_tokens_differ_between_subscribers() -> None:
+    """Each subscriber and address gets its own token."""
+    tokens = {
+        make_unsubscribe_token(SECRET, 7, "jane@example.org"),
+        make_unsubscribe_token(SECRET, 8, "jane@example.org"),
+        make_unsubscribe_token(SECRET, 7, "john@example.org"),
+    }
+    assert len(tokens) == 3
+
+
+def test_a_tampered_token_is_invalid() -> None:
+    """Changing any character of the payload or signature breaks the token."""
+    token = make_unsubscribe_token(SECRET, 7, "jane@example.org")
+    for index in (0, len(token) // 2, len(token) - 2):
+        replacement = "A" if token[index] != "A" else "B"
+        tampered = token[:index] + replacement + token[index + 1 :]
+        with pytest.raises(InvalidToken):
+            read_unsubscribe_token(SECRET, tampered)
+
+
+def test_a_token_signed_with_another_secret_is_invalid() -> None:
+    """A token cannot be forged without the secret key."""
+    token = make_unsubscribe_token("another-secret", 7, "jane@example.org")
+    with pytest.raises(InvalidToken):
+        read_unsubscribe_token(SECRET, token)
+
+
+def test_a_token_for_another_purpose_is_invalid() -> None:
+    """A token signed with the same key but another salt is not an unsubscribe token."""
+    token = URLSafeSerializer(SECRET, salt="confirm").dumps([7, "jane@example.org"])
+    with pytest.raises(InvalidToken):
+        read_unsubscribe_token(SECRET, token)
+
+
+@pytest.mark.parametrize("payload", [{"id": 7}, [7], ["7", "jane@example.org"], [True, "a@b.c"]])
+def test_a_signed_token_with_an_unexpected_payload_is_invalid(payload: object) -> None:
+    """Only a [subscriber_id, email] pair is accepted."""
+    token = URLSafeSerializer(SECRET, salt=SALT).dumps(payload)
+    with pytest.raises(InvalidToken, match="payload"):
+        read_unsubscribe_token(SECRET, token)
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "%%%"])
+def test_garbage_is_an_invalid_token(token: str) -> None:
+    """Anything that is not a token raises InvalidToken, not a library error."""
+    with pytest.raises(InvalidToken):
+        read_unsubscribe_token(SECRET, token)
+
+
+def test_an_empty_secret_is_a_config_error() -> None:
+    """Tokens are never signed with an empty key."""
+    with pytest.raises(ConfigError, match="TRIALWATCH_SECRET_KEY"):
+        make_unsubscribe_token("", 7, "jane@example.org")
+
+
+def test_the_unsubscribe_url_puts_the_token_under_the_public_url() -> None:
+    """The link is <public_url>/unsubscribe/<token>."""
+    assert unsubscribe_url("https://tw.example", "tok") == "https://tw.example/unsubscribe/tok"
+    assert unsubscribe_url("https://tw.example/", "tok") == "https://tw.example/unsubscribe/tok"
+
+
+def test_a_configured_secret_is_used_as_is(tmp_path: Path) -> None:
+    """With a configured key no file is read or written."""
+    assert resolve_secret("configured", tmp_path) == "configured"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_secret_one_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    """The first call creates a private key file; later calls reuse it."""
+    state = tmp_path / "state"
+    first = resolve_secret("", state)
+    path = state / SECRET_FILE_NAME
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().strip() == first
+    assert len(first) >= 43  # 32 random bytes, base64
+    assert resolve_secret("  ", state) == first
+    assert [p.name for p in state.iterdir()] == [SECRET_FILE_NAME]
+
+
+def test_processes_starting_together_share_one_secret(tmp_path: Path) -> None:
+    """Concurrent first calls all return the key that ended up in the file."""
+    results: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def resolve() -> None:
+        barrier.wait()
+        results.append(resolve_secret("", tmp_path))
+
+    threads = [threading.Thread(target=resolve) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(results) == {(tmp_path / SECRET_FILE_NAME).read_text().strip()}
+    assert [p.name for p in tmp_path.iterdir()] == [SECRET_FILE_NAME]
+
+
+def test_an_empty_secret_file_is_a_config_error(tmp_path: Path) -> None:
+    """An emptied key file is not silently replaced (old links would break)."""
+    (tmp_path / SECRET_FILE_NAME).write_text("\n")
+    with pytest.raises(ConfigError, match="empty"):
+        resolve_secret("", tmp_path)
+
+
+def test_a_state_folder_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> None:
+    """A file in the way of the state folder gives a ConfigError naming the setting."""
+    (tmp_path / "state").write_text("not a folder")
+    with pytest.raises(ConfigError, match="TRIALWATCH_SECRET_KEY"):
+        resolve_secret("", tmp_path / "state")

@@ -1,0 +1,324 @@
+"""End to end: sync -> changes -> digests -> a real SMTP server (aiosmtpd) on loopback."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from tests.fakeapi import FakeCtgov, load_fixture_records
+from tests.smtpserver import SmtpServer
+from tests.test_sync import ROOT, run_cli
+from trialwatch.ctgov.client import CtgovClient
+from trialwatch.digest.render import make_environment
+from trialwatch.digest.send import SmtpTransport
+from trialwatch.digests import MailSettings, build_digests_once, send_digests_once
+from trialwatch.store import repo, subscriber_repo
+from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.models import Digest, Subscription
+from trialwatch.store.subscriber_repo import SubscriptionRequest
+from trialwatch.sync import sync_watchlist
+from trialwatch.watchlists import load_watchlists
+
+SENDER = "TrialWatch <digests@trialwatch.example>"
+MAIL = MailSettings(sender=SENDER, public_url="https://tw.example", secret="test-secret")
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeCtgov]:
+    with FakeCtgov(load_fixture_records()) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+def _bodies(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None
+    assert html is not None
+    return str(text.get_content()), str(html.get_content())
+
+
+def _change_status(fake: FakeCtgov, nct_id: str, status: str, day: str, **ident: str) -> None:
+    record = copy.deepcopy(fake.get(nct_id))
+    record["protocolSection"]["statusModule"]["overallStatus"] = status
+    record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
+        "date": day,
+        "type": "ACTUAL",
+    }
+    record["protocolSection"]["identificationModule"].update(ident)
+    fake.put(record)
+
+
+def _sync(engine: Engine, fake: FakeCtgov) -> None:
+    with CtgovClient(fake.base_url, requests_per_minute=0) as client:
+        sync_watchlist(engine, client, "mmn")
+
+
+def _prepare(engine: Engine, fake: FakeCtgov, emails: list[str], **prefs: Any) -> None:
+    """Sync the MMN watchlist, subscribe the addresses, then make ARDA change status."""
+    with session_scope(make_sessionmaker(engine)) as session:
+        repo.upsert_watchlists(session, load_watchlists(ROOT / "config" / "watchlists"), T0)
+    _sync(engine, fake)
+    with session_scope(make_sessionmaker(engine)) as session:
+        for email in emails:
+            request = SubscriptionRequest(
+                email=email, watchlists=("mmn",), frequency="immediate", **prefs
+            )
+            subscriber_repo.subscribe(session, request, T0)
+    _change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
+    _sync(engine, fake)
+
+
+def _build(engine: Engine, now: datetime = T0) -> int:
+    return build_digests_once(engine, make_environment(), MAIL, now=now).queued
+
+
+def _send(engine: Engine, url: str, now: datetime = T0) -> Any:
+    return send_digests_once(engine, SmtpTransport.from_url(url), sender=SENDER, now=lambda: now)
+
+
+def _statuses(engine: Engine) -> dict[str, str]:
+    with session_scope(make_sessionmaker(engine)) as session:
+        return {d.recipient: d.status for d in session.scalars(select(Digest))}
+
+
+@pytest.mark.usefixtures("database_url")
+def test_digest_send_delivers_one_message_per_subscriber_once(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    fake: FakeCtgov,
+    smtp: SmtpServer,
+    tmp_path: Path,
+) -> None:
+    """After a sync with changes, `digest --send` mails each due subscriber once; again: none."""
+    for key, value in {
+        "TRIALWATCH_CONFIG": str(ROOT / "config" / "trialwatch.toml"),
+        "TRIALWATCH_DATABASE_URL": database_url,
+        "TRIALWATCH_API_URL": fake.base_url,
+        "TRIALWATCH_REQUESTS_PER_MINUTE": "0",
+        "TRIALWATCH_MAIL": "smtp",
+        "TRIALWATCH_SMTP_URL": smtp.url,
+        "TRIALWATCH_MAIL_FROM": SENDER,
+        "TRIALWATCH_SECRET_KEY": "s3cret",
+        "TRIALWATCH_LOG_FORMAT": "text",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "init")[0] == 0
+    assert run_cli(capsys, "sync", "mmn")[0] == 0
+    for email in ("ana@example.org", "ben@example.org"):
+        code, _, err = run_cli(
+            capsys, "subscriber", "add", email, "-w", "mmn", "--frequency", "immediate"
+        )
+        assert code == 0, err
+    code, out, _ = run_cli(capsys, "digest", "--send", "--json")
+    assert json.loads(out)["built"]["queued"] == 0  # nothing happened since they subscribed
+    _change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
+    assert run_cli(capsys, "sync", "mmn")[0] == 0
+
+    code, out, err = run_cli(capsys, "digest", "--preview", "ana@example.org")
+    assert code == 0, err
+    assert "Active, not recruiting → Completed" in out
+    code, out, err = run_cli(capsys, "digest", "--send", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["built"]["queued"], report["sent"]["sent"]) == (2, 2)
+    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == ["ana@example.org", "ben@example.org"]
+    assert smtp.connections == 1
+    for received in smtp.messages:
+        text, html = _bodies(received.message)
+        for part in (text, html):
+            assert "NCT05225675" in part
+            assert "ARDA" in part
+            assert "Completed" in part
+        assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert received.message["List-Unsubscribe"].startswith(
+            "<http://localhost:8000/unsubscribe/"
+        )
+
+    code, out, _ = run_cli(capsys, "digest", "--send", "--json")
+    again = json.loads(out)
+    assert (again["built"]["queued"], again["sent"]["sent"]) == (0, 0)
+    assert len(smtp.messages) == 2
+    code, out, _ = run_cli(capsys, "outbox", "--json")
+    assert json.loads(out)["counts"] == {"sent": 2}
+
+
+def test_a_refused_connection_leaves_everything_queued_then_sends_once(
+    engine: Engine, fake: FakeCtgov, smtp: SmtpServer
+) -> None:
+    """Server down: digests stay queued, cursors stay; back up: each is sent exactly once."""
+    _prepare(engine, fake, ["ana@example.org", "ben@example.org", "cy@example.org"])
+    assert _build(engine) == 3
+    with session_scope(make_sessionmaker(engine)) as session:
+        cursors = sorted(s.cursor for s in session.scalars(select(Subscription)))
+    down = _send(engine, "smtp://127.0.0.1:1")
+    assert down.sent == 0
+    assert down.error
+    assert set(_statuses(engine).values()) == {"queued"}
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert sorted(s.cursor for s in session.scalars(select(Subscription))) == cursors
+        assert {d.attempts for d in session.scalars(select(Digest))} == {0}
+    assert _build(engine) == 0  # nothing is queued twice
+    up = _send(engine, smtp.url)
+    assert up.sent == 3
+    assert _send(engine, smtp.url).sent == 0
+    assert len(smtp.messages) == 3
+    assert len({m.message["Message-ID"] for m in smtp.messages}) == 3
+
+
+def test_a_temporary_failure_is_retried_with_backoff_and_delivered_once(
+    engine: Engine, fake: FakeCtgov, smtp: SmtpServer
+) -> None:
+    """451, 451, then 250: one delivery, three attempts, nothing sent before the backoff."""
+    _prepare(engine, fake, ["ana@example.org"])
+    _build(engine)
+    smtp.fail_next_data(451, times=2)
+    assert _send(engine, smtp.url, T0).retried == 1
+    assert _send(engine, smtp.url, T0 + timedelta(seconds=10)).sent == 0  # still backing off
+    assert _send(engine, smtp.url, T0 + timedelta(minutes=5)).retried == 1
+    assert _send(engine, smtp.url, T0 + timedelta(hours=1)).sent == 1
+    assert len(smtp.messages) == 1
+    with session_scope(make_sessionmaker(engine)) as session:
+        digest = session.scalars(select(Digest)).one()
+        assert (digest.status, digest.attempts) == ("sent", 3)
+
+
+def test_a_rejected_recipient_bounces_and_the_others_are_delivered(
+    engine: Engine, fake: FakeCtgov, smtp: SmtpServer
+) -> None:
+    """A 550 for one address marks it bounced and failed; the rest go out."""
+    _prepare(engine, fake, ["ana@example.org", "gone@example.org", "cy@example.org"])
+    _build(engine)
+    smtp.reject_recipient("gone@example.org")
+    result = _send(engine, smtp.url)
+    assert (result.sent, result.failed, result.bounced) == (2, 1, 1)
+    assert _statuses(engine) == {
+        "ana@example.org": "sent",
+        "gone@example.org": "failed",
+        "cy@example.org": "sent",
+    }
+    with session_scope(make_sessionmaker(engine)) as session:
+        gone = subscriber_repo.get_subscriber(session, "gone@example.org")
+        assert gone.status == "bounced"
+    # A bounced subscriber gets no further digests.
+    _change_status(fake, "NCT05225675", "TERMINATED", "2026-11-29")
+    _sync(engine, fake)
+    _build(engine, T0 + timedelta(minutes=1))
+    assert sorted(_statuses(engine)) == ["ana@example.org", "cy@example.org", "gone@example.org"]
+
+
+def test_two_senders_at_once_deliver_each_digest_once(
+    engine: Engine, fake: FakeCtgov, smtp: SmtpServer
+) -> None:
+    """Two threads sending the same queue never deliver one row twice."""
+    _prepare(engine, fake, [f"reader{i}@example.org" for i in range(40)])
+    assert _build(engine) == 40
+    results: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def sender() -> None:
+        barrier.wait()
+        transport = SmtpTransport.from_url(smtp.url)
+        results.append(
+            send_digests_once(engine, transport, sender=SENDER, now=lambda: T0, batch_size=5)
+        )
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(r.sent for r in results) == 40
+    ids = [m.message["Message-ID"] for m in smtp.messages]
+    assert len(ids) == 40
+    assert len(set(ids)) == 40
+    assert set(_statuses(engine).values()) == {"sent"}
+
+
+def test_hostile_titles_and_names_are_harmless(
+    engine: Engine, fake: FakeCtgov, smtp: SmtpServer
+) -> None:
+    """A <script> title shows as text; a newline in a name cannot add a header."""
+    _prepare(engine, fake, [])
+    with session_scope(make_sessionmaker(engine)) as session:
+        subscriber_repo.subscribe(
+            session,
+            SubscriptionRequest(
+                email="eve@example.org",
+                watchlists=("mmn",),
+                name="Eve\r\nBcc: victim@example.org",
+                frequency="immediate",
+                significance="minor",
+            ),
+            T0,
+        )
+    _change_status(
+        fake,
+        "NCT06742190",
+        "ACTIVE_NOT_RECRUITING",
+        "2026-11-29",
+        briefTitle="<script>alert(1)</script> EMPASSION",
+    )
+    _sync(engine, fake)
+    assert _build(engine) == 1
+    assert _send(engine, smtp.url).sent == 1
+    received = smtp.messages[0]
+    assert received.rcpt_tos == ("eve@example.org",)
+    assert "Bcc" not in received.message
+    assert "\n" not in str(received.message["To"])
+    assert "victim" not in "".join(received.message.get_all("Bcc") or [])
+    text, html = _bodies(received.message)
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "<script>alert(1)</script> EMPASSION" in text
+
+
+def test_filters_and_frequencies_decide_who_gets_what(engine: Engine, fake: FakeCtgov) -> None:
+    """A daily subscriber waits for the next day; a country filter skips other countries' sites."""
+    _prepare(engine, fake, [])
+    with session_scope(make_sessionmaker(engine)) as session:
+        for email, country in (("fr@example.org", "France"), ("de@example.org", "Germany")):
+            subscriber_repo.subscribe(
+                session,
+                SubscriptionRequest(
+                    email=email, watchlists=("mmn",), frequency="immediate", countries=(country,)
+                ),
+                T0,
+            )
+        subscriber_repo.subscribe(
+            session,
+            SubscriptionRequest(email="day@example.org", watchlists=("mmn",), frequency="daily"),
+            T0,
+        )
+        day = subscriber_repo.get_subscriber(session, "day@example.org")
+        session.scalars(
+            select(Subscription).where(Subscription.subscriber_id == day.id)
+        ).one().last_digest_at = T0 - timedelta(hours=2)
+    record = copy.deepcopy(fake.get("NCT06537999"))
+    record["protocolSection"]["contactsLocationsModule"]["locations"].append(
+        {"facility": "Charité", "status": "RECRUITING", "city": "Berlin", "country": "Germany"}
+    )
+    record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2026-11-29"
+    fake.put(record)
+    _sync(engine, fake)
+    assert _build(engine, T0) == 1  # only the German reader; the daily one had today's digest
+    assert list(_statuses(engine)) == ["de@example.org"]
+    assert _build(engine, T0 + timedelta(days=1)) == 1
+    assert sorted(_statuses(engine)) == ["day@example.org", "de@example.org"]
