@@ -57,6 +57,7 @@ class BuildResult:
     subscribers: int = 0
     queued: int = 0
     empty: int = 0
+    skipped: int = 0
     studies: int = 0
     changes: int = 0
     seconds: float = 0.0
@@ -67,6 +68,7 @@ class BuildResult:
             "subscribers": self.subscribers,
             "queued": self.queued,
             "empty": self.empty,
+            "skipped": self.skipped,
             "studies": self.studies,
             "changes": self.changes,
             "seconds": round(self.seconds, 3),
@@ -180,11 +182,16 @@ def build_digests_once(
             if digest is None:
                 result.empty += 1
             else:
+                if not dry_run:
+                    try:
+                        _queue(session, item.subscriber, digest, env, mail, now)
+                    except DeliveryError as exc:  # an address no message can be built for
+                        log.warning("digest skipped for subscriber %d: %s", item.subscriber.id, exc)
+                        result.skipped += 1
+                        continue
                 result.queued += 1
                 result.studies += digest.study_count
                 result.changes += digest.change_count
-                if not dry_run:
-                    _queue(session, item.subscriber, digest, env, mail, now)
             if not dry_run:
                 for sub, _ in item.subscriptions:
                     sub.cursor = max(sub.cursor, horizon)

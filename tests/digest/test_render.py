@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -506,46 +504,3 @@ def test_the_shipped_templates_sit_where_the_wheel_expects_them() -> None:
     for name in ("digest", "confirm"):
         for part in ("subject.txt", "body.txt", "body.html"):
             assert (REPO_TEMPLATES / "email" / f"{name}-{part}").is_file()
-
-
-# --- speed ----------------------------------------------------------------------------------
-
-
-def _measuring_coverage() -> bool:
-    coverage = sys.modules.get("coverage")
-    return sys.gettrace() is not None or (
-        coverage is not None and coverage.Coverage.current() is not None
-    )
-
-
-def test_a_full_digest_assembles_and_renders_in_well_under_two_milliseconds(
-    env: jinja2.Environment,
-) -> None:
-    """25 studies with 3 changes each: assembly plus rendering averages below 2 ms."""
-    if _measuring_coverage():
-        pytest.skip("timings mean nothing under coverage tracing")
-    changes = [
-        make_change(
-            change_id=i,
-            nct_id=f"NCT{i // 3:08d}",
-            kind="new_study" if i % 7 == 0 else "overall_status",
-            significance="minor" if i % 3 else "major",
-            summary=f"Change number {i} to this study, described in one plain sentence.",
-        )
-        for i in range(1, 100)
-    ]
-    studies = studies_for(changes, acronym="ACRO")
-    subs = [make_subscription()]
-    render_digest(env, digest_of(changes))  # warm the template cache
-
-    runs = 200
-    start = time.perf_counter()
-    for _ in range(runs):
-        digest = build_digest(make_recipient(), subs, changes, studies, now=NOW)
-        assert digest is not None
-        render_digest(env, digest)
-    average = (time.perf_counter() - start) / runs
-
-    assert digest is not None
-    assert digest.study_count == 25
-    assert average < 0.002
