@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from trialwatch.diff.leaves import leaf_differences
 from trialwatch.errors import ConfigError
-from trialwatch.store import change_repo, repo
+from trialwatch.store import change_repo, outbox, repo
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, SyncRun
 from trialwatch.timeparse import parse_since
@@ -68,3 +69,40 @@ def test_since_accepts_dates_and_durations() -> None:
     assert parse_since("2026-11-01", NOW) == datetime(2026, 11, 1, tzinfo=UTC)
     with pytest.raises(ConfigError, match="--since: 'yesterday'"):
         parse_since("yesterday", NOW)
+
+
+def test_the_digest_horizon_waits_for_changes_being_written(engine: Engine) -> None:
+    """On PostgreSQL, the horizon is read only once in-flight change writers commit."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: ids are committed in order")
+    record = json.loads((FIXTURES / "NCT06171568.json").read_text())
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as session:
+        spec = WatchlistSpec(slug="w", name="W", criteria=Criteria(conditions=("x",)))
+        repo.upsert_watchlists(session, [spec], NOW)
+        wl = repo.get_watchlist(session, "w")
+        run = SyncRun(watchlist_id=wl.id, mode="full", status="running", started_at=NOW, api_url="")
+        session.add(run)
+        session.flush()
+        page = repo.store_page(session, [record], watchlist_id=wl.id, run_id=run.id, now=NOW)
+        wl_id, run_id = wl.id, run.id
+    writer = factory()
+    edited = copy.deepcopy(record)
+    edited["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
+    page = repo.store_page(writer, [edited], watchlist_id=wl_id, run_id=run_id, now=NOW)
+    assert change_repo.record_page_changes(writer, page, watchlist_id=wl_id, run_id=run_id, now=NOW)
+    seen: list[int] = []
+
+    def read_horizon() -> None:
+        with session_scope(factory) as reader:
+            seen.append(outbox.newest_change_id(reader))
+
+    thread = threading.Thread(target=read_horizon)
+    thread.start()
+    thread.join(timeout=0.5)
+    assert thread.is_alive()  # waiting for the writer
+    writer.commit()
+    writer.close()
+    thread.join(timeout=10)
+    with session_scope(factory) as session:
+        assert seen == [session.scalar(select(func.max(Change.id)))]

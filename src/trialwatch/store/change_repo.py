@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from trialwatch.diff import Change as DiffChange
 from trialwatch.diff import diff_records
+from trialwatch.store.db import join_change_writers
 from trialwatch.store.models import Change, Study, StudyVersion, Watchlist, WatchlistStudy
 from trialwatch.store.repo import PageResult
 
@@ -97,6 +98,7 @@ def record_page_changes(
                 )
             )
     if rows:
+        join_change_writers(session)
         session.execute(insert(Change), rows)
     return len(rows)
 
@@ -212,6 +214,7 @@ def backfill_changes(session: Session, now: datetime, *, batch: int = 200) -> tu
                 )
             )
         if rows:
+            join_change_writers(session)
             session.execute(insert(Change), rows)
         total += len(rows)
     return len(todo), total
@@ -228,4 +231,5 @@ def record_by_version(session: Session, study_id: int, version: int) -> dict[str
 
 def insert_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
+        join_change_writers(session)
         session.execute(insert(Change), list(rows))

@@ -147,6 +147,33 @@ def _lock_key(name: str) -> int:
     return key - (1 << 64) if key >= (1 << 63) else key
 
 
+_CHANGE_FEED_KEY = _lock_key("change feed")
+
+
+def join_change_writers(session: Session) -> None:
+    """Mark this transaction as one that writes change rows (PostgreSQL only).
+
+    Writers hold a shared transaction-level advisory lock until they commit; the
+    digest builder briefly takes it exclusively (:func:`newest_committed_change_id`),
+    so the change id it reads as its horizon has no uncommitted rows below it. On
+    SQLite writers are serialised and ids are committed in order anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _CHANGE_FEED_KEY})
+
+
+def newest_committed_change_id(session: Session) -> int:
+    """The highest change id such that every lower id is committed or rolled back."""
+    query = text("SELECT COALESCE(MAX(id), 0) FROM change")
+    if session.get_bind().dialect.name != "postgresql":
+        return int(session.execute(query).scalar_one())
+    session.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _CHANGE_FEED_KEY})
+    try:
+        return int(session.execute(query).scalar_one())
+    finally:
+        session.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _CHANGE_FEED_KEY})
+
+
 @contextmanager
 def exclusive_lock(engine: Engine, name: str) -> Iterator[None]:
     """Hold a lock named ``name`` across processes, or raise :class:`SyncInProgress`.

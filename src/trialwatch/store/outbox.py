@@ -16,11 +16,13 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from trialwatch.digest.model import ChangeItem, StudyInfo
+from trialwatch.store.db import newest_committed_change_id
 from trialwatch.store.models import Change, Digest, Study, Subscriber, Watchlist, WatchlistStudy
 
 
 def newest_change_id(session: Session) -> int:
-    return int(session.scalar(select(func.max(Change.id))) or 0)
+    """The digest horizon: every change up to it is committed (see ``join_change_writers``)."""
+    return newest_committed_change_id(session)
 
 
 def changes_for_watchlist(
