@@ -419,14 +419,25 @@ def test_it_logs_a_warning_per_retry(
 
 
 def test_it_spaces_requests_by_the_rate_limit(api: respx.MockRouter, waits: Waits) -> None:
-    """At 60 requests/minute three requests are one second apart on the injected clock."""
+    """At 60 requests/minute with no burst, three requests are one second apart."""
     api.get("/version").respond(json=VERSION)
 
-    with make_client(waits, requests_per_minute=60) as client:
+    with make_client(waits, requests_per_minute=60, burst=1) as client:
         for _ in range(3):
             client.data_timestamp()
 
     assert waits.waits == [1.0, 1.0]
+
+
+def test_it_allows_a_burst_then_keeps_the_rate(api: respx.MockRouter, waits: Waits) -> None:
+    """With a burst of 3, three requests go at once; the next ones wait one interval each."""
+    api.get("/version").respond(json=VERSION)
+
+    with make_client(waits, requests_per_minute=60, burst=3) as client:
+        for _ in range(5):
+            client.data_timestamp()
+
+    assert waits.waits == [pytest.approx(1.0), pytest.approx(1.0)]
 
 
 def test_it_counts_time_already_passed_against_the_rate_limit(
@@ -435,7 +446,7 @@ def test_it_counts_time_already_passed_against_the_rate_limit(
     """Time spent elsewhere between requests shortens the limiter's wait."""
     api.get("/version").respond(json=VERSION)
 
-    with make_client(waits, requests_per_minute=60) as client:
+    with make_client(waits, requests_per_minute=60, burst=1) as client:
         client.data_timestamp()
         waits.now += 0.75
         client.data_timestamp()

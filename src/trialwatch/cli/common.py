@@ -22,7 +22,8 @@ from trialwatch.config import Settings, load_settings
 from trialwatch.logs import configure_logging
 from trialwatch.store.db import check_schema, make_engine, make_sessionmaker, session_scope
 
-out = Console(highlight=False, soft_wrap=True)
+# Off a terminal (cron, pipes) tables are not squeezed into 80 columns.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
 
 

@@ -68,8 +68,9 @@ class _Failure:
 class CtgovClient:
     """Synchronous client of ``GET /studies``, ``/studies/{nctId}`` and ``/version``.
 
-    ``requests_per_minute`` spaces requests (retries included) at least
-    ``60 / requests_per_minute`` seconds apart; 0 disables the limiter. The OpenAPI
+    ``requests_per_minute`` is a token bucket (retries included): up to ``burst``
+    requests go out at once, then one every ``60 / requests_per_minute`` seconds, so
+    no minute sees more than ``burst + requests_per_minute``; 0 disables the limiter. The OpenAPI
     spec (ctg-oas-v2.yaml, 2.0.5) documents neither a rate limit nor a 429; notes on
     the API elsewhere report throttling at about 50 requests per minute per IP
     address, so the default of 40 keeps a margin. A 429 is still handled (retried,
@@ -85,6 +86,7 @@ class CtgovClient:
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
         requests_per_minute: float = 40.0,
+        burst: int = 5,
         user_agent: str | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -104,7 +106,9 @@ class CtgovClient:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
-        self._next_slot: float | None = None
+        self._burst = max(1, burst)
+        self._tokens = float(self._burst)
+        self._last_refill: float | None = None
         self._sleep = sleep
         self._clock = clock
         self._jitter = jitter
@@ -273,10 +277,16 @@ class CtgovClient:
         if not self._interval:
             return
         now = self._clock()
-        if self._next_slot is not None and self._next_slot > now:
-            self._sleep(self._next_slot - now)
-            now = self._next_slot
-        self._next_slot = now + self._interval
+        if self._last_refill is not None:
+            elapsed = now - self._last_refill
+            self._tokens = min(float(self._burst), self._tokens + elapsed / self._interval)
+        self._last_refill = now
+        if self._tokens < 1.0:
+            wait = (1.0 - self._tokens) * self._interval
+            self._sleep(wait)
+            self._last_refill = now + wait
+            self._tokens = 1.0
+        self._tokens -= 1.0
 
     def _describe(self, exc: httpx.TransportError) -> str:
         if isinstance(exc, httpx.TimeoutException):

@@ -57,7 +57,7 @@ Handler = Callable[[str, Any, Any, Context], "list[Change] | None"]
 
 
 def _get(value: Any, key: str) -> Any:
-    return value.get(key) if isinstance(value, Mapping) else None
+    return value.get(key) if type(value) is dict or isinstance(value, Mapping) else None
 
 
 def _one(
@@ -103,11 +103,12 @@ def _date_text(struct: Any, with_day: bool) -> str:
 def _date(kind: str, title: str) -> Handler:
     def handle(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
         before, after = _get(old, "date"), _get(new, "date")
+        # Within one month the day is what moved, so show it.
         with_day = (
-            before is not None
-            and after is not None
+            isinstance(before, str)
+            and isinstance(after, str)
             and before != after
-            and date_words(before) == date_words(after)
+            and before[:7] == after[:7]
         )
         summary = _from_to(title, _date_text(old, with_day), _date_text(new, with_day), old is None)
         return _one(kind, path, old, new, summary)

@@ -104,7 +104,7 @@ LABELLERS: Mapping[str, Labeller] = {
 
 
 def canonical(value: Any) -> bytes:
-    """A byte string equal for equal JSON values whatever their dict key order."""
+    """Bytes equal for equal JSON values whatever their dict key order."""
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # not JSON (non-str keys, odd types): still deterministic

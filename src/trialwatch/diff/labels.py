@@ -13,6 +13,7 @@ record) is shown in a readable form made from the value itself, never an error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -171,26 +172,25 @@ def age_words(age: Any, missing: str) -> str:
     return str(age).lower()
 
 
+_PARTIAL_DATE = re.compile(r"(\d{4})-(0[1-9]|1[0-2])(?:-(\d\d))?")
+
+
 def date_words(date: Any, *, with_day: bool = False) -> str:
     """A partial date (``yyyy``, ``yyyy-MM`` or ``yyyy-MM-dd``) as ``"March 2025"``.
 
-    The day is dropped unless ``with_day`` (then ``"15 March 2025"``); text that is
-    not such a date is returned as it is.
+    The day is dropped unless ``with_day`` (then ``"15 March 2025"``); a year alone,
+    or text that is not such a date, is returned as it is.
     """
     if date is None:
         return NOT_GIVEN
     text = str(date)
-    parts = text.split("-")
-    if not all(part.isdigit() for part in parts) or len(parts) > 3 or len(parts[0]) != 4:
+    found = _PARTIAL_DATE.fullmatch(text)
+    if found is None:
         return text
-    if len(parts) == 1:
-        return text
-    month = int(parts[1])
-    if not 1 <= month <= 12:
-        return text
-    words = f"{_MONTHS[month - 1]} {parts[0]}"
-    if with_day and len(parts) == 3:
-        return f"{int(parts[2])} {words}"
+    year, month, day = found.groups()
+    words = f"{_MONTHS[int(month) - 1]} {year}"
+    if with_day and day is not None:
+        return f"{int(day)} {words}"
     return words
 
 

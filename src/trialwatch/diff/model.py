@@ -113,8 +113,8 @@ class Change:
                 sites.extend(value)
             elif value is not None:
                 sites.append(value)
-        found = {site.get("country") for site in sites if isinstance(site, Mapping)} - {None, ""}
-        return tuple(sorted(str(country) for country in found))
+        found = {str(s["country"]) for s in sites if isinstance(s, Mapping) and s.get("country")}
+        return tuple(sorted(found))
 
 
 def sort_key(change: Change) -> tuple[int, int, str]:
