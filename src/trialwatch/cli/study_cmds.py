@@ -66,14 +66,15 @@ def history(
     out.print(f"[bold]{label}{study.nct_id}[/bold] {study.brief_title}", markup=True)
     print_table(
         None,
-        ["version", "fetched at", "last update posted", "hash", "run"],
+        ["version", "fetched at", "last update posted", "hash", "changes"],
         [
             [
                 v["version"],
-                v["fetched_at"],
+                v["fetched_at"][:16].replace("T", " "),
                 v["last_update_posted"],
-                v["content_hash"][:16],
-                v["sync_run_id"],
+                v["content_hash"][:12],
+                "\n".join(c["summary"] for c in v["changes"] if c["significance"] != "noise")
+                or "(bookkeeping only)",
             ]
             for v in versions
         ],
