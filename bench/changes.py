@@ -12,7 +12,8 @@ until ``--pairs`` diffs are done. The same loop is timed for two baselines:
 generic recursive leaf diff (says *what* changed, literally, by position; ten
 times slower, so it runs a tenth of the pairs). Each figure is the best of
 ``--repeat`` runs, as wall-clock and as CPU time of this process: on a shared
-machine the CPU figure is the steadier one, and ``--check`` uses it.
+machine the CPU figure is the steadier one, and ``--check`` uses it. The
+"unchanged" line per edit is the floor: equal records must be compared whole.
 
     .venv/bin/python bench/changes.py [--pairs 10000] [--copies 2] [--repeat 3] [--check]
 """
@@ -162,7 +163,7 @@ class Timing:
 
     def line(self, label: str) -> str:
         return (
-            f"{label:<30}{self.n / self.wall:>8,.0f} pairs/s wall  "
+            f"{label:<38}{self.n / self.wall:>8,.0f} pairs/s wall  "
             f"{self.n / self.cpu:>8,.0f} pairs/s CPU  ({self.cpu * 1e6 / self.n:7.1f} µs/pair)"
         )
 

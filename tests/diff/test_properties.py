@@ -88,6 +88,7 @@ def _check(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         assert change.kind in KINDS
         assert change.significance in ("major", "minor", "noise")
         assert 0 < len(change.summary) <= MAX_SUMMARY
+        assert all(isinstance(country, str) for country in change.countries)
     return changes
 
 

@@ -412,6 +412,38 @@ def test_the_glossary_explains_each_status_shown_in_life_order() -> None:
     assert all(s.explanation for s in digest.glossary)
 
 
+def test_the_glossary_reads_withdrawn_and_stopped_changes_too() -> None:
+    """A withdrawal or a stop names the status it left; both get a glossary line."""
+    changes = [
+        make_change(
+            change_id=1,
+            nct_id="NCT00000001",
+            kind="withdrawn",
+            summary="Status: Not yet recruiting → Withdrawn",
+        ),
+        make_change(
+            change_id=2,
+            nct_id="NCT00000002",
+            kind="stopped",
+            summary="Status: Enrolling by invitation → Suspended",
+        ),
+    ]
+    studies = {
+        "NCT00000001": make_study("NCT00000001", overall_status="WITHDRAWN"),
+        "NCT00000002": make_study("NCT00000002", overall_status="SUSPENDED"),
+    }
+
+    digest = build_digest(make_recipient(), [make_subscription()], changes, studies, now=NOW)
+
+    assert digest is not None
+    assert {s.code for s in digest.glossary} == {
+        "NOT_YET_RECRUITING",
+        "WITHDRAWN",
+        "ENROLLING_BY_INVITATION",
+        "SUSPENDED",
+    }
+
+
 def test_the_glossary_leaves_out_unknown_statuses_and_missing_studies() -> None:
     """A status the API added later is shown by its label but has no glossary line."""
     changes = [

@@ -63,6 +63,8 @@ SECTION_TITLES: Mapping[SectionKey, str] = {
     "changed": "Changes to trials you follow",
 }
 _RANK = {"major": 2, "minor": 1, "noise": 0}
+# Change kinds whose summary reads "Status: X → Y" (their labels go into the glossary).
+_STATUS_KINDS = frozenset({"overall_status", "withdrawn", "stopped"})
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,7 @@ def build_digest(
         if entry.status is not None:
             status_codes.append(entry.status.code)
         for line in entry.changes:
-            if line.kind == "overall_status":
+            if line.kind in _STATUS_KINDS:
                 status_codes.extend(statuses_named_in(line.summary))
 
     new_total = sum(1 for c in candidates if c.section == "new")
