@@ -16,19 +16,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Any
 
 import jinja2
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from trialwatch.config import Settings
 from trialwatch.digest.assemble import build_digest
 from trialwatch.digest.message import build_message
 from trialwatch.digest.model import ChangeItem, Digest, Recipient, SubscriptionPrefs
 from trialwatch.digest.render import render_digest
 from trialwatch.digest.schedule import is_due
-from trialwatch.digest.send import ConnectionFailure, MailTransport
-from trialwatch.digest.tokens import make_unsubscribe_token, unsubscribe_url
+from trialwatch.digest.send import ConnectionFailure, MailTransport, make_transport
+from trialwatch.digest.tokens import make_unsubscribe_token, resolve_secret, unsubscribe_url
 from trialwatch.errors import DeliveryError
 from trialwatch.store import outbox
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -45,6 +47,16 @@ class MailSettings:
     public_url: str
     secret: str
     max_studies: int = 25
+
+    @classmethod
+    def from_settings(cls, settings: Settings, state_dir: Path) -> MailSettings:
+        """Mail settings; without a configured key, one kept in ``state_dir`` signs links."""
+        return cls(
+            sender=settings.mail_from,
+            public_url=settings.public_url,
+            secret=resolve_secret(settings.secret_key, state_dir),
+            max_studies=settings.digest_max_studies,
+        )
 
     @property
     def domain(self) -> str:
@@ -368,6 +380,16 @@ def send_digests_once(
             result.seconds,
         )
     return result
+
+
+def send_with_settings(engine: Engine, settings: Settings) -> SendResult:
+    """Deliver the queue through the transport the settings name."""
+    return send_digests_once(
+        engine,
+        make_transport(settings.mail, settings.smtp_url),
+        sender=settings.mail_from,
+        max_attempts=settings.send_max_attempts,
+    )
 
 
 def _record_failure(

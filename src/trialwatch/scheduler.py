@@ -17,15 +17,12 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
 
 from trialwatch.config import Settings
-from trialwatch.ctgov.client import CtgovClient
 from trialwatch.digest.render import make_environment
-from trialwatch.digest.send import make_transport
-from trialwatch.digest.tokens import resolve_secret
-from trialwatch.digests import MailSettings, build_digests_once, send_digests_once
+from trialwatch.digests import MailSettings, build_digests_once, send_with_settings
 from trialwatch.errors import ConfigError, TrialwatchError
 from trialwatch.store import repo
 from trialwatch.store.db import make_sessionmaker, session_scope
-from trialwatch.sync import sync_watchlist
+from trialwatch.sync import open_client, sync_watchlist
 
 log = logging.getLogger("trialwatch.scheduler")
 
@@ -41,12 +38,7 @@ class Jobs:
         """Sync one watchlist, then deliver what is due (immediate subscribers)."""
         s = self.settings
         try:
-            with CtgovClient(
-                s.api_url,
-                timeout=s.http_timeout,
-                max_attempts=s.max_attempts,
-                requests_per_minute=s.requests_per_minute,
-            ) as client:
+            with open_client(s) as client:
                 sync_watchlist(
                     self.engine,
                     client,
@@ -64,21 +56,11 @@ class Jobs:
         """Build the digests that are due and deliver the queue."""
         s = self.settings
         try:
-            mail = MailSettings(
-                sender=s.mail_from,
-                public_url=s.public_url,
-                secret=resolve_secret(s.secret_key, Path.cwd()),
-                max_studies=s.digest_max_studies,
-            )
+            mail = MailSettings.from_settings(s, Path.cwd())
             build_digests_once(
                 self.engine, make_environment(s.templates), mail, now=datetime.now(UTC)
             )
-            send_digests_once(
-                self.engine,
-                make_transport(s.mail, s.smtp_url),
-                sender=s.mail_from,
-                max_attempts=s.send_max_attempts,
-            )
+            send_with_settings(self.engine, s)
         except TrialwatchError as exc:
             log.error("scheduled digests failed error=%s", exc)
 

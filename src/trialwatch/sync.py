@@ -19,7 +19,8 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from trialwatch.ctgov.client import Page
+from trialwatch.config import Settings
+from trialwatch.ctgov.client import CtgovClient, Page
 from trialwatch.ctgov.parse import nct_id_of
 from trialwatch.ctgov.query import build_ids_params, build_search_params
 from trialwatch.diff import left_watchlist, removed_from_registry
@@ -98,6 +99,16 @@ class SyncResult:
             "cursor": self.cursor,
             "error": self.error,
         }
+
+
+def open_client(settings: Settings) -> CtgovClient:
+    """The API client as the settings describe it (a context manager)."""
+    return CtgovClient(
+        settings.api_url,
+        timeout=settings.http_timeout,
+        max_attempts=settings.max_attempts,
+        requests_per_minute=settings.requests_per_minute,
+    )
 
 
 def _utcnow() -> datetime:

@@ -9,11 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from trialwatch.cli.common import App, atomic_output, load_app, out, print_json, print_table
-from trialwatch.config import Settings
 from trialwatch.digest.render import make_environment
-from trialwatch.digest.send import make_transport
-from trialwatch.digest.tokens import resolve_secret
-from trialwatch.digests import MailSettings, build_digests_once, preview_digest, send_digests_once
+from trialwatch.digests import MailSettings, build_digests_once, preview_digest, send_with_settings
 from trialwatch.errors import DeliveryError
 from trialwatch.store import outbox
 from trialwatch.store.subscriber_repo import normalise_email
@@ -21,22 +18,8 @@ from trialwatch.store.subscriber_repo import normalise_email
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def mail_settings(settings: Settings) -> MailSettings:
-    return MailSettings(
-        sender=settings.mail_from,
-        public_url=settings.public_url,
-        secret=resolve_secret(settings.secret_key, Path.cwd()),
-        max_studies=settings.digest_max_studies,
-    )
-
-
 def send_queued(app: App) -> dict[str, Any]:
-    settings = app.settings
-    transport = make_transport(settings.mail, settings.smtp_url)
-    result = send_digests_once(
-        app.engine, transport, sender=settings.mail_from, max_attempts=settings.send_max_attempts
-    )
-    return result.to_dict()
+    return send_with_settings(app.engine, app.settings).to_dict()
 
 
 def digest(
@@ -61,7 +44,7 @@ def digest(
     settings = app.settings
     app.sessions  # noqa: B018 - checks that the database is initialised
     env = make_environment(settings.templates)
-    mail = mail_settings(settings)
+    mail = MailSettings.from_settings(settings, Path.cwd())
     now = datetime.now(UTC)
     if preview is not None:
         _, rendered = preview_digest(app.engine, env, mail, normalise_email(preview), now=now)

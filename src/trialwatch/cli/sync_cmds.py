@@ -10,10 +10,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trialwatch.cli.common import err, load_app, print_json, print_table, progress_wanted
-from trialwatch.ctgov.client import CtgovClient
 from trialwatch.errors import TrialwatchError
 from trialwatch.store import repo
-from trialwatch.sync import SyncProgress, SyncResult, sync_watchlist
+from trialwatch.sync import SyncProgress, SyncResult, open_client, sync_watchlist
 
 
 def sync(
@@ -40,12 +39,7 @@ def sync(
             targets = [w.slug for w in repo.list_watchlists(session) if w.enabled]
     results: list[SyncResult] = []
     failure: TrialwatchError | None = None
-    with CtgovClient(
-        settings.api_url,
-        timeout=settings.http_timeout,
-        max_attempts=settings.max_attempts,
-        requests_per_minute=settings.requests_per_minute,
-    ) as client:
+    with open_client(settings) as client:
         for slug in targets:
             with _progress(progress_wanted(json_output), slug) as on_page:
                 try:
