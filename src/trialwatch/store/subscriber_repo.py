@@ -37,9 +37,13 @@ class SubscriptionRequest:
 
 
 def normalise_email(email: str) -> str:
-    """The address in canonical form, or ConfigError naming the problem."""
+    """The address in canonical form (lower case), or ConfigError naming the problem.
+
+    Local parts are case-sensitive in theory, never in practice: lower-casing keeps
+    "Ana@x.org" and "ana@x.org" from becoming two subscribers.
+    """
     try:
-        return str(validate_email(email.strip(), check_deliverability=False).normalized)
+        return str(validate_email(email.strip(), check_deliverability=False).normalized).lower()
     except EmailNotValidError as exc:
         raise ConfigError(f"email: '{email}' is not a valid address: {exc}") from exc
 
