@@ -21,8 +21,8 @@ from trialwatch.digest.send import (
     FileTransport,
     SmtpTransport,
     make_transport,
-    parse_smtp_url,
 )
+from trialwatch.digest.smtp_url import parse_smtp_url
 from trialwatch.errors import ConfigError, DeliveryError
 
 SENDER = "trialwatch@trialwatch.example.org"

@@ -39,20 +39,15 @@ import re
 import smtplib
 import ssl
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
-from urllib.parse import parse_qsl, unquote, urlsplit
 
+from trialwatch.digest.smtp_url import SmtpSettings, parse_smtp_url
 from trialwatch.errors import ConfigError, DeliveryError
 
 log = logging.getLogger("trialwatch.mail")
 
-DEFAULT_TIMEOUT = 30.0
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-_OPTIONS = ("starttls", "timeout", "verify", "local_hostname")
 _ENVELOPE_UNSAFE_RE = re.compile(r"[\x00-\x20<>\x7f]")
 _FILE_NAME_UNSAFE_RE = re.compile(r"[^A-Za-z0-9._@+=-]")
 
@@ -114,76 +109,6 @@ class BaseTransport:
 
 
 # --- SMTP ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    """A parsed ``TRIALWATCH_SMTP_URL``."""
-
-    host: str
-    port: int
-    implicit_tls: bool = False
-    starttls: bool = False
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    timeout: float = DEFAULT_TIMEOUT
-    verify: bool = True
-    local_hostname: str | None = None
-
-    @property
-    def address(self) -> str:
-        """``host:port``, for messages."""
-        return f"{self.host}:{self.port}"
-
-
-def parse_smtp_url(url: str) -> SmtpSettings:
-    """Parse an ``smtp://`` or ``smtps://`` URL (see the module docs), or raise ConfigError.
-
-    Error messages never include the password.
-    """
-
-    def fail(problem: str) -> ConfigError:
-        return ConfigError(f"TRIALWATCH_SMTP_URL: {problem} (in {_redact(url)})")
-
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        raise fail("invalid URL or port") from None
-    if parts.scheme not in ("smtp", "smtps"):
-        raise fail("expected smtp://host:port or smtps://host:port")
-    if not parts.hostname:
-        raise fail("missing host")
-    if parts.path not in ("", "/") or parts.fragment:
-        raise fail("unexpected path")
-    options: dict[str, str] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key not in _OPTIONS:
-            raise fail(f"unknown option {key!r}; expected {', '.join(_OPTIONS)}")
-        options[key] = value
-    implicit_tls = parts.scheme == "smtps"
-    starttls = _flag(options.get("starttls", "0"), "starttls", fail)
-    if implicit_tls and starttls:
-        raise fail("starttls=1 does not apply to smtps://, which is TLS from the start")
-    try:
-        timeout = float(options.get("timeout", DEFAULT_TIMEOUT))
-    except ValueError:
-        raise fail("timeout must be a number of seconds") from None
-    if not 0 < timeout <= 3600:
-        raise fail("timeout must be between 0 and 3600 seconds")
-    if parts.password is not None and not parts.username:
-        raise fail("a password needs a user name")
-    return SmtpSettings(
-        host=parts.hostname,
-        port=port if port is not None else (465 if implicit_tls else 587 if starttls else 25),
-        implicit_tls=implicit_tls,
-        starttls=starttls,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-        timeout=timeout,
-        verify=_flag(options.get("verify", "1"), "verify", fail),
-        local_hostname=options.get("local_hostname") or None,
-    )
 
 
 class SmtpTransport(BaseTransport):
@@ -442,19 +367,6 @@ def make_transport(mail: str, smtp_url: str) -> MailTransport:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _flag(value: str, name: str, fail: _Fail) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise fail(f"{name} must be 0 or 1, got {value!r}")
-
-
-class _Fail(Protocol):
-    def __call__(self, problem: str) -> ConfigError: ...
-
-
 def _check_envelope(sender: str, recipient: str) -> None:
     """Refuse addresses that could not go on an SMTP command line as they are."""
     for address in (sender, recipient):
@@ -463,18 +375,6 @@ def _check_envelope(sender: str, recipient: str) -> None:
                 f"cannot send to {recipient!r} from {sender!r}: not a plain ASCII address",
                 permanent=True,
             )
-
-
-def _redact(url: str) -> str:
-    """The URL with its password replaced by ``***``."""
-    scheme, sep, rest = url.strip().partition("://")
-    if not sep:
-        return "<not a URL>"
-    userinfo, at, hostpart = rest.rpartition("@")
-    if not at:
-        return url.strip()
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}{':***' if ':' in userinfo else ''}@{hostpart}"
 
 
 def _text(reply: bytes | str) -> str:
