@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,12 @@ def test_example_env_lists_every_setting() -> None:
     for name in Settings.model_fields:
         if name != "config_file":
             assert f"TRIALWATCH_{name.upper()}=" in text, name
+
+
+def test_the_sync_benchmark_uses_the_default_page_size() -> None:
+    """bench/sync.py measures what users run: the default TRIALWATCH_PAGE_SIZE."""
+    from trialwatch.config import Settings
+
+    match = re.search(r"^DEFAULT_PAGE_SIZE = (\d+)", (ROOT / "bench" / "sync.py").read_text(), re.M)
+    assert match is not None
+    assert int(match.group(1)) == Settings.model_fields["page_size"].default

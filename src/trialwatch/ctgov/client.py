@@ -153,14 +153,19 @@ class CtgovClient:
             page = self._parse_page(response, number)
             where = _where(response)
             del response  # keep only the parsed page alive while the caller works
-            yield page
-            if page.next_page_token is None:
+            next_token = page.next_page_token
+            held = [page]
+            del page
+            # Hold no reference while suspended: a local would keep this page alive
+            # while the next one is fetched and parsed (two pages in memory).
+            yield held.pop()
+            if next_token is None:
                 return
-            if page.next_page_token == token:
+            if next_token == token:
                 raise CtgovBadResponse(
                     f"ClinicalTrials.gov returned the same nextPageToken twice at {where}"
                 )
-            token = page.next_page_token
+            token = next_token
 
     def iter_studies(
         self, params: Mapping[str, str], *, page_size: int = 1000

@@ -130,7 +130,7 @@ class PageResult:
 class _Prepared:
     nct_id: str
     record: dict[str, Any]
-    text: str
+    canonical: bytes
     hash: str
 
 
@@ -154,7 +154,7 @@ def store_page(
     for record in records:
         canonical = canonical_json(record)
         nct_id = nct_id_of(record)
-        prepared[nct_id] = _Prepared(nct_id, record, canonical.decode(), content_hash(canonical))
+        prepared[nct_id] = _Prepared(nct_id, record, canonical, content_hash(canonical))
         last = summarise(record).last_update_posted
         if last:
             day = _parse_day(last)
@@ -228,7 +228,7 @@ def store_page(
                 "study_id": ids[p.nct_id],
                 "version": number,
                 "content_hash": p.hash,
-                "record": p.text,
+                "record": p.canonical.decode(),  # decoded only for the rows written
                 "last_update_posted": summarise(p.record).last_update_posted,
                 "fetched_at": now,
                 "sync_run_id": run_id,
