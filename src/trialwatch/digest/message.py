@@ -19,6 +19,8 @@ it again (after a timeout, say) gives the same id and mail clients show it once.
 
 from __future__ import annotations
 
+import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -28,6 +30,7 @@ from email import policy
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import format_datetime
 from urllib.parse import quote
 
 from trialwatch.digest.render import RenderedMessage, one_line
@@ -101,7 +104,7 @@ def build_message(
     msg["From"] = parse_sender(sender)
     msg["To"] = recipient_address(recipient_email, recipient_name)
     msg["Subject"] = one_line(rendered.subject) or ""
-    msg["Date"] = date
+    msg.set_raw("Date", format_datetime(date))
     msg.set_raw("Message-ID", message_id)
     msg.set_raw("Auto-Submitted", "auto-generated")
     if list_id is not None:
@@ -113,12 +116,42 @@ def build_message(
         if not _HEADER_NAME_RE.fullmatch(name) or name.lower() in SET_HEADERS:
             raise ValueError(f"extra header {name!r} is not allowed")
         msg[name] = one_line(value) or ""
-    msg.set_content(rendered.text, charset="utf-8")
-    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
-    msg.set_boundary(_boundary(message_id, rendered))
-    return msg.as_bytes()
+    # The body is assembled here rather than by the email package's content manager
+    # and generator, which write it a line at a time: 3.5 ms a digest, most of the
+    # time it took to queue one (bench/digest.py). Each part is UTF-8 in
+    # quoted-printable, with CRLF line ends and lines of at most 76 characters.
+    boundary = _boundary(message_id, rendered)
+    msg.set_raw("MIME-Version", "1.0")
+    msg.set_raw("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"')
+    head = b"".join(_POLICY.fold_binary(name, value) for name, value in msg.raw_items())
+    separator = f"--{boundary}\r\n".encode("ascii")
+    return b"".join(
+        (
+            head,
+            b"\r\n",
+            separator,
+            _quoted_printable_part("plain", rendered.text),
+            b"\r\n",
+            separator,
+            _quoted_printable_part("html", rendered.html),
+            b"\r\n",
+            f"--{boundary}--\r\n".encode("ascii"),
+        )
+    )
 
 
+def _quoted_printable_part(subtype: str, body: str) -> bytes:
+    text = body.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    encoded = binascii.b2a_qp(text.replace("\n", "\r\n").encode("utf-8"), istext=True)
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + encoded
+
+
+@functools.lru_cache(maxsize=32)
 def parse_sender(sender: str) -> Address:
     """Parse the configured From line into an address, or raise ConfigError.
 

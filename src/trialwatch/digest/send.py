@@ -395,7 +395,8 @@ def _describe(exc: BaseException) -> str:
 
 def _message_id(message: bytes) -> str | None:
     """The Message-ID header of a message, or None."""
-    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(message)
+    head = message.partition(b"\r\n\r\n")[0]  # parse the header block only
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
     value = headers.get("Message-ID")
     if value is None:
         return None

@@ -87,11 +87,9 @@ def study_infos(session: Session, nct_ids: Sequence[str]) -> dict[str, StudyInfo
     }
 
 
-def queue(session: Session, **values: Any) -> Digest:
-    row = Digest(status="queued", attempts=0, **values)
-    session.add(row)
-    session.flush()
-    return row
+def queue(session: Session, **values: Any) -> None:
+    """Add a queued message; written with the caller's next flush (batched)."""
+    session.add(Digest(status="queued", attempts=0, **values))
 
 
 def release_stale(session: Session, now: datetime, lease: timedelta) -> int:
@@ -109,7 +107,8 @@ def claim(session: Session, now: datetime, limit: int) -> list[Digest]:
     candidates = (
         select(Digest.id)
         .where(Digest.status == "queued", Digest.next_attempt_at <= now)
-        .order_by(Digest.id)
+        # Served by the (status, next_attempt_at) index however many rows were sent.
+        .order_by(Digest.next_attempt_at, Digest.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
