@@ -9,6 +9,7 @@ the same Message-ID after a lease, so a duplicate is at worst the same message.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -20,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.config import Settings
 from trialwatch.digest.assemble import build_digest
@@ -146,8 +147,12 @@ def _assemble(
     studies = outbox.study_infos(
         session, sorted({c.nct_id for items in feed.values() for c in items})
     )
+    # Subscribers with the same preferences and cursors get the same digest content:
+    # assemble it once and give each their own recipient (links, name). The manage
+    # link is part of the key because assembly may use it for "and N more".
+    assembled: dict[tuple[tuple[SubscriptionPrefs, ...], str | None], Digest | None] = {}
     for item in due:
-        prefs = [
+        prefs = tuple(
             SubscriptionPrefs(
                 watchlist_slug=wl.slug,
                 minimum_significance=sub.min_significance,  # type: ignore[arg-type]
@@ -156,19 +161,18 @@ def _assemble(
                 cursor=sub.cursor,
             )
             for sub, wl in item.subscriptions
-        ]
-        changes = [
-            c for sub, wl in item.subscriptions for c in feed[wl.id] if c.change_id > sub.cursor
-        ]
-        digest = build_digest(
-            _recipient(item.subscriber, mail),
-            prefs,
-            changes,
-            studies,
-            now=now,
-            max_studies=mail.max_studies,
         )
-        yield item, digest
+        recipient = _recipient(item.subscriber, mail)
+        key = (prefs, recipient.manage_url)
+        if key not in assembled:
+            changes = [
+                c for sub, wl in item.subscriptions for c in feed[wl.id] if c.change_id > sub.cursor
+            ]
+            assembled[key] = build_digest(
+                recipient, prefs, changes, studies, now=now, max_studies=mail.max_studies
+            )
+        digest = assembled[key]
+        yield item, None if digest is None else dataclasses.replace(digest, recipient=recipient)
 
 
 def build_digests_once(
@@ -188,7 +192,7 @@ def build_digests_once(
     try:
         horizon = outbox.newest_change_id(session)
         due = _due_subscribers(session, now, None)
-        pending = 0
+        batch = _CursorBatch()
         for item, digest in _assemble(session, due, now, horizon, mail):
             result.subscribers += 1
             if digest is None:
@@ -205,17 +209,14 @@ def build_digests_once(
                 result.studies += digest.study_count
                 result.changes += digest.change_count
             if not dry_run:
-                for sub, _ in item.subscriptions:
-                    sub.cursor = max(sub.cursor, horizon)
-                    if digest is not None:
-                        sub.last_digest_at = now
-            pending += 1
-            if pending >= commit_every:
-                session.commit()
-                pending = 0
+                batch.add([sub.id for sub, _ in item.subscriptions], mailed=digest is not None)
+                if len(batch) >= commit_every:
+                    batch.write(session, horizon, now)
+                    session.commit()
         if dry_run:
             session.rollback()
         else:
+            batch.write(session, horizon, now)
             session.commit()
     except BaseException:
         session.rollback()
@@ -232,6 +233,42 @@ def build_digests_once(
         result.seconds,
     )
     return result
+
+
+@dataclass
+class _CursorBatch:
+    """Subscriptions whose cursors move in the transaction that queues their digests."""
+
+    considered: list[int] = field(default_factory=list)
+    mailed: list[int] = field(default_factory=list)
+    subscribers: int = 0
+
+    def add(self, subscription_ids: list[int], *, mailed: bool) -> None:
+        self.considered.extend(subscription_ids)
+        if mailed:
+            self.mailed.extend(subscription_ids)
+        self.subscribers += 1
+
+    def __len__(self) -> int:
+        return self.subscribers
+
+    def write(self, session: Session, horizon: int, now: datetime) -> None:
+        """Two UPDATEs for the whole batch instead of one per subscription."""
+        if self.considered:
+            session.execute(
+                update(Subscription)
+                .where(Subscription.id.in_(self.considered), Subscription.cursor < horizon)
+                .values(cursor=horizon)
+                .execution_options(synchronize_session=False)
+            )
+        if self.mailed:
+            session.execute(
+                update(Subscription)
+                .where(Subscription.id.in_(self.mailed))
+                .values(last_digest_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        self.considered, self.mailed, self.subscribers = [], [], 0
 
 
 def _queue(
@@ -328,9 +365,33 @@ def send_digests_once(
     started = time.perf_counter()
     result = SendResult()
     envelope_from = parseaddr(sender)[1] or sender
-    factory = make_sessionmaker(engine)
-    with session_scope(factory) as session:
-        result.released = outbox.release_stale(session, now(), lease)
+    # One connection for the whole run: each outcome is still its own transaction.
+    with engine.connect() as connection:
+        factory = sessionmaker(bind=connection, expire_on_commit=False)
+        with session_scope(factory) as session:
+            result.released = outbox.release_stale(session, now(), lease)
+        _deliver(factory, transport, envelope_from, now, batch_size, max_attempts, result)
+    result.seconds = time.perf_counter() - started
+    log.info(
+        "digests sent sent=%d retried=%d failed=%d bounced=%d seconds=%.2f",
+        result.sent,
+        result.retried,
+        result.failed,
+        result.bounced,
+        result.seconds,
+    )
+    return result
+
+
+def _deliver(
+    factory: sessionmaker[Session],
+    transport: MailTransport,
+    envelope_from: str,
+    now: Callable[[], datetime],
+    batch_size: int,
+    max_attempts: int,
+    result: SendResult,
+) -> None:
     opened = False
     try:
         while True:
@@ -360,7 +421,7 @@ def send_digests_once(
                     log.warning(
                         "mail server unavailable, %d left queued: %s", len(batch) - index, exc
                     )
-                    return result
+                    return
                 except DeliveryError as exc:
                     _record_failure(factory, row.id, row.attempts, exc, now(), max_attempts, result)
                     continue
@@ -370,16 +431,6 @@ def send_digests_once(
     finally:
         if opened:
             transport.close()
-        result.seconds = time.perf_counter() - started
-        log.info(
-            "digests sent sent=%d retried=%d failed=%d bounced=%d seconds=%.2f",
-            result.sent,
-            result.retried,
-            result.failed,
-            result.bounced,
-            result.seconds,
-        )
-    return result
 
 
 def send_with_settings(engine: Engine, settings: Settings) -> SendResult:
@@ -393,7 +444,7 @@ def send_with_settings(engine: Engine, settings: Settings) -> SendResult:
 
 
 def _record_failure(
-    factory: Any,
+    factory: sessionmaker[Session],
     digest_id: int,
     attempts: int,
     exc: DeliveryError,

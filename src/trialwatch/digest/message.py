@@ -119,7 +119,7 @@ def build_message(
     # The body is assembled here rather than by the email package's content manager
     # and generator, which write it a line at a time: 3.5 ms a digest, most of the
     # time it took to queue one (bench/digest.py). Each part is UTF-8 in
-    # quoted-printable, with CRLF line ends and lines of at most 76 characters.
+    # quoted-printable (text) or base64 (HTML), CRLF line ends, lines of at most 76.
     boundary = _boundary(message_id, rendered)
     msg.set_raw("MIME-Version", "1.0")
     msg.set_raw("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"')
@@ -133,11 +133,22 @@ def build_message(
             _quoted_printable_part("plain", rendered.text),
             b"\r\n",
             separator,
-            _quoted_printable_part("html", rendered.html),
+            _base64_part("html", rendered.html),
             b"\r\n",
             f"--{boundary}--\r\n".encode("ascii"),
         )
     )
+
+
+def _base64_part(subtype: str, body: str) -> bytes:
+    # HTML is full of "=" (style attributes), which quoted-printable triples: base64
+    # is smaller for it, three times faster to encode, and no reader sees it raw.
+    flat = binascii.b2a_base64(body.encode("utf-8"), newline=False)
+    encoded = b"".join(flat[i : i + 76] + b"\r\n" for i in range(0, len(flat), 76))
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode("ascii") + encoded
 
 
 def _quoted_printable_part(subtype: str, body: str) -> bytes:

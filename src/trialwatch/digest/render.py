@@ -83,7 +83,13 @@ def wrap_text(
     Words (and URLs) are never broken, so a long one overflows. ``indent`` starts
     the first line, ``subsequent`` (default: as many spaces) the others.
     """
-    words = str(text).split()
+    return _wrap(str(text), width, indent, subsequent)
+
+
+@functools.lru_cache(maxsize=4096)
+def _wrap(text: str, width: int, indent: str, subsequent: str | None) -> str:
+    # Cached: thousands of digests repeat the same titles and change summaries.
+    words = text.split()
     line = indent + " ".join(words)
     if len(line) <= width or not words:
         return line

@@ -1,18 +1,19 @@
 """The outbox: digest rows, their claims and outcomes; and the change feed digests read.
 
-Claiming is atomic on both databases: candidates are selected (``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL, so concurrent senders pass over each other's rows) and each
-is taken with ``UPDATE … WHERE id = :id AND status = 'queued'``; only a row whose
-update counted 1 belongs to this sender.
+Claiming is atomic on both databases: one ``UPDATE … SET status = 'sending' WHERE
+status = 'queued' AND id IN (candidates) RETURNING id`` takes a batch; on PostgreSQL
+the candidates are selected ``FOR UPDATE SKIP LOCKED``, so concurrent senders pass
+over each other's rows, and on SQLite the statement holds the write lock. Only the
+ids returned belong to this sender.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from trialwatch.digest.model import ChangeItem, StudyInfo
@@ -113,26 +114,37 @@ def claim(session: Session, now: datetime, limit: int) -> list[Digest]:
     )
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
-    claimed = []
-    for digest_id in list(session.scalars(candidates)):
-        result = session.execute(
+    claimed = list(
+        session.scalars(
             update(Digest)
-            .where(Digest.id == digest_id, Digest.status == "queued")
+            .where(Digest.id.in_(candidates.scalar_subquery()), Digest.status == "queued")
             .values(status="sending", claimed_at=now)
+            .returning(Digest.id)
+            .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append(digest_id)
+    )
     if not claimed:
         return []
     return list(session.scalars(select(Digest).where(Digest.id.in_(claimed)).order_by(Digest.id)))
 
 
-def mark_sent(session: Session, digest_id: int, now: datetime) -> None:
-    session.execute(
-        update(Digest)
-        .where(Digest.id == digest_id)
-        .values(status="sent", sent_at=now, attempts=Digest.attempts + 1, last_error=None)
+_DIGESTS = cast(Table, Digest.__table__)
+# A Core statement built once: marking a row sent runs once per message.
+_MARK_SENT = (
+    update(_DIGESTS)
+    .where(_DIGESTS.c.id == bindparam("digest_id"))
+    .values(
+        status="sent",
+        sent_at=bindparam("sent_at", type_=_DIGESTS.c.sent_at.type),
+        attempts=_DIGESTS.c.attempts + 1,
+        last_error=None,
+        claimed_at=None,
     )
+)
+
+
+def mark_sent(session: Session, digest_id: int, now: datetime) -> None:
+    session.execute(_MARK_SENT, {"digest_id": digest_id, "sent_at": now})
 
 
 def mark_retry(
