@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     http_timeout: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=6, ge=1, le=20)
     overlap_days: int = Field(default=1, ge=0, le=30)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # None: WARNING for one-off commands (their output is the report), INFO for `run`.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
     log_format: Literal["auto", "text", "json"] = "auto"
     # Email (digests)
     mail: str = "file:outbox"

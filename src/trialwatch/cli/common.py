@@ -51,9 +51,9 @@ class App:
 _open_apps: list[App] = []
 
 
-def load_app() -> App:
+def load_app(default_log_level: str = "WARNING") -> App:
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level or default_log_level, settings.log_format)
     app = App(settings)
     _open_apps.append(app)
     return app

@@ -17,7 +17,7 @@ def run(
     ] = False,
 ) -> None:
     """Poll every watchlist on its schedule and send digests when due."""
-    app = load_app()
+    app = load_app(default_log_level="INFO")
     with app.session() as session:
         slugs = [w.slug for w in repo.list_watchlists(session) if w.enabled]
     scheduler, jobs = build_scheduler(app.settings, app.engine)

@@ -251,7 +251,7 @@ class CtgovClient:
             if attempt == self.max_attempts:
                 break
             wait = self._wait_before_retry(attempt, failure, url)
-            logger.warning(
+            logger.info(
                 "ClinicalTrials.gov request %s failed (attempt %d of %d): %s; retrying in %.1f s",
                 url,
                 attempt,
