@@ -179,7 +179,10 @@ def store_page(
     result.new, result.updated = len(fresh), len(changed)
     result.unchanged = len(prepared) - len(fresh) - len(changed)
 
+    ids = {nct: row.id for nct, row in existing.items()}
     if fresh:
+        # executemany, then read the ids back by key: INSERT … RETURNING in parameter
+        # order runs row by row on SQLite.
         session.execute(
             insert(Study),
             [
@@ -187,12 +190,15 @@ def store_page(
                 for p in fresh
             ],
         )
-    ids = {
-        nct: sid
-        for sid, nct in session.execute(
-            select(Study.id, Study.nct_id).where(Study.nct_id.in_(list(prepared)))
+        ids.update(
+            iter(
+                session.execute(
+                    select(Study.nct_id, Study.id).where(
+                        Study.nct_id.in_([p.nct_id for p in fresh])
+                    )
+                ).tuples()
+            )
         )
-    }
     old_records: dict[int, dict[str, Any]] = {}
     if changed and load_old_records:
         old_records = {
@@ -236,14 +242,16 @@ def store_page(
             for p, number in versions
         ]
         session.execute(insert(StudyVersion), rows)
+        # By (study_id, version), the unique index: cost per page, whatever the table size.
+        wanted = {(r["study_id"], r["version"]) for r in rows}
         version_ids = {
             (sid, number): vid
             for vid, sid, number in session.execute(
                 select(StudyVersion.id, StudyVersion.study_id, StudyVersion.version).where(
-                    StudyVersion.sync_run_id == run_id,
-                    StudyVersion.study_id.in_([r["study_id"] for r in rows]),
+                    StudyVersion.study_id.in_([r["study_id"] for r in rows])
                 )
-            )
+            ).tuples()
+            if (sid, number) in wanted
         }
         for p, number in versions:
             sid = ids[p.nct_id]
