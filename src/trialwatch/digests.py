@@ -200,7 +200,7 @@ def build_digests_once(
             else:
                 if not dry_run:
                     try:
-                        _queue(session, item.subscriber, digest, env, mail, now)
+                        batch.rows.append(_outbox_row(item.subscriber, digest, env, mail, now))
                     except DeliveryError as exc:  # an address no message can be built for
                         log.warning("digest skipped for subscriber %d: %s", item.subscriber.id, exc)
                         result.skipped += 1
@@ -241,6 +241,7 @@ class _CursorBatch:
 
     considered: list[int] = field(default_factory=list)
     mailed: list[int] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # outbox rows to insert
     subscribers: int = 0
 
     def add(self, subscription_ids: list[int], *, mailed: bool) -> None:
@@ -253,7 +254,8 @@ class _CursorBatch:
         return self.subscribers
 
     def write(self, session: Session, horizon: int, now: datetime) -> None:
-        """Two UPDATEs for the whole batch instead of one per subscription."""
+        """One INSERT and two UPDATEs for the whole batch."""
+        outbox.queue(session, self.rows)
         if self.considered:
             session.execute(
                 update(Subscription)
@@ -268,17 +270,17 @@ class _CursorBatch:
                 .values(last_digest_at=now)
                 .execution_options(synchronize_session=False)
             )
-        self.considered, self.mailed, self.subscribers = [], [], 0
+        self.considered, self.mailed, self.rows, self.subscribers = [], [], [], 0
 
 
-def _queue(
-    session: Session,
+def _outbox_row(
     subscriber: Subscriber,
     digest: Digest,
     env: jinja2.Environment,
     mail: MailSettings,
     now: datetime,
-) -> None:
+) -> dict[str, Any]:
+    """Render one digest into the outbox row that will carry it."""
     rendered = render_digest(env, digest)
     message_id = f"<digest.{uuid.uuid4().hex}@{mail.domain}>"
     message = build_message(
@@ -290,20 +292,19 @@ def _queue(
         unsubscribe_url=digest.recipient.unsubscribe_url,
         date=now,
     )
-    outbox.queue(
-        session,
-        subscriber_id=subscriber.id,
-        kind="digest",
-        message_id=message_id,
-        recipient=subscriber.email,
-        subject=rendered.subject,
-        message=message.decode("utf-8", errors="surrogateescape"),
-        covered={slug: list(span) for slug, span in digest.covered.items()},
-        study_count=digest.study_count,
-        change_count=digest.change_count,
-        next_attempt_at=now,
-        created_at=now,
-    )
+    return {
+        "subscriber_id": subscriber.id,
+        "kind": "digest",
+        "message_id": message_id,
+        "recipient": subscriber.email,
+        "subject": rendered.subject,
+        "message": message.decode("utf-8", errors="surrogateescape"),
+        "covered": {slug: list(span) for slug, span in digest.covered.items()},
+        "study_count": digest.study_count,
+        "change_count": digest.change_count,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 def preview_digest(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from trialwatch.digest.model import ChangeItem, StudyInfo
@@ -88,9 +88,10 @@ def study_infos(session: Session, nct_ids: Sequence[str]) -> dict[str, StudyInfo
     }
 
 
-def queue(session: Session, **values: Any) -> None:
-    """Add a queued message; written with the caller's next flush (batched)."""
-    session.add(Digest(status="queued", attempts=0, **values))
+def queue(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert queued messages in one executemany (no ids fetched back)."""
+    if rows:
+        session.execute(insert(Digest), [{"status": "queued", "attempts": 0, **r} for r in rows])
 
 
 def release_stale(session: Session, now: datetime, lease: timedelta) -> int:
