@@ -395,18 +395,19 @@ def test_it_gives_up_when_the_connection_is_refused(waits: Waits) -> None:
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
 
 
-def test_it_logs_a_warning_per_retry(
+def test_it_logs_each_retry_at_info(
     api: respx.MockRouter, waits: Waits, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Each retry logs the attempt number, the cause and the wait."""
+    """Each retry logs the attempt number, the cause and the wait (INFO: only the final
+    error is a one-line message on a terminal)."""
     route = api.get("/version")
     route.side_effect = [httpx.Response(502), httpx.Response(200, json=VERSION)]
 
     with caplog.at_level(logging.DEBUG, logger="trialwatch.ctgov"), make_client(waits) as client:
         client.data_timestamp()
 
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [
+    retries = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert retries == [
         "ClinicalTrials.gov request https://ctgov.test/api/v2/version failed "
         "(attempt 1 of 3): HTTP 502 Bad Gateway; retrying in 1.0 s"
     ]
