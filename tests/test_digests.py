@@ -18,9 +18,10 @@ from tests.fakeapi import FakeCtgov, load_fixture_records
 from tests.smtpserver import SmtpServer
 from tests.test_sync import ROOT, run_cli
 from trialwatch.ctgov.client import CtgovClient
+from trialwatch.delivery import send_digests_once
 from trialwatch.digest.render import make_environment
 from trialwatch.digest.send import SmtpTransport
-from trialwatch.digests import MailSettings, build_digests_once, send_digests_once
+from trialwatch.digests import MailSettings, build_digests_once
 from trialwatch.store import repo, subscriber_repo
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscription

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.test_sync import ROOT, run_cli
+from trialwatch.delivery import send_digests_once
 from trialwatch.digest.send import FileTransport
-from trialwatch.digests import send_digests_once
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscription
 

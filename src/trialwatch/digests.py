@@ -1,10 +1,8 @@
-"""Digest jobs: build (assemble, render, queue) and send (claim, deliver, record).
+"""The digest job: for each due subscriber, assemble, render and queue one message.
 
 ``build_digests_once`` writes each digest row and advances its subscriptions'
-cursors in one transaction, so a change is queued exactly once. ``send_digests_once``
-claims queued rows atomically, delivers them over one connection and records each
-outcome right after the server's answer; a row whose sender died is re-queued with
-the same Message-ID after a lease, so a duplicate is at worst the same message.
+cursors in one transaction, so a change is queued exactly once. Delivery is
+:mod:`trialwatch.delivery`.
 """
 
 from __future__ import annotations
@@ -13,16 +11,16 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from trialwatch.config import Settings
 from trialwatch.digest.assemble import build_digest
@@ -30,11 +28,10 @@ from trialwatch.digest.message import build_message
 from trialwatch.digest.model import ChangeItem, Digest, Recipient, SubscriptionPrefs
 from trialwatch.digest.render import render_digest
 from trialwatch.digest.schedule import is_due
-from trialwatch.digest.send import ConnectionFailure, MailTransport, make_transport
 from trialwatch.digest.tokens import make_unsubscribe_token, resolve_secret, unsubscribe_url
 from trialwatch.errors import DeliveryError
 from trialwatch.store import outbox
-from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.db import make_sessionmaker
 from trialwatch.store.models import Subscriber, Subscription, Watchlist
 
 log = logging.getLogger("trialwatch.digest")
@@ -74,7 +71,6 @@ class BuildResult:
     studies: int = 0
     changes: int = 0
     seconds: float = 0.0
-    previews: list[tuple[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -319,151 +315,3 @@ def preview_digest(
             return digest, (render_digest(env, digest) if digest is not None else None)
         session.rollback()
     return None, None
-
-
-@dataclass
-class SendResult:
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    bounced: int = 0
-    released: int = 0
-    error: str | None = None
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "sent": self.sent,
-            "retried": self.retried,
-            "failed": self.failed,
-            "bounced": self.bounced,
-            "released": self.released,
-            "error": self.error,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """1, 2, 4, ... minutes after each temporary failure, at most 6 hours."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def send_digests_once(
-    engine: Engine,
-    transport: MailTransport,
-    *,
-    sender: str,
-    now: Callable[[], datetime] = _utcnow,
-    batch_size: int = 50,
-    max_attempts: int = 8,
-    lease: timedelta = timedelta(minutes=15),
-) -> SendResult:
-    """Deliver every due queued message; stop (leaving the rest queued) if the server is down."""
-    started = time.perf_counter()
-    result = SendResult()
-    envelope_from = parseaddr(sender)[1] or sender
-    # One connection for the whole run: each outcome is still its own transaction.
-    with engine.connect() as connection:
-        factory = sessionmaker(bind=connection, expire_on_commit=False)
-        with session_scope(factory) as session:
-            result.released = outbox.release_stale(session, now(), lease)
-        _deliver(factory, transport, envelope_from, now, batch_size, max_attempts, result)
-    result.seconds = time.perf_counter() - started
-    log.info(
-        "digests sent sent=%d retried=%d failed=%d bounced=%d seconds=%.2f",
-        result.sent,
-        result.retried,
-        result.failed,
-        result.bounced,
-        result.seconds,
-    )
-    return result
-
-
-def _deliver(
-    factory: sessionmaker[Session],
-    transport: MailTransport,
-    envelope_from: str,
-    now: Callable[[], datetime],
-    batch_size: int,
-    max_attempts: int,
-    result: SendResult,
-) -> None:
-    opened = False
-    try:
-        while True:
-            with session_scope(factory) as session:
-                batch = outbox.claim(session, now(), batch_size)
-            if not batch:
-                break
-            for index, row in enumerate(batch):
-                try:
-                    if not opened:
-                        transport.open()
-                        opened = True
-                    transport.send(
-                        row.message.encode("utf-8", errors="surrogateescape"),
-                        sender=envelope_from,
-                        recipient=row.recipient,
-                    )
-                except ConnectionFailure as exc:
-                    # The server is unreachable: this and the rest of the batch stay queued
-                    # as they were; the next run tries again.
-                    result.error = str(exc)
-                    with session_scope(factory) as session:
-                        for pending in batch[index:]:
-                            outbox.mark_retry(
-                                session, pending.id, str(exc), pending.next_attempt_at, count=False
-                            )
-                    log.warning(
-                        "mail server unavailable, %d left queued: %s", len(batch) - index, exc
-                    )
-                    return
-                except DeliveryError as exc:
-                    _record_failure(factory, row.id, row.attempts, exc, now(), max_attempts, result)
-                    continue
-                with session_scope(factory) as session:
-                    outbox.mark_sent(session, row.id, now())
-                result.sent += 1
-    finally:
-        if opened:
-            transport.close()
-
-
-def send_with_settings(engine: Engine, settings: Settings) -> SendResult:
-    """Deliver the queue through the transport the settings name."""
-    return send_digests_once(
-        engine,
-        make_transport(settings.mail, settings.smtp_url),
-        sender=settings.mail_from,
-        max_attempts=settings.send_max_attempts,
-    )
-
-
-def _record_failure(
-    factory: sessionmaker[Session],
-    digest_id: int,
-    attempts: int,
-    exc: DeliveryError,
-    now: datetime,
-    max_attempts: int,
-    result: SendResult,
-) -> None:
-    with session_scope(factory) as session:
-        if exc.permanent:
-            outbox.mark_failed(session, digest_id, str(exc), bounce_at=now)
-            result.failed += 1
-            result.bounced += 1
-            log.warning("digest %d rejected permanently: %s", digest_id, exc)
-        elif attempts + 1 >= max_attempts:
-            outbox.mark_failed(session, digest_id, str(exc), bounce_at=None)
-            result.failed += 1
-            log.warning("digest %d failed after %d attempts: %s", digest_id, attempts + 1, exc)
-        else:
-            outbox.mark_retry(session, digest_id, str(exc), now + retry_delay(attempts + 1))
-            result.retried += 1
-            log.info("digest %d deferred (attempt %d): %s", digest_id, attempts + 1, exc)
