@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
@@ -24,6 +24,7 @@ from trialwatch.digest.send import ConnectionFailure, MailTransport, make_transp
 from trialwatch.errors import DeliveryError
 from trialwatch.store import outbox
 from trialwatch.store.db import session_scope
+from trialwatch.timeparse import utcnow
 
 log = logging.getLogger("trialwatch.digest")
 
@@ -55,16 +56,12 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def send_digests_once(
     engine: Engine,
     transport: MailTransport,
     *,
     sender: str,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     batch_size: int = 50,
     max_attempts: int = 8,
     lease: timedelta = timedelta(minutes=15),

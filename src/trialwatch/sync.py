@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -31,6 +31,7 @@ from trialwatch.store import repo
 from trialwatch.store.change_repo import change_rows, insert_changes, record_page_changes
 from trialwatch.store.db import exclusive_lock, make_sessionmaker, session_scope
 from trialwatch.store.models import SyncRun, Watchlist
+from trialwatch.timeparse import utcnow
 from trialwatch.watchlists import Criteria
 
 log = logging.getLogger("trialwatch.sync")
@@ -121,10 +122,6 @@ def open_client(settings: Settings) -> CtgovClient:
     )
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def sync_watchlist(
     engine: Engine,
     client: StudySource,
@@ -134,7 +131,7 @@ def sync_watchlist(
     page_size: int = 250,
     overlap_days: int = 1,
     api_url: str = "",
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     on_page: Callable[[SyncProgress], None] | None = None,
 ) -> SyncResult:
     """Sync one watchlist; raises the client's error after marking the run failed."""

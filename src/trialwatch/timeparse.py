@@ -1,4 +1,4 @@
-"""Parse ``--since`` values: an ISO date/time or a duration such as ``7d``, ``24h``, ``2w``."""
+"""Time helpers: the UTC clock, and ``--since`` values (an ISO date or ``7d``, ``24h``, ``2w``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from trialwatch.errors import ConfigError
 
 _DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def utcnow() -> datetime:
+    """The current time in UTC: the default clock of the jobs (tests pass their own)."""
+    return datetime.now(UTC)
 
 
 def parse_since(value: str, now: datetime) -> datetime:
