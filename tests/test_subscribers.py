@@ -177,6 +177,21 @@ def test_a_crashed_sender_is_retried_after_the_lease_with_the_same_message_id(
 
 
 @pytest.mark.usefixtures("cli")
+def test_outbox_purges_sent_messages_older_than_asked(
+    capsys: pytest.CaptureFixture[str], engine: Engine
+) -> None:
+    """--purge-sent-before deletes old sent copies and keeps recent and unsent ones."""
+    _queue_one(engine, status="sent", sent_at=T0 - timedelta(days=100))
+    code, out, _ = run_cli(capsys, "outbox", "--purge-sent-before", "30d", "--json")
+    assert code == 0
+    assert json.loads(out)["purged"] == 1
+    assert json.loads(out)["counts"] == {}
+    code, _, err = run_cli(capsys, "outbox", "--purge-sent-before", "soon")
+    assert code == 2
+    assert "--purge-sent-before: 'soon' is neither a date" in err
+
+
+@pytest.mark.usefixtures("cli")
 def test_outbox_retry_failed_queues_failed_messages_again(
     capsys: pytest.CaptureFixture[str], engine: Engine
 ) -> None:

@@ -16,7 +16,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def parse_since(value: str, now: datetime) -> datetime:
+def parse_since(value: str, now: datetime, option: str = "--since") -> datetime:
     """``"7d"`` -> now minus 7 days; ``"2026-11-01"`` -> that day at 00:00 UTC."""
     text = value.strip().lower()
     match = _DURATION.match(text)
@@ -26,6 +26,6 @@ def parse_since(value: str, now: datetime) -> datetime:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise ConfigError(
-            f"--since: '{value}' is neither a date (2026-11-01) nor a duration (7d, 24h, 2w)"
+            f"{option}: '{value}' is neither a date (2026-11-01) nor a duration (7d, 24h, 2w)"
         ) from exc
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

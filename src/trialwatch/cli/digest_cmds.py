@@ -15,6 +15,7 @@ from trialwatch.digests import MailSettings, build_digests_once, preview_digest
 from trialwatch.errors import DeliveryError
 from trialwatch.store import outbox
 from trialwatch.store.subscriber_repo import normalise_email
+from trialwatch.timeparse import parse_since
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -83,6 +84,13 @@ def outbox_cmd(
         bool, typer.Option("--retry-failed", help="Queue failed messages again.")
     ] = False,
     send: Annotated[bool, typer.Option("--send", help="Deliver every queued message now.")] = False,
+    purge_sent_before: Annotated[
+        str | None,
+        typer.Option(
+            "--purge-sent-before",
+            help="Delete sent messages older than this: a duration (90d) or a date.",
+        ),
+    ] = None,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="How many recent messages to list.")
     ] = 20,
@@ -96,6 +104,12 @@ def outbox_cmd(
         with app.session() as session:
             requeued = outbox.retry_failed(session, now)
     sent = send_queued(app) if send else None
+    purged = 0
+    if purge_sent_before is not None:
+        with app.session() as session:
+            purged = outbox.purge_sent(
+                session, parse_since(purge_sent_before, now, "--purge-sent-before")
+            )
     with app.session() as session:
         counts = outbox.status_counts(session)
         rows = [
@@ -113,12 +127,22 @@ def outbox_cmd(
             for d in outbox.recent(session, limit)
         ]
     if json_output:
-        print_json({"counts": counts, "requeued": requeued, "sent": sent, "messages": rows})
+        print_json(
+            {
+                "counts": counts,
+                "requeued": requeued,
+                "purged": purged,
+                "sent": sent,
+                "messages": rows,
+            }
+        )
         return
     if retry_failed:
         out.print(f"queued {requeued} failed message(s) again")
     if sent is not None:
         out.print(f"sent {sent['sent']}, deferred {sent['retried']}, failed {sent['failed']}")
+    if purge_sent_before is not None:
+        out.print(f"deleted {purged} sent message(s)")
     out.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "the outbox is empty")
     if rows:
         print_table(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from trialwatch.digest.model import ChangeItem, StudyInfo
@@ -182,6 +182,12 @@ def retry_failed(session: Session, now: datetime) -> int:
         .where(Digest.status == "failed")
         .values(status="queued", attempts=0, next_attempt_at=now, last_error=None)
     )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def purge_sent(session: Session, before: datetime) -> int:
+    """Delete messages sent before ``before`` (their changes stay; only the copies go)."""
+    result = session.execute(delete(Digest).where(Digest.status == "sent", Digest.sent_at < before))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
