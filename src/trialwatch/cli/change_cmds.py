@@ -88,8 +88,8 @@ def diff(
         study = repo.get_study(session, nct_id)
         newer = v2 if v2 is not None else study.current_version
         older = v1 if v1 is not None else newer - 1
-        new = change_repo.record_by_version(session, study.id, newer)
-        old = change_repo.record_by_version(session, study.id, older) if older >= 1 else None
+        new = repo.record_by_version(session, study.id, newer)
+        old = repo.record_by_version(session, study.id, older) if older >= 1 else None
         if new is None or (older >= 1 and old is None):
             missing = older if new is not None else newer
             raise NotFoundError(

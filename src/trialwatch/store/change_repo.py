@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
@@ -15,7 +14,7 @@ from trialwatch.diff import Change as DiffChange
 from trialwatch.diff import diff_records
 from trialwatch.store.db import join_change_writers
 from trialwatch.store.models import Change, Study, StudyVersion, Watchlist, WatchlistStudy
-from trialwatch.store.repo import PageResult
+from trialwatch.store.repo import PageResult, record_by_version
 
 SIGNIFICANCE_LEVELS = {"major": ("major",), "minor": ("major", "minor")}
 
@@ -58,22 +57,20 @@ def record_page_changes(
     watchlist only. Everything else is study-level (``watchlist_id`` NULL).
     """
     rows: list[dict[str, Any]] = []
-    versions = {}
     for stored in page.stored:
-        versions[stored.study_id] = stored.version_id
-        changes = diff_records(stored.old_record, stored.new_record)
-        for change in changes:
-            scope = watchlist_id if change.kind == "new_study" else None
-            rows.extend(
-                change_rows(
-                    [change],
-                    study_id=stored.study_id,
-                    version_id=stored.version_id,
-                    watchlist_id=scope,
-                    run_id=run_id,
-                    now=now,
-                )
+        rows.extend(
+            change_rows(
+                diff_records(stored.old_record, stored.new_record),
+                study_id=stored.study_id,
+                version_id=stored.version_id,
+                watchlist_id=None,
+                run_id=run_id,
+                now=now,
             )
+        )
+    for row in rows:
+        if row["kind"] == "new_study":
+            row["watchlist_id"] = watchlist_id
     brand_new = {s.study_id for s in page.stored if s.old_record is None}
     joined = [sid for sid in page.joined if sid not in brand_new]
     if joined:
@@ -97,9 +94,7 @@ def record_page_changes(
                     now=now,
                 )
             )
-    if rows:
-        join_change_writers(session)
-        session.execute(insert(Change), rows)
+    insert_changes(session, rows)
     return len(rows)
 
 
@@ -213,20 +208,9 @@ def backfill_changes(session: Session, now: datetime, *, batch: int = 200) -> tu
                     now=now,
                 )
             )
-        if rows:
-            join_change_writers(session)
-            session.execute(insert(Change), rows)
+        insert_changes(session, rows)
         total += len(rows)
     return len(todo), total
-
-
-def record_by_version(session: Session, study_id: int, version: int) -> dict[str, Any] | None:
-    text = session.scalar(
-        select(StudyVersion.record).where(
-            StudyVersion.study_id == study_id, StudyVersion.version == version
-        )
-    )
-    return None if text is None else dict(orjson.loads(text))
 
 
 def insert_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:

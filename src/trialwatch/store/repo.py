@@ -373,13 +373,18 @@ def versions_of(session: Session, study_id: int) -> list[StudyVersion]:
     )
 
 
-def current_record(session: Session, study: Study) -> dict[str, Any]:
+def record_by_version(session: Session, study_id: int, version: int) -> dict[str, Any] | None:
+    """One stored version of a study's record, or None if there is no such version."""
     text = session.scalar(
         select(StudyVersion.record).where(
-            StudyVersion.study_id == study.id, StudyVersion.version == study.current_version
+            StudyVersion.study_id == study_id, StudyVersion.version == version
         )
     )
-    return dict(orjson.loads(text or "{}"))
+    return None if text is None else dict(orjson.loads(text))
+
+
+def current_record(session: Session, study: Study) -> dict[str, Any]:
+    return record_by_version(session, study.id, study.current_version) or {}
 
 
 def iter_current_records(
