@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from tests.factories import make_watchlist_and_run
 from trialwatch.diff.leaves import leaf_differences
 from trialwatch.errors import ConfigError
 from trialwatch.store import change_repo, outbox, repo
 from trialwatch.store.db import make_sessionmaker, session_scope
-from trialwatch.store.models import Change, SyncRun
+from trialwatch.store.models import Change
 from trialwatch.timeparse import parse_since
-from trialwatch.watchlists import Criteria, WatchlistSpec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ctgov"
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -29,15 +29,10 @@ def test_backfill_computes_changes_for_versions_without_them(engine: Engine) -> 
     edited = copy.deepcopy(record)
     edited["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
     factory = make_sessionmaker(engine)
+    wl_id, run_id = make_watchlist_and_run(engine)
     with session_scope(factory) as session:
-        spec = WatchlistSpec(slug="w", name="W", criteria=Criteria(conditions=("x",)))
-        repo.upsert_watchlists(session, [spec], NOW)
-        wl = repo.get_watchlist(session, "w")
-        run = SyncRun(watchlist_id=wl.id, mode="full", status="running", started_at=NOW, api_url="")
-        session.add(run)
-        session.flush()
-        repo.store_page(session, [record], watchlist_id=wl.id, run_id=run.id, now=NOW)
-        repo.store_page(session, [edited], watchlist_id=wl.id, run_id=run.id, now=NOW)
+        repo.store_page(session, [record], watchlist_id=wl_id, run_id=run_id, now=NOW)
+        repo.store_page(session, [edited], watchlist_id=wl_id, run_id=run_id, now=NOW)
     with session_scope(factory) as session:
         assert change_repo.backfill_changes(session, NOW)[0] == 2
     with session_scope(factory) as session:
@@ -77,15 +72,9 @@ def test_the_digest_horizon_waits_for_changes_being_written(engine: Engine) -> N
         pytest.skip("SQLite serialises writers: ids are committed in order")
     record = json.loads((FIXTURES / "NCT06171568.json").read_text())
     factory = make_sessionmaker(engine)
+    wl_id, run_id = make_watchlist_and_run(engine)
     with session_scope(factory) as session:
-        spec = WatchlistSpec(slug="w", name="W", criteria=Criteria(conditions=("x",)))
-        repo.upsert_watchlists(session, [spec], NOW)
-        wl = repo.get_watchlist(session, "w")
-        run = SyncRun(watchlist_id=wl.id, mode="full", status="running", started_at=NOW, api_url="")
-        session.add(run)
-        session.flush()
-        page = repo.store_page(session, [record], watchlist_id=wl.id, run_id=run.id, now=NOW)
-        wl_id, run_id = wl.id, run.id
+        repo.store_page(session, [record], watchlist_id=wl_id, run_id=run_id, now=NOW)
     writer = factory()
     edited = copy.deepcopy(record)
     edited["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"

@@ -12,12 +12,12 @@ import orjson
 import pytest
 from sqlalchemy import Engine, func, select
 
+from tests.factories import make_watchlist_and_run
 from trialwatch.ctgov.parse import canonical_json, content_hash
 from trialwatch.errors import NotFoundError, SyncInProgress
 from trialwatch.store import repo
 from trialwatch.store.db import exclusive_lock, make_sessionmaker, session_scope
 from trialwatch.store.models import Study, StudyVersion, SyncRun, WatchlistStudy
-from trialwatch.watchlists import Criteria, WatchlistSpec
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ctgov"
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -27,20 +27,6 @@ def _record(name: str) -> dict[str, Any]:
     return dict(json.loads((FIXTURES / name).read_text()))
 
 
-def _setup(engine: Engine) -> tuple[int, int]:
-    factory = make_sessionmaker(engine)
-    with session_scope(factory) as session:
-        spec = WatchlistSpec(slug="mmn", name="MMN", criteria=Criteria(conditions=("mmn",)))
-        repo.upsert_watchlists(session, [spec], NOW)
-        wl = repo.get_watchlist(session, "mmn")
-        run = SyncRun(
-            watchlist_id=wl.id, mode="full", status="running", started_at=NOW, api_url="x"
-        )
-        session.add(run)
-        session.flush()
-        return wl.id, run.id
-
-
 def _store(engine: Engine, records: list[dict[str, Any]], wl: int, run: int) -> repo.PageResult:
     with session_scope(make_sessionmaker(engine)) as session:
         return repo.store_page(session, records, watchlist_id=wl, run_id=run, now=NOW)
@@ -48,7 +34,7 @@ def _store(engine: Engine, records: list[dict[str, Any]], wl: int, run: int) -> 
 
 def test_it_stores_a_new_version_only_when_the_content_changes(engine: Engine) -> None:
     """Same record twice: one version; an edited record: a second version with the old one kept."""
-    wl, run = _setup(engine)
+    wl, run = make_watchlist_and_run(engine)
     arda = _record("constructed/NCT05225675.json")
     first = _store(engine, [arda, _record("NCT06171568.json")], wl, run)
     assert (first.new, first.updated, first.unchanged) == (2, 0, 0)
@@ -72,7 +58,7 @@ def test_it_stores_a_new_version_only_when_the_content_changes(engine: Engine) -
 
 def test_the_hash_is_of_the_canonical_record(engine: Engine) -> None:
     """Key order does not matter; the stored text re-hashes to the stored hash."""
-    wl, run = _setup(engine)
+    wl, run = make_watchlist_and_run(engine)
     arda = _record("constructed/NCT05225675.json")
     reordered = dict(reversed(list(arda.items())))
     _store(engine, [arda], wl, run)
@@ -85,7 +71,7 @@ def test_the_hash_is_of_the_canonical_record(engine: Engine) -> None:
 
 def test_it_tracks_membership_and_leaving(engine: Engine) -> None:
     """Studies seen join the watchlist; members not seen by a run can be marked left."""
-    wl, run = _setup(engine)
+    wl, run = make_watchlist_and_run(engine)
     _store(engine, [_record("NCT06171568.json"), _record("NCT03418623.json")], wl, run)
     factory = make_sessionmaker(engine)
     with session_scope(factory) as session:
@@ -110,7 +96,7 @@ def test_it_tracks_membership_and_leaving(engine: Engine) -> None:
 
 def test_a_failed_page_writes_nothing(engine: Engine) -> None:
     """A record without an NCT ID aborts the page's transaction: no study, no version."""
-    wl, run = _setup(engine)
+    wl, run = make_watchlist_and_run(engine)
     broken = {"protocolSection": {"identificationModule": {}}}
     with pytest.raises(Exception, match="nctId"):
         _store(engine, [_record("NCT06171568.json"), broken], wl, run)
@@ -121,7 +107,7 @@ def test_a_failed_page_writes_nothing(engine: Engine) -> None:
 
 def test_unknown_names_are_not_found(engine: Engine) -> None:
     """Unknown slugs and NCT IDs raise NotFoundError listing what exists."""
-    _setup(engine)
+    make_watchlist_and_run(engine)
     with session_scope(make_sessionmaker(engine)) as session:
         with pytest.raises(NotFoundError, match=r"unknown watchlist 'nope' \(known: mmn\)"):
             repo.get_watchlist(session, "nope")
