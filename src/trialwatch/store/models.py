@@ -7,6 +7,7 @@ SHA-256 of exactly that text, so a stored version can always be re-verified.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -118,6 +119,9 @@ class SyncRun(Base):
     updated: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     left: Mapped[int] = mapped_column(Integer, default=0)
+    # Records the run could not store (malformed), and the first reason with its place.
+    skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skip_reason: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_sync_run_watchlist_started", "watchlist_id", "started_at"),)
@@ -194,6 +198,10 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    # A random opaque identifier: signed mail links carry it, never the address.
+    token: Mapped[str] = mapped_column(
+        String(64), unique=True, default=lambda: secrets.token_urlsafe(24)
+    )
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20))  # pending | active | unsubscribed | bounced
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
