@@ -64,3 +64,14 @@ def test_it_names_the_file_for_bad_toml(tmp_path: Path) -> None:
     config.write_text("page_size = 0\n")
     with pytest.raises(ConfigError, match=f"{config}: page_size: Input should be greater"):
         load_settings({"TRIALWATCH_CONFIG": str(config)})
+
+
+def test_it_names_the_file_and_line_of_a_config_that_is_not_utf8(tmp_path: Path) -> None:
+    """A Latin-1 config file is one ConfigError naming the file, the line and UTF-8."""
+    config = tmp_path / "tw.toml"
+    config.write_bytes("page_size = 100\n# Réglages\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_settings({"TRIALWATCH_CONFIG": str(config)})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{config}: line 2: not UTF-8 text")

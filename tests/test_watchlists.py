@@ -100,3 +100,14 @@ def test_it_rejects_a_missing_folder(tmp_path: Path) -> None:
     """A missing watchlist folder is named."""
     with pytest.raises(ConfigError, match="does not exist"):
         load_watchlists(tmp_path / "nope")
+
+
+def test_it_names_the_file_and_line_of_a_watchlist_that_is_not_utf8(tmp_path: Path) -> None:
+    """A Latin-1 watchlist file is one ConfigError naming the file, the line and UTF-8."""
+    path = tmp_path / "demo.toml"
+    path.write_bytes(VALID.replace('"Demo"', '"Démo"').encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_watchlist_file(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: line 3: not UTF-8 text")

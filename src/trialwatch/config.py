@@ -130,6 +130,14 @@ def _config_path(env: Mapping[str, str]) -> tuple[Path | None, bool]:
     return (DEFAULT_CONFIG_PATH, False) if DEFAULT_CONFIG_PATH.is_file() else (None, False)
 
 
+def not_utf8(path: Path, exc: UnicodeDecodeError) -> ConfigError:
+    """The error for a file that is not UTF-8 text: its name, the line, the byte."""
+    data = exc.object if isinstance(exc.object, bytes) else b""
+    line = data[: exc.start].count(b"\n") + 1
+    byte = f" (byte 0x{data[exc.start]:02x})" if exc.start < len(data) else ""
+    return ConfigError(f"{path}: line {line}: not UTF-8 text{byte}: save the file as UTF-8")
+
+
 def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -139,6 +147,8 @@ def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -21,7 +21,12 @@ def parse_since(value: str, now: datetime, option: str = "--since") -> datetime:
     text = value.strip().lower()
     match = _DURATION.match(text)
     if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError as exc:
+            raise ConfigError(
+                f"{option}: '{value}' reaches back before the year 1 (use a shorter duration)"
+            ) from exc
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as exc:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trialwatch.config import not_utf8
 from trialwatch.errors import ConfigError
 
 # The API's enum values (see the OpenAPI spec, Status and Phase).
@@ -107,6 +108,8 @@ def load_watchlist_file(path: Path) -> WatchlistSpec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read watchlist file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     return parse_watchlist(data, source=str(path))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from trialwatch.cli import (
     change_cmds,
@@ -15,7 +17,7 @@ from trialwatch.cli import (
     sync_cmds,
     watchlist_cmds,
 )
-from trialwatch.cli.common import close_apps
+from trialwatch.cli.common import close_apps, current_database, database_error
 from trialwatch.errors import TrialwatchError
 
 app = typer.Typer(
@@ -40,15 +42,22 @@ app.command("run")(run_cmd.run)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the command, turning TrialWatch errors into one-line messages."""
+    """Entry point: run the command, turning TrialWatch and database errors into one line."""
     try:
         app(args=argv, prog_name="trialwatch")
     except TrialwatchError as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        sys.stderr.write(f"error: {message}\n")
-        sys.exit(exc.exit_code)
+        _fail(exc)
+    except SQLAlchemyError as exc:
+        # The last line of defence: known cases are named nearer their source.
+        _fail(database_error(exc, current_database()))
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     finally:
         close_apps()
+
+
+def _fail(exc: TrialwatchError) -> NoReturn:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    sys.stderr.write(f"error: {message}\n")
+    sys.exit(exc.exit_code)

@@ -88,6 +88,14 @@ def diff(
         study = repo.get_study(session, nct_id)
         newer = v2 if v2 is not None else study.current_version
         older = v1 if v1 is not None else newer - 1
+        # Checked before any query: a number no version can have (negative, or beyond
+        # the database's integers) is the same mistake as a version not stored yet.
+        for number, lowest in ((newer, 1), (older, 0)):
+            if not lowest <= number <= study.current_version:
+                raise NotFoundError(
+                    f"{study.nct_id} has no version {number}"
+                    f" (versions 1 to {study.current_version})"
+                )
         new = repo.record_by_version(session, study.id, newer)
         old = repo.record_by_version(session, study.id, older) if older >= 1 else None
         if new is None or (older >= 1 and old is None):

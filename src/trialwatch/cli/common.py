@@ -15,16 +15,33 @@ from typing import IO, Any
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.config import Settings, load_settings
+from trialwatch.errors import ConfigError, TrialwatchError
 from trialwatch.logs import configure_logging
-from trialwatch.store.db import check_schema, make_engine, make_sessionmaker, session_scope
+from trialwatch.store.db import (
+    DatabaseError,
+    check_schema,
+    make_engine,
+    make_sessionmaker,
+    session_scope,
+)
 
-# Off a terminal (cron, pipes) tables are not squeezed into 80 columns.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)
+# Off a terminal (cron, pipes) tables are not squeezed into 80 columns. Markup and
+# emoji codes are off: what we print comes from the registry, the database or the
+# user ("[patients with]", ":x:"), and styles are given as Text objects instead.
+out = Console(
+    highlight=False,
+    markup=False,
+    emoji=False,
+    soft_wrap=True,
+    width=None if sys.stdout.isatty() else 200,
+)
+err = Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 
 @dataclass
@@ -42,13 +59,49 @@ class App:
         check_schema(self.engine)
         return make_sessionmaker(self.engine)
 
+    @property
+    def database(self) -> str:
+        """The database as it may be shown: its URL without the password."""
+        return self.engine.url.render_as_string(hide_password=True)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with session_scope(self.sessions) as session:
-            yield session
+        """One transaction; a database error becomes one line naming the database."""
+        try:
+            with session_scope(self.sessions) as session:
+                yield session
+        except DBAPIError as exc:
+            raise database_error(exc, self.database) from exc
 
 
 _open_apps: list[App] = []
+_READ_ONLY_SQLSTATE = "25006"  # PostgreSQL: read_only_sql_transaction
+
+
+def database_error(exc: SQLAlchemyError, database: str | None) -> DatabaseError:
+    """One line for a database error: read-only databases are named as such."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    detail = first_line(orig if orig is not None else exc)
+    read_only = (
+        getattr(orig, "sqlstate", None) == _READ_ONLY_SQLSTATE
+        or "readonly database" in detail
+        or "read-only" in detail
+    )
+    where = f"database {database}" if database else "the database"
+    if read_only:
+        return DatabaseError(f"{where} is read-only: {detail}")
+    return DatabaseError(f"database: {detail}" + (f" ({database})" if database else ""))
+
+
+def current_database() -> str | None:
+    """The database of the command that is running, if it opened one."""
+    opened = [app for app in _open_apps if "engine" in app.__dict__]
+    return opened[-1].database if opened else None
+
+
+def first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip() if exc is not None else ""
+    return text.splitlines()[0] if text else "unknown error"
 
 
 def load_app(default_log_level: str = "WARNING") -> App:
@@ -72,12 +125,18 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(title=title, show_lines=False)
+    """A table of plain text: every cell is a Text, so brackets are never read as markup."""
+    table = Table(title=None if title is None else Text(title), show_lines=False)
     for column in columns:
-        table.add_column(column)
+        table.add_column(Text(column))
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     out.print(table)
+
+
+def bold(value: str) -> Text:
+    """``value`` in bold, taken literally."""
+    return Text(value, style="bold")
 
 
 def progress_wanted(json_output: bool) -> bool:
@@ -86,13 +145,24 @@ def progress_wanted(json_output: bool) -> bool:
 
 @contextmanager
 def atomic_output(path: Path | None, *, binary: bool = False) -> Iterator[IO[Any]]:
-    """Write to ``path`` through a temporary file renamed at the end (or to stdout)."""
+    """Write to ``path`` through a temporary file renamed at the end (or to stdout).
+
+    A path in a missing folder, or naming a folder, is refused before anything is
+    written (exit 2); a failed write leaves no file behind (exit 1).
+    """
     if path is None:
         yield sys.stdout.buffer if binary else sys.stdout
         sys.stdout.flush()
         return
     directory = path.resolve().parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    if not directory.is_dir():
+        raise ConfigError(f"{path}: cannot write: folder {directory} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"{path}: cannot write: it is a folder, not a file")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from exc
     try:
         with os.fdopen(
             fd,
@@ -102,6 +172,9 @@ def atomic_output(path: Path | None, *, binary: bool = False) -> Iterator[IO[Any
         ) as handle:
             yield handle
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise TrialwatchError(f"{path}: cannot write: {exc.strerror or exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.text import Text
 
-from trialwatch.cli.common import atomic_output, load_app, out, print_json, print_table
+from trialwatch.cli.common import atomic_output, bold, load_app, out, print_json, print_table
 from trialwatch.ctgov.parse import EXPORT_COLUMNS, export_row
 from trialwatch.store import change_repo, repo
 
@@ -63,7 +64,7 @@ def history(
         print_json(data)
         return
     label = f"{study.acronym} " if study.acronym else ""
-    out.print(f"[bold]{label}{study.nct_id}[/bold] {study.brief_title}", markup=True)
+    out.print(Text.assemble(bold(f"{label}{study.nct_id}"), " ", study.brief_title or ""))
     print_table(
         None,
         ["version", "fetched at", "last update posted", "hash", "changes"],

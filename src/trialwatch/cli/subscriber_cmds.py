@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
-from trialwatch.cli.common import err, load_app, out, print_json, print_table
+from trialwatch.cli.common import err, first_line, load_app, out, print_json, print_table
+from trialwatch.config import not_utf8
 from trialwatch.errors import ConfigError, TrialwatchError
 from trialwatch.store import subscriber_repo
 from trialwatch.store.subscriber_repo import SubscriptionRequest
@@ -26,6 +30,7 @@ IMPORT_COLUMNS = (
     "kinds",
     "timezone",
 )
+_UNCLOSED = "a quoted field is not closed on this line (no field may span lines)"
 
 
 @subscriber_app.command("add")
@@ -171,19 +176,18 @@ def import_(
 ) -> None:
     """Import subscribers from CSV: good rows are imported, bad rows reported by line."""
     app = load_app()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    reader = csv.DictReader(text.splitlines())
-    missing = {"email", "watchlists"} - set(reader.fieldnames or ())
+    header, records = _read_csv(path)
+    missing = {"email", "watchlists"} - set(header)
     if missing:
         raise ConfigError(f"{path}: line 1: missing column(s) {', '.join(sorted(missing))}")
-    imported, errors = 0, []
+    imported, errors = 0, list[dict[str, Any]]()
     now = datetime.now(UTC)
     with app.session() as session:
-        for row in reader:
-            line = reader.line_num
+        for line, fields, problem in records:
+            if problem is not None:
+                errors.append({"line": line, "error": problem})
+                continue
+            row = dict(zip(header, fields, strict=False))
             request = SubscriptionRequest(
                 email=row.get("email") or "",
                 watchlists=_split(row.get("watchlists")),
@@ -200,16 +204,67 @@ def import_(
                 imported += 1
             except TrialwatchError as exc:
                 errors.append({"line": line, "error": str(exc)})
+            except DBAPIError as exc:  # the row is rolled back to its savepoint, not the rest
+                errors.append({"line": line, "error": f"database: {first_line(exc.orig)}"})
     if json_output:
         print_json({"imported": imported, "errors": errors})
     else:
-        for problem in errors:
-            err.print(
-                f"{path}: line {problem['line']}: {problem['error']}", markup=False, soft_wrap=True
-            )
+        for rejected in errors:
+            err.print(f"{path}: line {rejected['line']}: {rejected['error']}", soft_wrap=True)
         out.print(f"imported {imported} subscriber(s), {len(errors)} row(s) rejected")
     if errors:
         raise typer.Exit(1)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str], str | None]]]:
+    """The header and the records of a UTF-8 CSV file: (line, fields, problem) each.
+
+    No field of an import may span lines, so a record that does (a quote left open)
+    is reported at the line where it starts, and reading goes on at the next line:
+    one stray quote never swallows the rows after it.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ConfigError(f"{path}: the file is UTF-16 text: save it as UTF-8 CSV")
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not a text file (it contains NUL bytes)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from exc
+    lines = io.StringIO(text, newline="").readlines()
+    records: list[tuple[int, list[str], str | None]] = []
+    start = 0  # index in ``lines`` where the current reader began
+    while start < len(lines):
+        reader = csv.reader(lines[start:], strict=True)
+        done = 0  # lines of ``lines[start:]`` consumed by complete, one-line records
+        try:
+            for fields in reader:
+                line = start + done + 1
+                if reader.line_num - done > 1:
+                    records.append((line, [], _UNCLOSED))
+                    break
+                done = reader.line_num
+                if fields:
+                    records.append((line, fields, None))
+            else:
+                break
+        except csv.Error as exc:
+            unclosed = "unexpected end of data" in str(exc)
+            records.append(
+                (start + done + 1, [], _UNCLOSED if unclosed else f"malformed CSV: {exc}")
+            )
+        start += done + 1
+    if not records:
+        raise ConfigError(f"{path}: line 1: missing column(s) email, watchlists")
+    line, header, header_problem = records[0]
+    if header_problem is not None:
+        raise ConfigError(f"{path}: line {line}: header row: {header_problem}")
+    return [h.strip() for h in header], records[1:]
 
 
 def _split(value: str | None) -> tuple[str, ...]:

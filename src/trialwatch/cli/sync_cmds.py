@@ -104,7 +104,7 @@ def _progress(enabled: bool, slug: str) -> Iterator[Callable[[SyncProgress], Non
         yield None
         return
     columns = (
-        TextColumn(f"sync {slug}"),
+        TextColumn(f"sync {slug}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("studies"),

@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 
-from trialwatch.cli.common import load_app, out, print_json, print_table
+from trialwatch.cli.common import bold, database_error, load_app, out, print_json, print_table
 from trialwatch.store import repo
-from trialwatch.store.db import make_sessionmaker, session_scope, upgrade
+from trialwatch.store.db import DatabaseError, check_database_file, upgrade
 from trialwatch.watchlists import load_watchlists
 
 watchlist_app = typer.Typer(help="List and inspect watchlists.", no_args_is_help=True)
@@ -21,10 +23,16 @@ def init(json_output: JsonOpt = False) -> None:
     """Create or upgrade the database and load the watchlists from config."""
     app = load_app()
     specs = load_watchlists(app.settings.watchlists_dir)
-    upgrade(app.engine)
-    with session_scope(make_sessionmaker(app.engine)) as session:
+    check_database_file(app.engine, create=True)
+    try:
+        upgrade(app.engine)
+    except DatabaseError as exc:
+        if isinstance(exc.__cause__, DBAPIError):
+            raise database_error(exc.__cause__, app.database) from exc
+        raise
+    with app.session() as session:
         report = repo.upsert_watchlists(session, specs, datetime.now(UTC))
-    url = app.engine.url.render_as_string(hide_password=True)
+    url = app.database
     if json_output:
         print_json({"database": url, "watchlists": report})
         return
@@ -100,7 +108,7 @@ def watchlist_show(slug: str, json_output: JsonOpt = False) -> None:
     if json_output:
         print_json(data)
         return
-    out.print(f"[bold]{data['name']}[/bold] ({slug})")
+    out.print(Text.assemble(bold(data["name"]), f" ({wl.slug})"))
     if data["description"]:
         out.print(data["description"])
     for key, values in wl.criteria.items():

@@ -122,8 +122,35 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite database; None for PostgreSQL, memory and ``file:`` URIs."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.query.get("uri"):
+        return None
+    if not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def check_database_file(engine: Engine, *, create: bool = False) -> None:
+    """Name a SQLite file that is missing, or whose folder is, before SQLite sees it.
+
+    SQLite creates a missing file on connect: a command that only reads must not
+    leave an empty database behind (``create`` is for ``init``). A missing folder
+    would otherwise be "unable to open database file", naming nothing.
+    """
+    path = sqlite_file(engine)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise ConfigError(f"database {path}: folder {path.parent} does not exist")
+    if not create and not path.exists():
+        raise ConfigError(f"database {path} does not exist: run 'trialwatch init'")
+
+
 def check_schema(engine: Engine) -> None:
     """Fail with a clear message when the database was never initialised."""
+    check_database_file(engine)
     try:
         tables = set(inspect(engine).get_table_names())
     except OperationalError as exc:

@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, select
+from sqlalchemy import String, delete, select
 from sqlalchemy.orm import Session
 
 from trialwatch.digest.schedule import FREQUENCIES
@@ -18,6 +18,20 @@ from trialwatch.store.repo import get_watchlist
 
 SIGNIFICANCES = ("major", "minor")
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
+
+
+def _column_length(name: str) -> int:
+    column_type = Subscriber.__table__.c[name].type
+    if not isinstance(column_type, String) or not column_type.length:
+        raise TypeError(f"subscriber.{name} is not a sized string column")
+    return column_type.length
+
+
+# The sizes of the subscriber columns: longer values are refused before they reach
+# the database (PostgreSQL would fail the whole transaction; SQLite would store them).
+MAX_EMAIL = _column_length("email")  # 320
+MAX_NAME = _column_length("name")  # 200
+MAX_TIMEZONE = _column_length("timezone")  # 64
 
 
 @dataclass(frozen=True)
@@ -37,15 +51,26 @@ class SubscriptionRequest:
 
 
 def normalise_email(email: str) -> str:
-    """The address in canonical form (lower case), or ConfigError naming the problem.
+    """The address in canonical form (ASCII, lower case), or ConfigError naming the problem.
 
     Local parts are case-sensitive in theory, never in practice: lower-casing keeps
-    "Ana@x.org" and "ana@x.org" from becoming two subscribers.
+    "Ana@x.org" and "ana@x.org" from becoming two subscribers. An international domain
+    is kept in its ASCII (punycode) form, which every mail server accepts; a non-ASCII
+    local part is refused: it cannot be delivered without SMTPUTF8, which we do not use.
     """
     try:
-        return str(validate_email(email.strip(), check_deliverability=False).normalized).lower()
+        valid = validate_email(email.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise ConfigError(f"email: '{email}' is not a valid address: {exc}") from exc
+    if valid.ascii_email is None:
+        raise ConfigError(
+            f"email: '{email}' has non-ASCII characters before the @,"
+            " which cannot be delivered without SMTPUTF8"
+        )
+    address = str(valid.ascii_email).lower()
+    if len(address) > MAX_EMAIL:
+        raise ConfigError(f"email: {len(address)} characters, at most {MAX_EMAIL}")
+    return address
 
 
 def validate_request(req: SubscriptionRequest) -> SubscriptionRequest:
@@ -56,11 +81,18 @@ def validate_request(req: SubscriptionRequest) -> SubscriptionRequest:
         raise ConfigError(f"frequency: '{req.frequency}' is not one of {', '.join(FREQUENCIES)}")
     if req.significance not in SIGNIFICANCES:
         raise ConfigError(f"significance: '{req.significance}' is not major or minor")
+    if len(req.timezone) > MAX_TIMEZONE:
+        raise ConfigError(
+            f"timezone: {len(req.timezone)} characters, at most {MAX_TIMEZONE}"
+            " (an IANA name such as Europe/Amsterdam)"
+        )
     try:
         ZoneInfo(req.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"timezone: '{req.timezone}' is not a known time zone") from exc
     name = " ".join(req.name.split()) if req.name else None
+    if name and len(name) > MAX_NAME:
+        raise ConfigError(f"name: {len(name)} characters, at most {MAX_NAME}")
     return SubscriptionRequest(
         email=email,
         watchlists=req.watchlists,
@@ -174,3 +206,22 @@ def unsubscribe(
 def purge(session: Session, subscriber: Subscriber) -> None:
     """Delete the subscriber, their subscriptions and their messages."""
     session.delete(subscriber)
+
+
+def find_by_token(session: Session, secret: str, token: str) -> Subscriber | None:
+    """The subscriber an unsubscribe token names, or None if there is none (any more).
+
+    New tokens sign the subscriber's opaque ``token``; old ones (``[id, email]``)
+    resolve to that id only while its address is still the one in the token.
+    Raises :class:`~trialwatch.digest.tokens.InvalidToken` for a forged, tampered
+    or malformed token.
+    """
+    from trialwatch.digest.tokens import OpaqueRef, read_unsubscribe_token
+
+    ref = read_unsubscribe_token(secret, token)
+    if isinstance(ref, OpaqueRef):
+        return session.scalar(select(Subscriber).where(Subscriber.token == ref.token))
+    row = session.get(Subscriber, ref.subscriber_id)
+    if row is None or row.email.lower() != ref.email.lower():
+        return None
+    return row
