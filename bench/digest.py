@@ -114,7 +114,7 @@ TARGET_SEND = 200.0
 
 SENDER = "TrialWatch <digests@trialwatch.example>"
 ENVELOPE_FROM = "digests@trialwatch.example"
-SIGNING_KEY = "bench-only-signing-key"
+SIGNING_KEY = "bench-only-signing-key-of-32-bytes-or-more"
 MAIL = MailSettings(sender=SENDER, public_url="https://tw.example", secret=SIGNING_KEY)
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 CHANGES = 50

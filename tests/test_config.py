@@ -34,9 +34,9 @@ def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
 def test_it_reads_secrets_from_files(tmp_path: Path) -> None:
     """TRIALWATCH_SECRET_KEY_FILE supplies the secret key."""
     secret = tmp_path / "key"
-    secret.write_text("s3cret\n")
+    secret.write_text("s3cret-from-a-file-at-least-32-bytes\n")
     settings = load_settings({"TRIALWATCH_SECRET_KEY_FILE": str(secret)})
-    assert settings.secret_key == "s3cret"
+    assert settings.secret_key == "s3cret-from-a-file-at-least-32-bytes"
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,9 @@ from trialwatch.sync import sync_watchlist
 from trialwatch.watchlists import load_watchlists
 
 SENDER = "TrialWatch <digests@trialwatch.example>"
-MAIL = MailSettings(sender=SENDER, public_url="https://tw.example", secret="test-secret")
+MAIL = MailSettings(
+    sender=SENDER, public_url="https://tw.example", secret="test-secret-key-of-at-least-32-bytes"
+)
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
@@ -116,7 +118,7 @@ def test_digest_send_delivers_one_message_per_subscriber_once(
         "TRIALWATCH_MAIL": "smtp",
         "TRIALWATCH_SMTP_URL": smtp.url,
         "TRIALWATCH_MAIL_FROM": SENDER,
-        "TRIALWATCH_SECRET_KEY": "s3cret",
+        "TRIALWATCH_SECRET_KEY": "s3cret-key-of-at-least-thirty-two-bytes",
         "TRIALWATCH_LOG_FORMAT": "text",
     }.items():
         monkeypatch.setenv(key, value)

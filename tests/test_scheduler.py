@@ -30,6 +30,7 @@ def test_run_once_syncs_and_mails_new_trials_to_the_outbox_folder(
             "TRIALWATCH_REQUESTS_PER_MINUTE": "0",
             "TRIALWATCH_MAIL": f"file:{tmp_path / 'outbox'}",
             "TRIALWATCH_LOG_FORMAT": "text",
+            "TRIALWATCH_STATE_DIR": str(tmp_path),
         }.items():
             monkeypatch.setenv(key, value)
         monkeypatch.chdir(tmp_path)

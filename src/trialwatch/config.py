@@ -13,10 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from trialwatch.errors import ConfigError
+
+MIN_SECRET_BYTES = 32  # the shortest TRIALWATCH_SECRET_KEY accepted
 
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
 DEFAULT_CONFIG_PATH = Path("config/trialwatch.toml")
@@ -48,6 +52,8 @@ class Settings(BaseSettings):
     mail_from: str = "TrialWatch <trialwatch@localhost>"
     public_url: str = "http://localhost:8000"
     secret_key: str = ""
+    # Generated state (the secret key when none is set); see default_state_dir().
+    state_dir: Path = Field(default=None, validate_default=True)
     templates: Path | None = None
     digest_max_studies: int = Field(default=25, ge=1, le=500)
     send_max_attempts: int = Field(default=8, ge=1, le=50)
@@ -59,6 +65,24 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        size = len(value.encode("utf-8"))
+        if value.strip() and size < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"the secret key is {size} bytes, it must be at least {MIN_SECRET_BYTES} bytes;"
+                " make one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _default_state_dir(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or value == "":
+            return default_state_dir(str(info.data.get("database_url", "")))
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -91,7 +115,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             origin[key] = f"{config_path}: {key}"
         values["config_file"] = config_path
         # Relative paths in the file are relative to the file's folder.
-        for key in ("watchlists_dir", "templates"):
+        for key in ("watchlists_dir", "templates", "state_dir"):
             if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
                 values[key] = str(config_path.parent / values[key])
         if "watchlists_dir" not in values:
@@ -121,6 +145,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         key = str(error["loc"][0]) if error["loc"] else "?"
         where = origin.get(key, key)
         raise ConfigError(f"{where}: {error['msg']}") from exc
+
+
+def default_state_dir(database_url: str) -> Path:
+    """Where generated state is kept when ``TRIALWATCH_STATE_DIR`` is not set.
+
+    The folder of the database file for SQLite, so every command using one database
+    uses one key whatever its working folder; otherwise the user's data folder,
+    ``$XDG_DATA_HOME/trialwatch`` or ``~/.local/share/trialwatch``.
+    """
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        url = None
+    if url is not None and url.get_backend_name() == "sqlite":
+        database = (url.database or "").removeprefix("file:")
+        if database and database != ":memory:" and url.query.get("mode") != "memory":
+            return Path(database).expanduser().absolute().parent
+    data_home = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(data_home) if Path(data_home).is_absolute() else Path.home() / ".local" / "share"
+    return base / "trialwatch"
 
 
 def _config_path(env: Mapping[str, str]) -> tuple[Path | None, bool]:

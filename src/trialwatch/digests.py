@@ -47,12 +47,17 @@ class MailSettings:
     max_studies: int = 25
 
     @classmethod
-    def from_settings(cls, settings: Settings, state_dir: Path) -> MailSettings:
-        """Mail settings; without a configured key, one kept in ``state_dir`` signs links."""
+    def from_settings(cls, settings: Settings, state_dir: Path | None = None) -> MailSettings:
+        """Mail settings; without a configured key, one kept in the state folder signs links.
+
+        The state folder is ``settings.state_dir`` (``TRIALWATCH_STATE_DIR``) unless given.
+        """
         return cls(
             sender=settings.mail_from,
             public_url=settings.public_url,
-            secret=resolve_secret(settings.secret_key, state_dir),
+            secret=resolve_secret(
+                settings.secret_key, settings.state_dir if state_dir is None else state_dir
+            ),
             max_studies=settings.digest_max_studies,
         )
 
@@ -113,7 +118,7 @@ def _due_subscribers(session: Session, now: datetime, only_email: str | None) ->
 
 
 def _recipient(subscriber: Subscriber, mail: MailSettings) -> Recipient:
-    token = make_unsubscribe_token(mail.secret, subscriber.id, subscriber.email)
+    token = make_unsubscribe_token(mail.secret, subscriber.token)
     return Recipient(
         subscriber_id=subscriber.id,
         email=subscriber.email,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -57,7 +56,7 @@ class Jobs:
         """Build the digests that are due and deliver the queue."""
         s = self.settings
         try:
-            mail = MailSettings.from_settings(s, Path.cwd())
+            mail = MailSettings.from_settings(s, s.state_dir)
             build_digests_once(
                 self.engine, make_environment(s.templates), mail, now=datetime.now(UTC)
             )

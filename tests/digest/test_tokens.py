@@ -14,6 +14,8 @@ from trialwatch.digest.tokens import (
     SALT,
     SECRET_FILE_NAME,
     InvalidToken,
+    LegacyRef,
+    OpaqueRef,
     make_unsubscribe_token,
     read_unsubscribe_token,
     resolve_secret,
@@ -21,34 +23,52 @@ from trialwatch.digest.tokens import (
 )
 from trialwatch.errors import ConfigError
 
-SECRET = "test-secret-key"
+SECRET = "test-secret-key-of-at-least-32-bytes"
+OPAQUE = "Vh3n0uZq8oYbV6xk2mLr1sTq9wE4pA7c"
 
 
-def test_a_token_reads_back_as_the_subscriber_and_address() -> None:
-    """make then read gives the same id and email."""
-    token = make_unsubscribe_token(SECRET, 7, "jane@example.org")
-    assert read_unsubscribe_token(SECRET, token) == (7, "jane@example.org")
+def _old_token(secret: str, subscriber_id: int, email: str) -> str:
+    """A token as mailed before links became opaque: the signed [id, email] pair."""
+    return URLSafeSerializer(secret, salt=SALT).dumps([subscriber_id, email])
+
+
+def test_a_token_reads_back_as_the_subscriber_token() -> None:
+    """make then read gives the subscriber's opaque token."""
+    token = make_unsubscribe_token(SECRET, OPAQUE)
+    assert read_unsubscribe_token(SECRET, token) == OpaqueRef(OPAQUE)
+
+
+def test_a_token_reveals_neither_address_nor_id() -> None:
+    """The signed payload is the opaque token alone."""
+    token = make_unsubscribe_token(SECRET, OPAQUE)
+    payload = URLSafeSerializer(SECRET, salt=SALT).loads(token)
+    assert payload == {"t": OPAQUE}
+
+
+def test_an_old_format_token_reads_back_as_id_and_address() -> None:
+    """Links mailed before opaque tokens still read, as (id, email) to check against the row."""
+    token = _old_token(SECRET, 7, "jane@example.org")
+    assert read_unsubscribe_token(SECRET, token) == LegacyRef(7, "jane@example.org")
 
 
 def test_a_token_is_url_safe() -> None:
     """A token can go in a URL path as it is."""
-    token = make_unsubscribe_token(SECRET, 123456, "zoë+digests@example.org")
+    token = make_unsubscribe_token(SECRET, "a-b_c" * 9)
     assert re.fullmatch(r"[A-Za-z0-9_.-]+", token)
 
 
 def test_tokens_differ_between_subscribers() -> None:
-    """Each subscriber and address gets its own token."""
-    tokens = {
-        make_unsubscribe_token(SECRET, 7, "jane@example.org"),
-        make_unsubscribe_token(SECRET, 8, "jane@example.org"),
-        make_unsubscribe_token(SECRET, 7, "john@example.org"),
-    }
-    assert len(tokens) == 3
+    """Each subscriber token gets its own signed token."""
+    tokens = {make_unsubscribe_token(SECRET, OPAQUE), make_unsubscribe_token(SECRET, OPAQUE[::-1])}
+    assert len(tokens) == 2
 
 
-def test_a_tampered_token_is_invalid() -> None:
-    """Changing any character of the payload or signature breaks the token."""
-    token = make_unsubscribe_token(SECRET, 7, "jane@example.org")
+@pytest.mark.parametrize("old", [False, True])
+def test_a_tampered_token_is_invalid(old: bool) -> None:
+    """Changing any character of the payload or signature breaks the token, old or new."""
+    token = (
+        _old_token(SECRET, 7, "jane@example.org") if old else make_unsubscribe_token(SECRET, OPAQUE)
+    )
     for index in (0, len(token) // 2, len(token) - 2):
         replacement = "A" if token[index] != "A" else "B"
         tampered = token[:index] + replacement + token[index + 1 :]
@@ -58,21 +78,36 @@ def test_a_tampered_token_is_invalid() -> None:
 
 def test_a_token_signed_with_another_secret_is_invalid() -> None:
     """A token cannot be forged without the secret key."""
-    token = make_unsubscribe_token("another-secret", 7, "jane@example.org")
-    with pytest.raises(InvalidToken):
-        read_unsubscribe_token(SECRET, token)
+    other = "another-secret-of-at-least-32-bytes"
+    for token in (make_unsubscribe_token(other, OPAQUE), _old_token(other, 7, "jane@example.org")):
+        with pytest.raises(InvalidToken):
+            read_unsubscribe_token(SECRET, token)
 
 
 def test_a_token_for_another_purpose_is_invalid() -> None:
     """A token signed with the same key but another salt is not an unsubscribe token."""
-    token = URLSafeSerializer(SECRET, salt="confirm").dumps([7, "jane@example.org"])
+    token = URLSafeSerializer(SECRET, salt="confirm").dumps({"t": OPAQUE})
     with pytest.raises(InvalidToken):
         read_unsubscribe_token(SECRET, token)
 
 
-@pytest.mark.parametrize("payload", [{"id": 7}, [7], ["7", "jane@example.org"], [True, "a@b.c"]])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"id": 7},
+        [7],
+        ["7", "jane@example.org"],
+        [True, "a@b.c"],
+        {"t": ""},
+        {"t": 7},
+        {"t": "x" * 65},
+        {"t": "has space"},
+        {"t": OPAQUE, "e": "jane@example.org"},
+        f"t:{OPAQUE}",
+    ],
+)
 def test_a_signed_token_with_an_unexpected_payload_is_invalid(payload: object) -> None:
-    """Only a [subscriber_id, email] pair is accepted."""
+    """Only {"t": opaque token} or an old [subscriber_id, email] pair is accepted."""
     token = URLSafeSerializer(SECRET, salt=SALT).dumps(payload)
     with pytest.raises(InvalidToken, match="payload"):
         read_unsubscribe_token(SECRET, token)
@@ -88,7 +123,7 @@ def test_garbage_is_an_invalid_token(token: str) -> None:
 def test_an_empty_secret_is_a_config_error() -> None:
     """Tokens are never signed with an empty key."""
     with pytest.raises(ConfigError, match="TRIALWATCH_SECRET_KEY"):
-        make_unsubscribe_token("", 7, "jane@example.org")
+        make_unsubscribe_token("", OPAQUE)
 
 
 def test_the_unsubscribe_url_puts_the_token_under_the_public_url() -> None:
@@ -99,7 +134,7 @@ def test_the_unsubscribe_url_puts_the_token_under_the_public_url() -> None:
 
 def test_a_configured_secret_is_used_as_is(tmp_path: Path) -> None:
     """With a configured key no file is read or written."""
-    assert resolve_secret("configured", tmp_path) == "configured"
+    assert resolve_secret(SECRET, tmp_path) == SECRET
     assert list(tmp_path.iterdir()) == []
 
 
@@ -136,6 +171,7 @@ def test_processes_starting_together_share_one_secret(tmp_path: Path) -> None:
 def test_an_empty_secret_file_is_a_config_error(tmp_path: Path) -> None:
     """An emptied key file is not silently replaced (old links would break)."""
     (tmp_path / SECRET_FILE_NAME).write_text("\n")
+    (tmp_path / SECRET_FILE_NAME).chmod(0o600)
     with pytest.raises(ConfigError, match="empty"):
         resolve_secret("", tmp_path)
 
@@ -145,3 +181,41 @@ def test_a_state_folder_that_cannot_be_created_is_a_config_error(tmp_path: Path)
     (tmp_path / "state").write_text("not a folder")
     with pytest.raises(ConfigError, match="TRIALWATCH_SECRET_KEY"):
         resolve_secret("", tmp_path / "state")
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660], ids=oct)
+def test_a_key_file_others_can_read_is_refused(tmp_path: Path, mode: int) -> None:
+    """A key file with group or world permissions is a ConfigError naming it and chmod 600."""
+    path = tmp_path / SECRET_FILE_NAME
+    path.write_text("k" * 43 + "\n")
+    path.chmod(mode)
+    with pytest.raises(ConfigError, match="chmod 600") as info:
+        resolve_secret("", tmp_path)
+    assert str(path) in str(info.value)
+    assert "k" * 43 not in str(info.value)
+
+
+def test_a_private_key_file_is_used(tmp_path: Path) -> None:
+    """A key file of mode 0600 (or 0400) is read as it is."""
+    path = tmp_path / SECRET_FILE_NAME
+    path.write_text("k" * 43 + "\n")
+    path.chmod(0o400)
+    assert resolve_secret("", tmp_path) == "k" * 43
+
+
+@pytest.mark.parametrize("key", ["s3cret", "x" * 31, "é" * 15])
+def test_a_configured_key_shorter_than_32_bytes_is_refused(tmp_path: Path, key: str) -> None:
+    """A short key is a ConfigError naming the setting and the minimum, never the key."""
+    with pytest.raises(ConfigError, match=r"TRIALWATCH_SECRET_KEY.*32 bytes") as info:
+        resolve_secret(key, tmp_path)
+    assert key not in str(info.value)
+
+
+def test_a_short_key_file_is_refused(tmp_path: Path) -> None:
+    """A key file holding fewer than 32 bytes is refused, naming the file."""
+    path = tmp_path / SECRET_FILE_NAME
+    path.write_text("s3cret\n")
+    path.chmod(0o600)
+    with pytest.raises(ConfigError, match="32 bytes") as info:
+        resolve_secret("", tmp_path)
+    assert str(path) in str(info.value)

@@ -46,7 +46,7 @@ def digest(
     settings = app.settings
     app.sessions  # noqa: B018 - checks that the database is initialised
     env = make_environment(settings.templates)
-    mail = MailSettings.from_settings(settings, Path.cwd())
+    mail = MailSettings.from_settings(settings, settings.state_dir)
     now = datetime.now(UTC)
     if preview is not None:
         _, rendered = preview_digest(app.engine, env, mail, normalise_email(preview), now=now)

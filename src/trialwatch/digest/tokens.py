@@ -1,15 +1,19 @@
 """Signed unsubscribe tokens, and the secret key that signs them.
 
-A token carries the subscriber's id and email address, signed with the secret key
-(itsdangerous, HMAC-SHA1 over a salted key derivation, salt ``"unsubscribe"``), so
-it can be put in every email's unsubscribe link without a database lookup and
-cannot be forged or guessed without the key. Tokens do not expire: an unsubscribe
-link must keep working for as long as old emails exist. Changing the secret key
-invalidates every link already sent.
+A token carries the subscriber's opaque token (``subscriber.token``, random, not
+derived from the address or the id) signed with the secret key (itsdangerous,
+HMAC-SHA1 over a salted key derivation, salt ``"unsubscribe"``), so a link reveals
+nothing about the subscriber and cannot be forged or guessed without the key.
+Tokens mailed before that carried ``[id, email]``; they still read (as a
+:class:`LegacyRef`) and resolve only while the address still matches the row
+(:func:`trialwatch.store.subscriber_repo.find_by_token`). Tokens do not expire: an
+unsubscribe link must keep working for as long as old emails exist. Changing the
+secret key invalidates every link already sent.
 
 The key is the ``secret_key`` setting (``TRIALWATCH_SECRET_KEY`` or
-``TRIALWATCH_SECRET_KEY_FILE``). When it is empty, :func:`resolve_secret` makes a
-random key once and keeps it in ``.trialwatch-secret`` in the state folder, so a
+``TRIALWATCH_SECRET_KEY_FILE``), at least :data:`MIN_SECRET_BYTES` long. When it is
+empty, :func:`resolve_secret` makes a random key once and keeps it in
+``.trialwatch-secret`` in the state folder (``TRIALWATCH_STATE_DIR``), so a
 single-machine install works without configuration. Deployments with several
 machines, or whose state folder is not kept, must set the key.
 """
@@ -19,17 +23,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from trialwatch.config import MIN_SECRET_BYTES
 from trialwatch.errors import ConfigError, TrialwatchError
 
 SALT = "unsubscribe"
 SECRET_FILE_NAME = ".trialwatch-secret"  # noqa: S105 - a file name, not a password
+# subscriber.token: URL-safe base64 (secrets.token_urlsafe), at most the column's 64.
+_OPAQUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 log = logging.getLogger("trialwatch.tokens")
 
@@ -40,20 +49,42 @@ class InvalidToken(TrialwatchError):
     exit_code = 2
 
 
-def make_unsubscribe_token(secret: str, subscriber_id: int, email: str) -> str:
-    """Return a URL-safe signed token naming ``subscriber_id`` and ``email``."""
-    return _serializer(secret).dumps([subscriber_id, email])
+@dataclass(frozen=True)
+class OpaqueRef:
+    """A token naming a subscriber by their opaque ``subscriber.token``."""
+
+    token: str
 
 
-def read_unsubscribe_token(secret: str, token: str) -> tuple[int, str]:
-    """Return ``(subscriber_id, email)`` from a token, or raise :class:`InvalidToken`."""
+@dataclass(frozen=True)
+class LegacyRef:
+    """An old-format token: the subscriber's id and the address they had then."""
+
+    subscriber_id: int
+    email: str
+
+
+TokenRef = OpaqueRef | LegacyRef
+
+
+def make_unsubscribe_token(secret: str, subscriber_token: str) -> str:
+    """Return a URL-safe signed token naming the subscriber whose opaque token is given."""
+    if not _OPAQUE.fullmatch(subscriber_token):
+        raise InvalidToken("a subscriber token must be 1 to 64 URL-safe characters")
+    return _serializer(secret).dumps({"t": subscriber_token})
+
+
+def read_unsubscribe_token(secret: str, token: str) -> TokenRef:
+    """Return what a token names, or raise :class:`InvalidToken`."""
     try:
         payload = _serializer(secret).loads(token)
     except BadSignature as exc:
         raise InvalidToken("invalid or tampered unsubscribe token") from exc
     match payload:
+        case {"t": str(opaque)} if len(payload) == 1 and _OPAQUE.fullmatch(opaque):
+            return OpaqueRef(opaque)
         case [int(subscriber_id), str(email)] if not isinstance(subscriber_id, bool):
-            return subscriber_id, email
+            return LegacyRef(subscriber_id, email)
     raise InvalidToken("unsubscribe token has an unexpected payload")
 
 
@@ -68,15 +99,28 @@ def resolve_secret(configured: str, state_dir: Path) -> str:
     With no configured key, reads ``state_dir/.trialwatch-secret``, creating it
     (mode 0600, 32 random bytes, URL-safe base64) the first time. Creation is
     atomic: processes starting together all end up with the same key. Raises
-    :class:`~trialwatch.errors.ConfigError` if the file cannot be read or written.
+    :class:`~trialwatch.errors.ConfigError` if the file cannot be read or written,
+    if others may read it, or if the key is shorter than :data:`MIN_SECRET_BYTES`.
     """
     if configured.strip():
+        check_secret_length(configured, "TRIALWATCH_SECRET_KEY")
         return configured
     path = state_dir / SECRET_FILE_NAME
     secret = _read_secret(path)
     if secret is None:
         secret = _create_secret(path)
     return secret
+
+
+def check_secret_length(secret: str, where: str) -> None:
+    """Raise ConfigError (naming ``where``, never the key) if ``secret`` is too short."""
+    size = len(secret.encode("utf-8"))
+    if size < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"{where}: the secret key is {size} bytes, it must be at least"
+            f" {MIN_SECRET_BYTES} bytes; make one with"
+            " `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
 
 
 def _serializer(secret: str) -> URLSafeSerializer:
@@ -99,7 +143,11 @@ def _read_secret(path: Path) -> str | None:
     if not secret:
         raise ConfigError(f"{path}: the secret key file is empty; delete it or set the key")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("secret key file %s is readable by others; chmod 600 it", path)
+        raise ConfigError(
+            f"{path}: the secret key file is open to group or others"
+            f" (mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}`"
+        )
+    check_secret_length(secret, str(path))
     return secret
 
 

@@ -1,0 +1,147 @@
+"""Unsubscribe links in mailed digests: opaque, signed, and resolvable by the store."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from email import message_from_string, policy
+from email.message import EmailMessage
+
+import pytest
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import Engine, select
+
+from tests.fakeapi import FakeCtgov, load_fixture_records
+from tests.test_digests import MAIL, T0, _build, _prepare
+from trialwatch.digest.tokens import SALT, InvalidToken, make_unsubscribe_token
+from trialwatch.store import repo
+from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.models import Digest, Subscriber
+from trialwatch.store.subscriber_repo import SubscriptionRequest, find_by_token, subscribe
+from trialwatch.watchlists import Criteria, WatchlistSpec
+
+OTHER_SECRET = "another-key-of-at-least-thirty-two-bytes"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeCtgov]:
+    with FakeCtgov(load_fixture_records()) as server:
+        yield server
+
+
+def _add_subscriber(engine: Engine, email: str) -> tuple[int, str]:
+    """A watchlist and one subscriber to it: (subscriber id, opaque token)."""
+    with session_scope(make_sessionmaker(engine)) as session:
+        spec = WatchlistSpec(slug="mmn", name="MMN", criteria=Criteria(conditions=("mmn",)))
+        repo.upsert_watchlists(session, [spec], T0)
+        subscriber = subscribe(session, SubscriptionRequest(email=email, watchlists=("mmn",)), T0)
+        return subscriber.id, subscriber.token
+
+
+def _old_token(secret: str, subscriber_id: int, email: str) -> str:
+    """A token as mailed before links became opaque: the signed [id, email] pair."""
+    return URLSafeSerializer(secret, salt=SALT).dumps([subscriber_id, email])
+
+
+def _b64_forms(text: str) -> set[str]:
+    """What any base64 of ``text`` contains, whatever its byte alignment in the input."""
+    data = text.encode()
+    forms = set()
+    for skip in range(3):
+        chunk = data[skip:]
+        forms.add(base64.urlsafe_b64encode(chunk[: len(chunk) // 3 * 3]).decode())
+    return forms
+
+
+def _scalars(payload: object) -> list[object]:
+    """Every number and string inside a decoded token payload."""
+    if isinstance(payload, dict):
+        return [*payload, *(s for v in payload.values() for s in _scalars(v))]
+    if isinstance(payload, list):
+        return [s for v in payload for s in _scalars(v)]
+    return [payload]
+
+
+def _resolve(engine: Engine, secret: str, token: str) -> int | None:
+    with session_scope(make_sessionmaker(engine)) as session:
+        found = find_by_token(session, secret, token)
+        return None if found is None else found.id
+
+
+def test_a_mailed_unsubscribe_link_does_not_reveal_the_address(
+    engine: Engine, fake: FakeCtgov
+) -> None:
+    """Neither the address nor its base64 appears in the link; the store resolves the token."""
+    email = "eve@example.org"
+    _prepare(engine, fake, [email])
+    assert _build(engine) == 1
+    with session_scope(make_sessionmaker(engine)) as session:
+        digest = session.scalars(select(Digest)).one()
+        raw = digest.message
+        subscriber = session.scalars(select(Subscriber)).one()
+        subscriber_id = subscriber.id
+    parsed = message_from_string(raw, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    parts = [str(parsed["List-Unsubscribe"])]
+    for kind in ("plain", "html"):
+        body = parsed.get_body(preferencelist=(kind,))
+        assert body is not None
+        parts.append(str(body.get_content()))
+    tokens = {t for part in parts for t in re.findall(r"/unsubscribe/([A-Za-z0-9_.-]+)", part)}
+    assert len(tokens) == 1
+    token = tokens.pop()
+    payload = URLSafeSerializer(MAIL.secret, salt=SALT).loads(token)
+    assert email not in repr(payload)
+    assert subscriber_id not in _scalars(payload)
+    for form in _b64_forms(email):
+        assert form not in raw
+        assert form not in token
+    assert _resolve(engine, MAIL.secret, token) == subscriber_id
+
+
+def test_a_new_token_resolves_to_its_subscriber(engine: Engine) -> None:
+    """A token signing the subscriber's opaque token finds that subscriber."""
+    subscriber_id, opaque = _add_subscriber(engine, "ana@example.org")
+    token = make_unsubscribe_token(MAIL.secret, opaque)
+    assert _resolve(engine, MAIL.secret, token) == subscriber_id
+
+
+def test_an_old_format_token_still_resolves_to_its_subscriber(engine: Engine) -> None:
+    """Links mailed before the change ([id, email] payload) keep working."""
+    subscriber_id, _ = _add_subscriber(engine, "ana@example.org")
+    token = _old_token(MAIL.secret, subscriber_id, "ana@example.org")
+    assert _resolve(engine, MAIL.secret, token) == subscriber_id
+
+
+def test_an_old_format_token_whose_address_no_longer_matches_resolves_to_nobody(
+    engine: Engine,
+) -> None:
+    """An old token names an id and an address: both must still match the row."""
+    subscriber_id, _ = _add_subscriber(engine, "ana@example.org")
+    token = _old_token(MAIL.secret, subscriber_id, "someone-else@example.org")
+    assert _resolve(engine, MAIL.secret, token) is None
+    assert _resolve(engine, MAIL.secret, _old_token(MAIL.secret, 9999, "ana@example.org")) is None
+
+
+def test_a_token_of_a_removed_subscriber_resolves_to_nobody(engine: Engine) -> None:
+    """A well-signed token naming no subscriber gives None, not an error."""
+    _add_subscriber(engine, "ana@example.org")
+    token = make_unsubscribe_token(MAIL.secret, "no-such-subscriber-token")
+    assert _resolve(engine, MAIL.secret, token) is None
+
+
+def test_a_tampered_token_or_one_of_another_key_is_refused(engine: Engine) -> None:
+    """Tampered tokens and tokens signed with another key raise InvalidToken, old or new."""
+    subscriber_id, opaque = _add_subscriber(engine, "ana@example.org")
+    for token in (
+        make_unsubscribe_token(OTHER_SECRET, opaque),
+        _old_token(OTHER_SECRET, subscriber_id, "ana@example.org"),
+    ):
+        with pytest.raises(InvalidToken):
+            _resolve(engine, MAIL.secret, token)
+    good = make_unsubscribe_token(MAIL.secret, opaque)
+    index = len(good) // 3
+    tampered = good[:index] + ("A" if good[index] != "A" else "B") + good[index + 1 :]
+    with pytest.raises(InvalidToken):
+        _resolve(engine, MAIL.secret, tampered)
