@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from tests.cli.helpers import assert_one_line_error, run_cli
+from trialwatch.store import subscriber_repo
+from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.subscriber_repo import SubscriptionRequest
 
 LONG_NAME = "N" * 201
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -152,4 +158,24 @@ def test_import_of_a_file_that_is_not_utf8_text_is_one_line_and_exit_2(
     path.write_bytes(content)
     line = assert_one_line_error(run_cli(capsys, "subscriber", "import", str(path)), 2, fragment)
     assert str(path) in line
+    assert _emails(capsys) == []
+
+
+@pytest.mark.usefixtures("cli")
+def test_a_stored_non_ascii_address_can_still_be_removed(
+    capsys: pytest.CaptureFixture[str], engine: Engine
+) -> None:
+    """Addresses stored before they were refused can be found, removed and purged."""
+    with session_scope(make_sessionmaker(engine)) as session:
+        for email in ("ünï@example.org", "bo@bücher.de"):
+            request = SubscriptionRequest(email="x@example.org", watchlists=("mmn",))
+            subscriber_repo.subscribe(session, request, T0).email = email
+            session.flush()
+    code, out, err = run_cli(capsys, "subscriber", "remove", "ÜNÏ@example.org")
+    assert code == 0, err
+    assert "removed 1 subscription(s) of ünï@example.org" in out
+    code, out, err = run_cli(capsys, "subscriber", "remove", "ünï@example.org", "--purge")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "subscriber", "remove", "bo@bücher.de", "--purge")
+    assert code == 0, err
     assert _emails(capsys) == []

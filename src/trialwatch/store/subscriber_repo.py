@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 from sqlalchemy import String, delete, select
 from sqlalchemy.orm import Session
 
@@ -58,10 +58,7 @@ def normalise_email(email: str) -> str:
     is kept in its ASCII (punycode) form, which every mail server accepts; a non-ASCII
     local part is refused: it cannot be delivered without SMTPUTF8, which we do not use.
     """
-    try:
-        valid = validate_email(email.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ConfigError(f"email: '{email}' is not a valid address: {exc}") from exc
+    valid = _validated(email)
     if valid.ascii_email is None:
         raise ConfigError(
             f"email: '{email}' has non-ASCII characters before the @,"
@@ -71,6 +68,22 @@ def normalise_email(email: str) -> str:
     if len(address) > MAX_EMAIL:
         raise ConfigError(f"email: {len(address)} characters, at most {MAX_EMAIL}")
     return address
+
+
+def _validated(email: str) -> ValidatedEmail:
+    try:
+        return validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ConfigError(f"email: '{email}' is not a valid address: {exc}") from exc
+
+
+def _stored_forms(email: str) -> set[str]:
+    """Every form an address may be stored in, older releases' non-ASCII ones included."""
+    valid = _validated(email)
+    forms = {str(valid.normalized).lower()}
+    if valid.ascii_email is not None:
+        forms.add(str(valid.ascii_email).lower())
+    return forms
 
 
 def validate_request(req: SubscriptionRequest) -> SubscriptionRequest:
@@ -155,10 +168,13 @@ def subscribe(session: Session, req: SubscriptionRequest, now: datetime) -> Subs
 
 
 def get_subscriber(session: Session, email: str) -> Subscriber:
-    address = normalise_email(email)
-    row = session.scalar(select(Subscriber).where(Subscriber.email == address))
+    """The subscriber of an address, also one stored before non-ASCII ones were refused."""
+    forms = _stored_forms(email)
+    row = session.scalars(
+        select(Subscriber).where(Subscriber.email.in_(forms)).order_by(Subscriber.id)
+    ).first()
     if row is None:
-        raise NotFoundError(f"no subscriber {address}")
+        raise NotFoundError(f"no subscriber {min(forms, key=lambda f: (not f.isascii(), f))}")
     return row
 
 
