@@ -31,10 +31,13 @@ from trialwatch.digest.schedule import is_due
 from trialwatch.digest.tokens import make_unsubscribe_token, resolve_secret, unsubscribe_url
 from trialwatch.errors import DeliveryError
 from trialwatch.store import outbox
-from trialwatch.store.db import make_sessionmaker
+from trialwatch.store.db import exclusive_lock, make_sessionmaker
 from trialwatch.store.models import Subscriber, Subscription, Watchlist
 
 log = logging.getLogger("trialwatch.digest")
+
+BUILD_LOCK_NAME = "digest build"
+BUILD_LOCK_WAIT = 600.0  # seconds a second builder waits for the first to finish
 
 
 @dataclass(frozen=True)
@@ -184,8 +187,31 @@ def build_digests_once(
     now: datetime,
     dry_run: bool = False,
     commit_every: int = 200,
+    lock_wait: float = BUILD_LOCK_WAIT,
 ) -> BuildResult:
-    """Queue one digest per due subscriber with something to say; advance cursors."""
+    """Queue one digest per due subscriber with something to say; advance cursors.
+
+    One builder at a time across threads and processes (:data:`BUILD_LOCK_NAME`); a
+    second caller waits up to ``lock_wait`` seconds and then finds only what became
+    due since. Independently of the lock, a subscriber's digest is queued only if
+    this builder moved each of their cursors from the value it read (compare and
+    set, in the transaction of the insert), so no change is ever queued twice.
+    """
+    if dry_run:
+        return _build(engine, env, mail, now=now, dry_run=True, commit_every=commit_every)
+    with exclusive_lock(engine, BUILD_LOCK_NAME, wait=lock_wait):
+        return _build(engine, env, mail, now=now, dry_run=False, commit_every=commit_every)
+
+
+def _build(
+    engine: Engine,
+    env: jinja2.Environment,
+    mail: MailSettings,
+    *,
+    now: datetime,
+    dry_run: bool,
+    commit_every: int,
+) -> BuildResult:
     started = time.perf_counter()
     result = BuildResult()
     factory = make_sessionmaker(engine)
@@ -196,12 +222,13 @@ def build_digests_once(
         batch = _CursorBatch()
         for item, digest in _assemble(session, due, now, horizon, mail):
             result.subscribers += 1
+            row: dict[str, Any] | None = None
             if digest is None:
                 result.empty += 1
             else:
                 if not dry_run:
                     try:
-                        batch.rows.append(_outbox_row(item.subscriber, digest, env, mail, now))
+                        row = _outbox_row(item.subscriber, digest, env, mail, now)
                     except DeliveryError as exc:  # an address no message can be built for
                         log.warning("digest skipped for subscriber %d: %s", item.subscriber.id, exc)
                         result.skipped += 1
@@ -210,14 +237,16 @@ def build_digests_once(
                 result.studies += digest.study_count
                 result.changes += digest.change_count
             if not dry_run:
-                batch.add([sub.id for sub, _ in item.subscriptions], mailed=digest is not None)
+                batch.add(
+                    item.subscriber.id, [(sub.id, sub.cursor) for sub, _ in item.subscriptions], row
+                )
                 if len(batch) >= commit_every:
-                    batch.write(session, horizon, now)
+                    result.queued -= batch.write(session, horizon, now)
                     session.commit()
         if dry_run:
             session.rollback()
         else:
-            batch.write(session, horizon, now)
+            result.queued -= batch.write(session, horizon, now)
             session.commit()
     except BaseException:
         session.rollback()
@@ -237,41 +266,86 @@ def build_digests_once(
 
 
 @dataclass
+class _Pending:
+    """One subscriber's part of a batch: their subscriptions as read, and their row."""
+
+    subscriber_id: int
+    subscriptions: list[tuple[int, int]]  # (subscription id, cursor read)
+    row: dict[str, Any] | None  # the outbox row, None when there was nothing to say
+
+
+@dataclass
 class _CursorBatch:
     """Subscriptions whose cursors move in the transaction that queues their digests."""
 
-    considered: list[int] = field(default_factory=list)
-    mailed: list[int] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)  # outbox rows to insert
-    subscribers: int = 0
+    pending: list[_Pending] = field(default_factory=list)
 
-    def add(self, subscription_ids: list[int], *, mailed: bool) -> None:
-        self.considered.extend(subscription_ids)
-        if mailed:
-            self.mailed.extend(subscription_ids)
-        self.subscribers += 1
+    def add(
+        self, subscriber_id: int, subscriptions: list[tuple[int, int]], row: dict[str, Any] | None
+    ) -> None:
+        self.pending.append(_Pending(subscriber_id, subscriptions, row))
 
     def __len__(self) -> int:
-        return self.subscribers
+        return len(self.pending)
 
-    def write(self, session: Session, horizon: int, now: datetime) -> None:
-        """One INSERT and two UPDATEs for the whole batch."""
-        outbox.queue(session, self.rows)
-        if self.considered:
-            session.execute(
-                update(Subscription)
-                .where(Subscription.id.in_(self.considered), Subscription.cursor < horizon)
-                .values(cursor=horizon)
-                .execution_options(synchronize_session=False)
+    def write(self, session: Session, horizon: int, now: datetime) -> int:
+        """Move cursors (compare and set), queue the rows of whoever moved; return rows lost.
+
+        A cursor moves only from the value this builder read: one UPDATE per distinct
+        value read (usually one), then one INSERT and one UPDATE for the batch. A
+        subscriber any of whose cursors another builder moved first gets no row here,
+        and the cursors moved for them are put back.
+        """
+        by_cursor: dict[int, list[int]] = {}
+        for item in self.pending:
+            for sub_id, cursor in item.subscriptions:
+                if cursor < horizon:
+                    by_cursor.setdefault(cursor, []).append(sub_id)
+        moved: set[int] = set()
+        for cursor, ids in by_cursor.items():
+            moved.update(
+                session.scalars(
+                    update(Subscription)
+                    .where(Subscription.id.in_(ids), Subscription.cursor == cursor)
+                    .values(cursor=horizon)
+                    .returning(Subscription.id)
+                    .execution_options(synchronize_session=False)
+                )
             )
-        if self.mailed:
+        rows: list[dict[str, Any]] = []
+        mailed: list[int] = []
+        lost = 0
+        for item in self.pending:
+            wanted = [(s, c) for s, c in item.subscriptions if c < horizon]
+            if all(s in moved for s, _ in wanted):
+                if item.row is not None:
+                    rows.append(item.row)
+                    mailed.extend(s for s, _ in item.subscriptions)
+                continue
+            if item.row is not None:
+                lost += 1
+            log.warning(
+                "digest not queued for subscriber %d: another builder moved the cursors first",
+                item.subscriber_id,
+            )
+            for sub_id, cursor in wanted:
+                if sub_id in moved:
+                    session.execute(
+                        update(Subscription)
+                        .where(Subscription.id == sub_id, Subscription.cursor == horizon)
+                        .values(cursor=cursor)
+                        .execution_options(synchronize_session=False)
+                    )
+        outbox.queue(session, rows)
+        if mailed:
             session.execute(
                 update(Subscription)
-                .where(Subscription.id.in_(self.mailed))
+                .where(Subscription.id.in_(mailed))
                 .values(last_digest_at=now)
                 .execution_options(synchronize_session=False)
             )
-        self.considered, self.mailed, self.rows, self.subscribers = [], [], [], 0
+        self.pending = []
+        return lost
 
 
 def _outbox_row(

@@ -7,6 +7,7 @@ production database, reached through psycopg 3.
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from trialwatch.errors import ConfigError, SyncInProgress, TrialwatchError
 log = logging.getLogger("trialwatch.store")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_LOCK_POLL_SECONDS = 0.1
 
 
 class DatabaseError(TrialwatchError):
@@ -202,19 +204,26 @@ def newest_committed_change_id(session: Session) -> int:
 
 
 @contextmanager
-def exclusive_lock(engine: Engine, name: str) -> Iterator[None]:
-    """Hold a lock named ``name`` across processes, or raise :class:`SyncInProgress`.
+def exclusive_lock(engine: Engine, name: str, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold a lock named ``name`` across threads and processes, or raise :class:`SyncInProgress`.
 
+    ``wait`` is how many seconds to wait for a holder to finish (0: fail at once).
     PostgreSQL: a session-level advisory lock on its own connection (released by the
-    server if the process dies). SQLite: an OS file lock beside the database file.
+    server if the process dies). SQLite: an OS file lock beside the database file
+    (each acquisition opens the file anew, so two threads of one process exclude
+    each other too).
     """
+    deadline = time.monotonic() + wait
+    busy = f"{name} is already running in another process"
     if engine.dialect.name == "postgresql":
         key = _lock_key(name)
         with engine.connect() as conn:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                conn.commit()
+                if time.monotonic() >= deadline:
+                    raise SyncInProgress(busy)
+                time.sleep(_LOCK_POLL_SECONDS)
             conn.commit()
-            if not got:
-                raise SyncInProgress(f"{name} is already running in another process")
             try:
                 yield
             finally:
@@ -229,11 +238,16 @@ def exclusive_lock(engine: Engine, name: str) -> Iterator[None]:
         yield
         return
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-    lock = FileLock(f"{database}.{safe}.lock", timeout=0)
+    lock = FileLock(
+        f"{database}.{safe}.lock",
+        timeout=wait,
+        poll_interval=_LOCK_POLL_SECONDS,
+        thread_local=False,
+    )
     try:
         lock.acquire()
     except Timeout as exc:
-        raise SyncInProgress(f"{name} is already running in another process") from exc
+        raise SyncInProgress(busy) from exc
     try:
         yield
     finally:
