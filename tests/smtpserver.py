@@ -3,6 +3,7 @@
     with SmtpServer() as server:
         server.reject_recipient("gone@example.org")        # 550 at RCPT TO
         server.fail_next_data(451, times=2)                 # 451 at DATA, twice
+        server.drop_data_for("flaky@example.org")           # hang up at its DATA
         ... send to server.url ...
         assert server.messages[0].message["Subject"] == "..."
         assert server.connections == 1
@@ -95,6 +96,8 @@ class SmtpServer:
         self._sender_rejections: dict[str, str] = {}
         self._data_failures: list[str] = []
         self._drops = 0
+        self._lost_acks = 0
+        self._drop_recipients: dict[str, bool] = {}
         smtp_kwargs: dict[str, Any] = {}
         if tls is not None and not implicit_tls:
             smtp_kwargs.update(tls_context=tls, require_starttls=require_starttls)
@@ -154,6 +157,8 @@ class SmtpServer:
             self._sender_rejections.clear()
             self._data_failures.clear()
             self._drops = 0
+            self._lost_acks = 0
+            self._drop_recipients.clear()
 
     # -- fault injection --
 
@@ -182,6 +187,20 @@ class SmtpServer:
         """Close the connection, without a reply, at the end of DATA for the next messages."""
         with self._lock:
             self._drops += times
+
+    def lose_next_acknowledgment(self, times: int = 1) -> None:
+        """Accept (and record) the next messages, then close the connection without a reply."""
+        with self._lock:
+            self._lost_acks += times
+
+    def drop_data_for(self, address: str, *, then_stop_listening: bool = False) -> None:
+        """Close the connection, without a reply, at the end of DATA to ``address`` from now on.
+
+        With ``then_stop_listening`` the server also stops accepting connections right
+        then, so a client that reconnects is refused.
+        """
+        with self._lock:
+            self._drop_recipients[address.lower()] = then_stop_listening
 
     def drop_connections(self, timeout: float = 5.0) -> None:
         """Close every open connection (as an idle timeout would) and wait until they are gone."""
@@ -227,11 +246,17 @@ class SmtpServer:
         with self._lock:
             return self._rejections.get(address.lower())
 
-    def _data_status(self) -> str | None:
+    def _data_status(self, recipients: list[str]) -> str | None:
         with self._lock:
+            for recipient in recipients:
+                if recipient.lower() in self._drop_recipients:
+                    return "drop-and-stop" if self._drop_recipients[recipient.lower()] else "drop"
             if self._drops:
                 self._drops -= 1
                 return "drop"
+            if self._lost_acks:
+                self._lost_acks -= 1
+                return "accept-and-drop"
             return self._data_failures.pop(0) if self._data_failures else None
 
     def _record(self, server: _RecordingSMTP, session: Session, envelope: Envelope) -> None:
@@ -337,11 +362,20 @@ class _Handler:
     async def handle_DATA(
         self, server: _RecordingSMTP, session: Session, envelope: Envelope
     ) -> str:
-        status = self.owner._data_status()
-        if status == "drop":
+        status = self.owner._data_status(envelope.rcpt_tos)
+        if status in ("drop", "drop-and-stop"):
             assert server.transport is not None
+            if status == "drop-and-stop":
+                listener = self.owner._controller.server
+                assert isinstance(listener, asyncio.Server)
+                listener.close()
             server.transport.close()
             return "421 4.4.2 dropped"  # never reaches the client
+        if status == "accept-and-drop":
+            self.owner._record(server, session, envelope)
+            assert server.transport is not None
+            server.transport.close()
+            return "250 2.0.0 OK queued"  # never reaches the client
         if status is not None:
             return status
         self.owner._record(server, session, envelope)

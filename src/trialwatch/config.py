@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
     log_format: Literal["auto", "text", "json"] = "auto"
     # Email (digests)
-    mail: str = "file:outbox"
+    # "auto": smtp when smtp_url is set, else file:outbox.
+    mail: str = "auto"
     smtp_url: str = ""
     mail_from: str = "TrialWatch <trialwatch@localhost>"
     public_url: str = "http://localhost:8000"

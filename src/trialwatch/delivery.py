@@ -4,6 +4,11 @@
 connection and records each outcome right after the server's answer; a row whose
 sender died is re-queued with the same Message-ID after a lease, so a duplicate is
 at worst the same message.
+
+A server that cannot be reached leaves every message queued, uncounted. A
+connection lost during one message counts as a failed attempt of that message
+(retried with backoff, failed after the maximum); the sender reconnects and goes
+on with the rest.
 """
 
 from __future__ import annotations
@@ -38,9 +43,15 @@ class SendResult:
     released: int = 0
     error: str | None = None
     seconds: float = 0.0
+    transport: str = ""
+    """``"smtp"`` or ``"file"``."""
+    destination: str = ""
+    """Where the messages went: ``smtp://host:587`` (never a password) or ``outbox/``."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "transport": self.transport,
+            "destination": self.destination,
             "sent": self.sent,
             "retried": self.retried,
             "failed": self.failed,
@@ -49,6 +60,18 @@ class SendResult:
             "error": self.error,
             "seconds": round(self.seconds, 3),
         }
+
+
+def send_summary(sent: dict[str, Any]) -> str:
+    """One line for people from :meth:`SendResult.to_dict`: how many, and where they went."""
+    count = int(sent["sent"])
+    if sent.get("transport") == "file":
+        where = f"wrote {count} file{'' if count == 1 else 's'} to {sent['destination']}"
+    elif sent.get("destination"):
+        where = f"sent {count} over {sent['destination']}"
+    else:
+        where = f"sent {count}"
+    return f"{where}, deferred {sent['retried']}, failed {sent['failed']}"
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -68,7 +91,7 @@ def send_digests_once(
 ) -> SendResult:
     """Deliver every due queued message; stop (leaving the rest queued) if the server is down."""
     started = time.perf_counter()
-    result = SendResult()
+    result = SendResult(transport=transport.kind, destination=transport.destination)
     envelope_from = parseaddr(sender)[1] or sender
     # One connection for the whole run: each outcome is still its own transaction.
     with engine.connect() as connection:
@@ -116,7 +139,9 @@ def _deliver(
                     )
                 except ConnectionFailure as exc:
                     # The server is unreachable: this and the rest of the batch stay queued
-                    # as they were; the next run tries again.
+                    # as they were; the next run tries again. (A connection lost during one
+                    # message is ConnectionLost, an ordinary temporary failure of that
+                    # message below: the next send reconnects.)
                     result.error = str(exc)
                     with session_scope(factory) as session:
                         for pending in batch[index:]:

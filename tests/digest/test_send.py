@@ -18,6 +18,7 @@ from trialwatch.digest.message import build_message
 from trialwatch.digest.render import RenderedMessage
 from trialwatch.digest.send import (
     ConnectionFailure,
+    ConnectionLost,
     FileTransport,
     SmtpTransport,
     make_transport,
@@ -240,9 +241,23 @@ def test_a_5xx_at_data_is_permanent(server: SmtpServer) -> None:
     assert caught.value.permanent
 
 
-def test_a_421_reply_is_a_connection_failure(server: SmtpServer) -> None:
-    """421 means the server is closing the session: stop the batch."""
+def test_a_421_reply_during_a_message_fails_that_message_and_reconnects(
+    server: SmtpServer,
+) -> None:
+    """421 at RCPT TO closes the session: a temporary failure of this message only."""
     server.reject_recipient("jane@example.org", 421, "4.7.0 too busy, closing")
+    with transport_for(server) as transport:
+        with pytest.raises(ConnectionLost, match="SMTP 421") as caught:
+            transport.send(make_message(), sender=SENDER, recipient="jane@example.org")
+        assert not caught.value.permanent
+        transport.send(make_message(number=2), sender=SENDER, recipient="ana@example.org")
+    assert [m.rcpt_tos for m in server.messages] == [("ana@example.org",)]
+    assert server.connections == 2
+
+
+def test_a_421_reply_to_mail_from_is_a_connection_failure(server: SmtpServer) -> None:
+    """421 before any message began (twice, after one reconnect) stops the batch."""
+    server.reject_sender(SENDER, 421, "4.7.0 too busy, closing")
     with transport_for(server) as transport, pytest.raises(ConnectionFailure, match="SMTP 421"):
         transport.send(make_message(), sender=SENDER, recipient="jane@example.org")
 
@@ -257,12 +272,14 @@ def test_it_reconnects_once_when_the_server_dropped_the_connection(server: SmtpS
     assert [m.connection for m in server.messages] == [1, 2]
 
 
-def test_a_connection_dropped_during_data_is_a_connection_failure(server: SmtpServer) -> None:
+def test_a_connection_dropped_during_data_is_lost_for_that_message(server: SmtpServer) -> None:
     """A drop after the message was handed over is not retried silently (no duplicates)."""
     server.drop_next_data()
     with transport_for(server) as transport:
-        with pytest.raises(ConnectionFailure, match=r"jane@example\.org"):
+        with pytest.raises(ConnectionLost, match=r"jane@example\.org") as caught:
             transport.send(make_message(number=1), sender=SENDER, recipient="jane@example.org")
+        assert not isinstance(caught.value, ConnectionFailure)
+        assert not caught.value.permanent
         # The transport stays usable: the next send connects again.
         transport.send(make_message(number=2), sender=SENDER, recipient="jane@example.org")
     assert [m.message["Subject"] for m in server.messages] == ["Digest 2"]
@@ -364,12 +381,32 @@ def test_a_bad_smtp_url_is_a_config_error_without_the_password(url: str, problem
 
 def test_make_transport_chooses_by_the_mail_setting(tmp_path: Path) -> None:
     """file:DIR gives a FileTransport, smtp an SmtpTransport from the URL."""
-    file_transport = make_transport(f"file:{tmp_path}", "")
+    file_transport = make_transport(f"file:{tmp_path}", "smtp://mail.example.org:2525")
     assert isinstance(file_transport, FileTransport)
     assert file_transport.directory == tmp_path
     smtp_transport = make_transport("smtp", "smtp://mail.example.org:2525")
     assert isinstance(smtp_transport, SmtpTransport)
     assert smtp_transport.settings.port == 2525
+
+
+@pytest.mark.parametrize("mail", ["auto", "AUTO", "", " auto "])
+def test_auto_mail_means_smtp_when_a_url_is_set_else_the_outbox_folder(mail: str) -> None:
+    """auto (the default) sends over SMTP with a URL and writes to outbox/ without one."""
+    smtp_transport = make_transport(mail, "smtp://user:secret@mail.example.org:587?starttls=1")
+    assert isinstance(smtp_transport, SmtpTransport)
+    assert (smtp_transport.kind, smtp_transport.destination) == (
+        "smtp",
+        "smtp://mail.example.org:587",
+    )
+    file_transport = make_transport(mail, " ")
+    assert isinstance(file_transport, FileTransport)
+    assert (file_transport.kind, file_transport.destination) == ("file", "outbox/")
+
+
+def test_an_smtps_destination_names_the_scheme_and_never_the_password() -> None:
+    """The destination shown to people is scheme, host and port only."""
+    transport = make_transport("smtp", f"smtps://tw:{QUOTED_PASSWORD}@[::1]:465?verify=0")
+    assert transport.destination == "smtps://[::1]:465"
 
 
 @pytest.mark.parametrize(
@@ -378,6 +415,8 @@ def test_make_transport_chooses_by_the_mail_setting(tmp_path: Path) -> None:
         ("pigeon", "", "TRIALWATCH_MAIL"),
         ("file:", "", "TRIALWATCH_MAIL"),
         ("smtp:x", "", "TRIALWATCH_MAIL"),
+        ("auto:x", "", "TRIALWATCH_MAIL"),
+        ("auto", "smtp://", "TRIALWATCH_SMTP_URL"),
         ("smtp", "", "TRIALWATCH_SMTP_URL"),
         ("smtp", "smtp://", "TRIALWATCH_SMTP_URL"),
     ],

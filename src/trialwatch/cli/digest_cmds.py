@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from trialwatch.cli.common import App, atomic_output, load_app, out, print_json, print_table
-from trialwatch.delivery import send_with_settings
+from trialwatch.delivery import send_summary, send_with_settings
 from trialwatch.digest.render import make_environment
 from trialwatch.digests import MailSettings, build_digests_once, preview_digest
 from trialwatch.errors import DeliveryError
@@ -74,7 +74,7 @@ def digest(
         f" ({built.empty} with nothing new)"
     )
     if sent is not None:
-        out.print(f"sent {sent['sent']}, deferred {sent['retried']}, failed {sent['failed']}")
+        out.print(send_summary(sent), markup=False)
         if sent["error"]:
             raise DeliveryError(f"delivery stopped, messages stay queued: {sent['error']}")
 
@@ -140,7 +140,7 @@ def outbox_cmd(
     if retry_failed:
         out.print(f"queued {requeued} failed message(s) again")
     if sent is not None:
-        out.print(f"sent {sent['sent']}, deferred {sent['retried']}, failed {sent['failed']}")
+        out.print(send_summary(sent), markup=False)
     if purge_sent_before is not None:
         out.print(f"deleted {purged} sent message(s)")
     out.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "the outbox is empty")

@@ -4,8 +4,13 @@ This is the only module that imports :mod:`smtplib`. Every smtplib and socket
 error is turned into :class:`~trialwatch.errors.DeliveryError` here:
 
 * :class:`ConnectionFailure` (never permanent): the server could not be reached,
-  timed out, refused the TLS handshake or the login, or dropped the connection.
-  Nothing more can be sent in this batch; leave the rest queued.
+  timed out, refused the TLS handshake or the login, or dropped the connection
+  before a message's transaction began. Nothing more can be sent in this batch;
+  leave the rest queued.
+* :class:`ConnectionLost` (never permanent): the connection dropped, timed out or
+  was closed with 421 during one message (at RCPT TO or DATA). That message may
+  or may not have arrived; count it as a failed attempt and go on: the next
+  :meth:`~SmtpTransport.send` reconnects.
 * ``DeliveryError(permanent=True)``: a 5xx reply to MAIL FROM, RCPT TO or DATA;
   sending this message again cannot help.
 * ``DeliveryError(permanent=False)``: a 4xx reply; try this message again later.
@@ -16,9 +21,10 @@ A batch uses one connection::
         for message in batch:
             transport.send(message.data, sender=envelope_from, recipient=message.to)
 
-``TRIALWATCH_MAIL`` chooses the transport: ``file:DIR`` (the default,
-``file:outbox``) writes each message to ``DIR/<message-id>.eml``; ``smtp`` sends
-through ``TRIALWATCH_SMTP_URL``:
+``TRIALWATCH_MAIL`` chooses the transport: ``auto`` (the default) is ``smtp`` when
+``TRIALWATCH_SMTP_URL`` is set and ``file:outbox`` otherwise; ``file:DIR`` writes
+each message to ``DIR/<message-id>.eml``; ``smtp`` sends through
+``TRIALWATCH_SMTP_URL``:
 
 * ``smtp://user:pass@host:587?starttls=1``: plain connection upgraded by STARTTLS;
 * ``smtps://user:pass@host:465``: implicit TLS;
@@ -64,8 +70,29 @@ class ConnectionFailure(DeliveryError):
         super().__init__(message, permanent=False)
 
 
+class ConnectionLost(DeliveryError):
+    """The connection failed during one message's transaction: a temporary failure of it.
+
+    The message may have been delivered (if the server took DATA and the reply was
+    lost). The transport has closed its side; the next send connects again.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=False)
+
+
 class MailTransport(Protocol):
     """Something that delivers messages: opened once per batch, then closed."""
+
+    @property
+    def kind(self) -> str:
+        """``"smtp"`` or ``"file"``."""
+        ...
+
+    @property
+    def destination(self) -> str:
+        """Where messages go, for people: ``smtp://host:587`` (never a password) or ``DIR/``."""
+        ...
 
     def open(self) -> None:
         """Connect (raises :class:`ConnectionFailure`)."""
@@ -132,6 +159,16 @@ class SmtpTransport(BaseTransport):
 
     def __repr__(self) -> str:
         return f"SmtpTransport({self.settings!r})"
+
+    @property
+    def kind(self) -> str:
+        """Always ``"smtp"``."""
+        return "smtp"
+
+    @property
+    def destination(self) -> str:
+        """The server as ``smtp://host:port`` or ``smtps://host:port``, without credentials."""
+        return self.settings.display_url
 
     def open(self) -> None:
         """Connect, upgrade to TLS and log in as configured (raises ConnectionFailure)."""
@@ -245,22 +282,24 @@ class SmtpTransport(BaseTransport):
             code, reply = self._mail_from(sender)
         if code != 250:
             self._fail(code, reply, f"MAIL FROM <{sender}>")
+        # From here on a lost connection is this message's failure (ConnectionLost), not
+        # the server's: the caller counts the attempt and the next send reconnects.
         conn = self._live()
         try:
             code, reply = conn.rcpt(recipient)
             if code not in (250, 251):
-                self._fail(code, reply, recipient)
+                self._fail(code, reply, recipient, in_transaction=True)
             code, reply = conn.data(message)
         except smtplib.SMTPDataError as exc:
             code, reply = exc.smtp_code, exc.smtp_error
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            raise ConnectionFailure(
-                f"SMTP {self.settings.address} failed while sending to {recipient}: "
-                f"{_describe(exc)}"
+            raise ConnectionLost(
+                f"SMTP {self.settings.address} lost the connection while sending to "
+                f"{recipient}: {_describe(exc)}"
             ) from exc
         if code != 250:
-            self._fail(code, reply, recipient)
+            self._fail(code, reply, recipient, in_transaction=True)
 
     def _mail_from(self, sender: str) -> tuple[int, bytes]:
         """Say MAIL FROM; a connection that is gone gives code -1."""
@@ -283,17 +322,24 @@ class SmtpTransport(BaseTransport):
         conn, self._conn = self._conn, None
         self._abandon(conn)
 
-    def _fail(self, code: int, reply: bytes | str, what: str) -> None:
-        """Raise the error for a refused step, after resetting the transaction."""
+    def _fail(
+        self, code: int, reply: bytes | str, what: str, *, in_transaction: bool = False
+    ) -> None:
+        """Raise the error for a refused step, after resetting the transaction.
+
+        A connection closed (or closing, 421) during a message's transaction is
+        :class:`ConnectionLost`; before it, :class:`ConnectionFailure`.
+        """
+        lost = ConnectionLost if in_transaction else ConnectionFailure
         if code < 0:
             self._drop()
-            raise ConnectionFailure(
+            raise lost(
                 f"SMTP {self.settings.address} dropped the connection at {what}: {_text(reply)}"
             )
         text = f"SMTP {code} for {what}: {_text(reply)}"
         if code == 421:
             self._drop()
-            raise ConnectionFailure(text)
+            raise lost(text)
         try:
             self._live().rset()
         except (smtplib.SMTPException, OSError):
@@ -318,6 +364,16 @@ class FileTransport(BaseTransport):
 
     def __repr__(self) -> str:
         return f"FileTransport({str(self.directory)!r})"
+
+    @property
+    def kind(self) -> str:
+        """Always ``"file"``."""
+        return "file"
+
+    @property
+    def destination(self) -> str:
+        """The folder, with a trailing slash: ``outbox/``."""
+        return f"{self.directory}/"
 
     def open(self) -> None:
         """Create the folder if needed (raises ConnectionFailure if it cannot)."""
@@ -351,17 +407,27 @@ class FileTransport(BaseTransport):
         log.debug("mail to %s written to %s message_id=%s", recipient, path, message_id)
 
 
+DEFAULT_MAIL_FOLDER = Path("outbox")
+
+
 def make_transport(mail: str, smtp_url: str) -> MailTransport:
-    """Return the transport the ``mail`` setting names: ``file:DIR`` or ``smtp``."""
+    """Return the transport the ``mail`` setting names: ``auto``, ``file:DIR`` or ``smtp``.
+
+    ``auto`` (or an empty setting) means SMTP when ``smtp_url`` is set, else ``file:outbox``.
+    """
     kind, _, rest = mail.strip().partition(":")
     kind = kind.lower()
+    if kind in ("", "auto") and not rest:
+        if smtp_url.strip():
+            return SmtpTransport.from_url(smtp_url)
+        return FileTransport(DEFAULT_MAIL_FOLDER)
     if kind == "file" and rest.strip():
         return FileTransport(Path(rest.strip()))
     if kind == "smtp" and not rest:
         if not smtp_url.strip():
             raise ConfigError("TRIALWATCH_SMTP_URL: required when TRIALWATCH_MAIL=smtp")
         return SmtpTransport.from_url(smtp_url)
-    raise ConfigError(f"TRIALWATCH_MAIL: expected 'smtp' or 'file:DIR', got {mail!r}")
+    raise ConfigError(f"TRIALWATCH_MAIL: expected 'auto', 'smtp' or 'file:DIR', got {mail!r}")
 
 
 # --- helpers ---------------------------------------------------------------------------------

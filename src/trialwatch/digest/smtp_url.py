@@ -43,6 +43,12 @@ class SmtpSettings:
         """``host:port``, for messages."""
         return f"{self.host}:{self.port}"
 
+    @property
+    def display_url(self) -> str:
+        """``smtp://host:port`` or ``smtps://host:port``: no user, password or options."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://{host}:{self.port}"
+
 
 def parse_smtp_url(url: str) -> SmtpSettings:
     """Parse an ``smtp://`` or ``smtps://`` URL (see the module docs), or raise ConfigError.

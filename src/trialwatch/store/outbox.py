@@ -1,10 +1,11 @@
 """The outbox: digest rows, their claims and outcomes; and the change feed digests read.
 
-Claiming is atomic on both databases: one ``UPDATE … SET status = 'sending' WHERE
-status = 'queued' AND id IN (candidates) RETURNING id`` takes a batch; on PostgreSQL
-the candidates are selected ``FOR UPDATE SKIP LOCKED``, so concurrent senders pass
-over each other's rows, and on SQLite the statement holds the write lock. Only the
-ids returned belong to this sender.
+Claiming is atomic on both databases: one ``WITH picked AS (candidates) UPDATE … SET
+status = 'sending' WHERE status = 'queued' AND id IN (SELECT id FROM picked) RETURNING
+id`` takes a batch of at most the limit; on PostgreSQL the candidates are selected once
+(``MATERIALIZED``) ``FOR UPDATE SKIP LOCKED``, so concurrent senders pass over each
+other's rows, and on SQLite the statement holds the write lock. Only the ids returned
+belong to this sender.
 """
 
 from __future__ import annotations
@@ -105,8 +106,13 @@ def release_stale(session: Session, now: datetime, lease: timedelta) -> int:
 
 
 def claim(session: Session, now: datetime, limit: int) -> list[Digest]:
-    """Take up to ``limit`` due rows for this sender; commit before sending them."""
-    candidates = (
+    """Take up to ``limit`` due rows for this sender; commit before sending them.
+
+    The candidates are picked once, in a CTE (``MATERIALIZED`` and ``FOR UPDATE SKIP
+    LOCKED`` on PostgreSQL), and the UPDATE takes only those: a subquery in the WHERE
+    clause could be re-run per row and claim more than ``limit``.
+    """
+    picked_select = (
         select(Digest.id)
         .where(Digest.status == "queued", Digest.next_attempt_at <= now)
         # Served by the (status, next_attempt_at) index however many rows were sent.
@@ -114,11 +120,14 @@ def claim(session: Session, now: datetime, limit: int) -> list[Digest]:
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+        picked_select = picked_select.with_for_update(skip_locked=True)
+        picked = picked_select.cte("picked").prefix_with("MATERIALIZED")
+    else:
+        picked = picked_select.cte("picked")
     claimed = list(
         session.scalars(
             update(Digest)
-            .where(Digest.id.in_(candidates.scalar_subquery()), Digest.status == "queued")
+            .where(Digest.id.in_(select(picked.c.id)), Digest.status == "queued")
             .values(status="sending", claimed_at=now)
             .returning(Digest.id)
             .execution_options(synchronize_session=False)
