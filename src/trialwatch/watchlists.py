@@ -31,26 +31,9 @@ from typing import Any
 
 from trialwatch.config import not_utf8
 from trialwatch.errors import ConfigError
+from trialwatch.vocab import OVERALL_STATUSES
 
-# The API's enum values (see the OpenAPI spec, Status and Phase).
-OVERALL_STATUSES = frozenset(
-    {
-        "ACTIVE_NOT_RECRUITING",
-        "COMPLETED",
-        "ENROLLING_BY_INVITATION",
-        "NOT_YET_RECRUITING",
-        "RECRUITING",
-        "SUSPENDED",
-        "TERMINATED",
-        "WITHDRAWN",
-        "AVAILABLE",
-        "NO_LONGER_AVAILABLE",
-        "TEMPORARILY_NOT_AVAILABLE",
-        "APPROVED_FOR_MARKETING",
-        "WITHHELD",
-        "UNKNOWN",
-    }
-)
+# The API's enum values (see the OpenAPI spec, Phase; statuses are in trialwatch.vocab).
 PHASES = frozenset({"NA", "EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4"})
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

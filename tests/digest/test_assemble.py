@@ -17,7 +17,7 @@ from trialwatch.digest import (
 )
 from trialwatch.digest.glossary import glossary_for, statuses_named_in
 from trialwatch.digest.model import ChangeItem, SubscriptionPrefs
-from trialwatch.watchlists import OVERALL_STATUSES
+from trialwatch.vocab import OVERALL_STATUSES
 
 from .conftest import NOW, make_change, make_recipient, make_study, make_subscription, studies_for
 

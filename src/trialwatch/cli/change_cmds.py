@@ -15,14 +15,14 @@ from trialwatch.diff.leaves import leaf_differences
 from trialwatch.errors import NotFoundError
 from trialwatch.store import change_repo, repo
 from trialwatch.timeparse import parse_since
+from trialwatch.vocab import MAILED_SIGNIFICANCES
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-class Level(enum.StrEnum):
-    major = "major"
-    minor = "minor"
-    all = "all"
+# The choices of --significance, from the one vocabulary (a typer choice needs an enum).
+Level = enum.StrEnum("Level", {level: level for level in (*MAILED_SIGNIFICANCES, "all")})  # type: ignore[misc]
+_DEFAULT_LEVEL = Level("minor")
 
 
 def changes(
@@ -35,7 +35,7 @@ def changes(
     significance: Annotated[
         Level,
         typer.Option("--significance", "-s", help="major, minor (and major) or all (with noise)."),
-    ] = Level.minor,
+    ] = _DEFAULT_LEVEL,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 200,
     json_output: JsonOpt = False,
 ) -> None:

@@ -18,7 +18,8 @@ from trialwatch.diff.changes import (
     study_label,
 )
 from trialwatch.diff.keys import value_at
-from trialwatch.diff.model import KINDS, Change, Significance
+from trialwatch.diff.model import KINDS, Change
+from trialwatch.vocab import Significance
 
 __all__ = [
     "KINDS",

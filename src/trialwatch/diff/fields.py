@@ -36,8 +36,9 @@ from trialwatch.diff.lists import (
     item_changes,
     set_change,
 )
-from trialwatch.diff.model import Change, Significance
+from trialwatch.diff.model import Change
 from trialwatch.diff.sites import site_changes
+from trialwatch.vocab import Significance
 
 STOPPED = frozenset({"TERMINATED", "SUSPENDED"})
 RESULTS_FIELDS = frozenset(

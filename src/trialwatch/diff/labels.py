@@ -17,27 +17,14 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from trialwatch.vocab import STATUSES
+
 MAX_SUMMARY = 120
 """The longest summary :mod:`trialwatch.diff` writes, in characters."""
 
 NOT_GIVEN = "not given"
 
-STATUS_WORDS: Mapping[str, str] = {
-    "NOT_YET_RECRUITING": "Not yet recruiting",
-    "RECRUITING": "Recruiting",
-    "ENROLLING_BY_INVITATION": "Enrolling by invitation",
-    "ACTIVE_NOT_RECRUITING": "Active, not recruiting",
-    "SUSPENDED": "Suspended",
-    "TERMINATED": "Terminated",
-    "COMPLETED": "Completed",
-    "WITHDRAWN": "Withdrawn",
-    "UNKNOWN": "Unknown status",
-    "AVAILABLE": "Available",
-    "NO_LONGER_AVAILABLE": "No longer available",
-    "TEMPORARILY_NOT_AVAILABLE": "Temporarily not available",
-    "APPROVED_FOR_MARKETING": "Approved for marketing",
-    "WITHHELD": "Withheld",
-}
+STATUS_WORDS: Mapping[str, str] = {code: s.label for code, s in STATUSES.items()}
 
 PHASE_WORDS: Mapping[str, str] = {
     "NA": "Not applicable",

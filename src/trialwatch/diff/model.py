@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Significance = Literal["major", "minor", "noise"]
-
-SIGNIFICANCE_RANK: Mapping[Significance, int] = {"major": 2, "minor": 1, "noise": 0}
+from trialwatch.vocab import SIGNIFICANCE_RANK, Significance
 
 KINDS: tuple[str, ...] = (
     # membership and registry

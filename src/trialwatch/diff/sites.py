@@ -24,7 +24,8 @@ from typing import Any
 from trialwatch.diff.keys import canonical, item_field, site_label
 from trialwatch.diff.labels import MAX_SUMMARY, status_words
 from trialwatch.diff.lists import Item, is_equivalent, match
-from trialwatch.diff.model import Change, Significance, strongest
+from trialwatch.diff.model import Change, strongest
+from trialwatch.vocab import Significance
 
 GROUP_OVER = 3
 """Group site changes of one kind when there are more than this many."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trialwatch.digest.assemble import build_digest, next_cursors, study_url
-from trialwatch.digest.glossary import STATUSES, describe_status
+from trialwatch.digest.glossary import describe_status
 from trialwatch.digest.model import (
     ChangeItem,
     ChangeLine,
@@ -26,6 +26,7 @@ from trialwatch.digest.render import (
     render_digest,
     render_email,
 )
+from trialwatch.vocab import STATUSES
 
 __all__ = [
     "STATUSES",

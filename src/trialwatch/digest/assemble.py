@@ -41,7 +41,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from trialwatch.digest.glossary import describe_status, glossary_for, statuses_named_in
 from trialwatch.digest.model import (
@@ -49,6 +48,7 @@ from trialwatch.digest.model import (
     ChangeLine,
     Digest,
     DigestSection,
+    MailedSignificance,
     Recipient,
     SectionKey,
     StudyEntry,
@@ -102,7 +102,7 @@ class _Candidate:
     slug: str
     nct_id: str
     section: SectionKey
-    significance: Literal["major", "minor"]
+    significance: MailedSignificance
     last_detected_at: datetime
     items: list[ChangeItem]
     """Major first, each in change_id order."""

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-Significance = Literal["major", "minor", "noise"]
+from trialwatch.vocab import MailedSignificance, Significance, StatusInfo
+
+__all__ = ["MailedSignificance", "Significance", "StatusInfo"]  # re-exported: the vocabulary
 SectionKey = Literal["new", "changed"]
 
 
@@ -53,7 +55,7 @@ class SubscriptionPrefs:
     """One subscription of the recipient: a watchlist and the filters on it."""
 
     watchlist_slug: str
-    minimum_significance: Literal["major", "minor"]
+    minimum_significance: MailedSignificance
     countries: tuple[str, ...] = ()
     """Only site-level changes in these countries (case-insensitive); ``()`` = all."""
     event_kinds: tuple[str, ...] = ()
@@ -74,16 +76,6 @@ class Recipient:
 
 
 # --- output: what the templates see ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatusInfo:
-    """An overall status in words: its API code, label and plain-language meaning."""
-
-    code: str
-    label: str
-    explanation: str | None
-    """``None`` for a status the glossary does not know (a new API value)."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +107,7 @@ class StudyEntry:
     url: str
     changes: tuple[ChangeLine, ...]
     """Major changes first, each group in ``change_id`` order."""
-    significance: Literal["major", "minor"]
+    significance: MailedSignificance
     """The highest significance among :attr:`changes`."""
     last_detected_at: datetime
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-FREQUENCIES = ("immediate", "daily", "weekly")
+from trialwatch.vocab import FREQUENCIES
+
 # A little slack so that a job scheduled at the same time every day is not a few
 # seconds early for yesterday's digest.
 _SLACK = timedelta(hours=1)

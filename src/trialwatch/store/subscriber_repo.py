@@ -11,13 +11,10 @@ from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 from sqlalchemy import String, delete, select
 from sqlalchemy.orm import Session
 
-from trialwatch.digest.schedule import FREQUENCIES
 from trialwatch.errors import ConfigError, NotFoundError
 from trialwatch.store.models import Subscriber, Subscription, Watchlist
 from trialwatch.store.repo import get_watchlist
-
-SIGNIFICANCES = ("major", "minor")
-STATUSES = ("pending", "active", "unsubscribed", "bounced")
+from trialwatch.vocab import FREQUENCIES, MAILED_SIGNIFICANCES
 
 
 def _column_length(name: str) -> int:
@@ -92,7 +89,7 @@ def validate_request(req: SubscriptionRequest) -> SubscriptionRequest:
         raise ConfigError("watchlist: at least one is required")
     if req.frequency not in FREQUENCIES:
         raise ConfigError(f"frequency: '{req.frequency}' is not one of {', '.join(FREQUENCIES)}")
-    if req.significance not in SIGNIFICANCES:
+    if req.significance not in MAILED_SIGNIFICANCES:
         raise ConfigError(f"significance: '{req.significance}' is not major or minor")
     if len(req.timezone) > MAX_TIMEZONE:
         raise ConfigError(
