@@ -36,7 +36,7 @@ flushes of the cursors), and the pure steps timed in isolation on inputs capture
 from a dry run: the "no DB" baseline (Jinja2 rendering alone is one of them).
 
 Phase 2 (timed): :func:`trialwatch.delivery.send_digests_once` through
-:class:`~trialwatch.digest.send.SmtpTransport` to aiosmtpd on loopback. The server
+:class:`~trialwatch.mail.transport.SmtpTransport` to aiosmtpd on loopback. The server
 runs in a subprocess by default (``--server sink``: a Controller whose handler only
 counts; ``--server recording``: :class:`tests.smtpserver.SmtpServer`, which parses
 and keeps every message), so that it does not compete with the sender for the GIL;
@@ -95,10 +95,10 @@ import trialwatch.digests as digests_mod
 from trialwatch.delivery import send_digests_once
 from trialwatch.diff import diff_records
 from trialwatch.digest.assemble import build_digest
-from trialwatch.digest.message import build_message
+from trialwatch.mail.message import build_message
 from trialwatch.digest.model import Digest as DigestModel
 from trialwatch.digest.render import make_environment, render_digest
-from trialwatch.digest.send import SmtpTransport
+from trialwatch.mail.transport import SmtpTransport
 from trialwatch.digests import MailSettings, build_digests_once
 from trialwatch.store import outbox, repo
 from trialwatch.store.change_repo import change_rows, insert_changes

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select, text
 from tests.smtpserver import SmtpServer, make_certificates
 from tests.test_sync import ROOT, run_cli
 from trialwatch.delivery import SendResult, send_digests_once
-from trialwatch.digest.send import SmtpTransport
+from trialwatch.mail.transport import SmtpTransport
 from trialwatch.store import outbox
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber

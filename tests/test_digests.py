@@ -20,8 +20,8 @@ from tests.test_sync import ROOT, run_cli
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.delivery import send_digests_once
 from trialwatch.digest.render import make_environment
-from trialwatch.digest.send import SmtpTransport
 from trialwatch.digests import MailSettings, build_digests_once
+from trialwatch.mail.transport import SmtpTransport
 from trialwatch.store import repo, subscriber_repo
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscription

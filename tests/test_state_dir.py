@@ -13,10 +13,10 @@ from tests.fakeapi import FakeCtgov, load_fixture_records
 from tests.test_digests import _change_status
 from tests.test_sync import ROOT, run_cli
 from trialwatch.config import load_settings
-from trialwatch.digest.tokens import SECRET_FILE_NAME
 from trialwatch.errors import ConfigError
+from trialwatch.mail.signing import SECRET_FILE_NAME
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
-from trialwatch.store.subscriber_repo import find_by_token
+from trialwatch.subscriptions import find_by_token
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from tests.test_sync import ROOT, run_cli
 from trialwatch.delivery import send_digests_once
-from trialwatch.digest.send import FileTransport
+from trialwatch.mail.transport import FileTransport
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscription
 

@@ -14,11 +14,13 @@ from sqlalchemy import Engine, select
 
 from tests.fakeapi import FakeCtgov, load_fixture_records
 from tests.test_digests import MAIL, T0, _build, _prepare
-from trialwatch.digest.tokens import SALT, InvalidToken, make_unsubscribe_token
+from trialwatch.errors import InvalidToken
+from trialwatch.mail.signing import SALT, make_unsubscribe_token
 from trialwatch.store import repo
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber
-from trialwatch.store.subscriber_repo import SubscriptionRequest, find_by_token, subscribe
+from trialwatch.store.subscriber_repo import SubscriptionRequest, subscribe
+from trialwatch.subscriptions import find_by_token
 from trialwatch.watchlists import Criteria, WatchlistSpec
 
 OTHER_SECRET = "another-key-of-at-least-thirty-two-bytes"

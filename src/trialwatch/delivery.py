@@ -25,8 +25,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.config import Settings
-from trialwatch.digest.send import ConnectionFailure, MailTransport, make_transport
-from trialwatch.errors import DeliveryError
+from trialwatch.errors import ConnectionFailure, DeliveryError
+from trialwatch.mail.transport import MailTransport, make_transport
 from trialwatch.store import outbox
 from trialwatch.store.db import session_scope
 from trialwatch.timeparse import utcnow

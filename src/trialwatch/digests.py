@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 
 from trialwatch.config import Settings
 from trialwatch.digest.assemble import build_digest
-from trialwatch.digest.message import build_message
 from trialwatch.digest.model import ChangeItem, Digest, Recipient, SubscriptionPrefs
 from trialwatch.digest.render import render_digest
 from trialwatch.digest.schedule import is_due
-from trialwatch.digest.tokens import make_unsubscribe_token, resolve_secret, unsubscribe_url
 from trialwatch.errors import DeliveryError
+from trialwatch.mail.message import build_message
+from trialwatch.mail.signing import make_unsubscribe_token, resolve_secret, unsubscribe_url
 from trialwatch.store import outbox
 from trialwatch.store.db import exclusive_lock, make_sessionmaker
 from trialwatch.store.models import Subscriber, Subscription, Watchlist

@@ -10,8 +10,13 @@ uses the library and never leave it::
     ├── CtgovError               ClinicalTrials.gov API problems      (exit 1)
     │   ├── CtgovUnavailable     transient: connect error, timeout, 429, 5xx
     │   └── CtgovBadResponse     permanent: 4xx, malformed JSON
+    │       └── CtgovPageLoop    page tokens that never end (a loop)
+    ├── DatabaseError            the database is unreachable or failed (exit 1)
+    ├── InvalidToken             a signed link is forged or tampered  (exit 2)
     ├── SyncInProgress           another sync holds the watchlist lock (exit 3)
     └── DeliveryError            mail could not be delivered          (exit 1)
+        ├── ConnectionFailure    the transport failed: stop, leave the rest queued
+        └── ConnectionLost       the connection broke during one message
 """
 
 from __future__ import annotations
@@ -51,6 +56,20 @@ class CtgovBadResponse(CtgovError):
         self.status_code = status_code
 
 
+class CtgovPageLoop(CtgovBadResponse):
+    """The API kept sending page tokens past what its ``totalCount`` allows, or repeated one."""
+
+
+class DatabaseError(TrialwatchError):
+    """The database could not be reached or answered with an error."""
+
+
+class InvalidToken(TrialwatchError):
+    """A signed link token is malformed, tampered with, or signed with another key."""
+
+    exit_code = 2
+
+
 class SyncInProgress(TrialwatchError):
     """Another process is already syncing this watchlist."""
 
@@ -67,3 +86,26 @@ class DeliveryError(TrialwatchError):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class ConnectionFailure(DeliveryError):
+    """The transport itself failed: stop the batch and leave the rest queued.
+
+    Raised when the server is unreachable, times out, fails the TLS handshake or
+    the login, or drops the connection before a message's transaction (and for a
+    folder that cannot be written). Never permanent.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=False)
+
+
+class ConnectionLost(DeliveryError):
+    """The connection failed during one message's transaction: a temporary failure of it.
+
+    The message may have been delivered (if the server took DATA and the reply was
+    lost). The transport has closed its side; the next send connects again.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=False)

@@ -21,10 +21,9 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.config import Settings, load_settings
-from trialwatch.errors import ConfigError, TrialwatchError
+from trialwatch.errors import ConfigError, DatabaseError, TrialwatchError
 from trialwatch.logs import configure_logging
 from trialwatch.store.db import (
-    DatabaseError,
     check_schema,
     make_engine,
     make_sessionmaker,

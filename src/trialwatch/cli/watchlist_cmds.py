@@ -10,8 +10,9 @@ from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 
 from trialwatch.cli.common import bold, database_error, load_app, out, print_json, print_table
+from trialwatch.errors import DatabaseError
 from trialwatch.store import repo
-from trialwatch.store.db import DatabaseError, check_database_file, upgrade
+from trialwatch.store.db import check_database_file, upgrade
 from trialwatch.watchlists import load_watchlists
 
 watchlist_app = typer.Typer(help="List and inspect watchlists.", no_args_is_help=True)

@@ -21,16 +21,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from trialwatch.errors import ConfigError, SyncInProgress, TrialwatchError
+from trialwatch.errors import ConfigError, DatabaseError, SyncInProgress
 
 log = logging.getLogger("trialwatch.store")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_POLL_SECONDS = 0.1
-
-
-class DatabaseError(TrialwatchError):
-    """The database could not be reached or answered with an error."""
 
 
 def normalise_url(url: str) -> str:

@@ -221,20 +221,16 @@ def purge(session: Session, subscriber: Subscriber) -> None:
     session.delete(subscriber)
 
 
-def find_by_token(session: Session, secret: str, token: str) -> Subscriber | None:
-    """The subscriber an unsubscribe token names, or None if there is none (any more).
+def subscriber_by_token(session: Session, token: str) -> Subscriber | None:
+    """The subscriber whose opaque ``token`` this is, or None."""
+    return session.scalar(select(Subscriber).where(Subscriber.token == token))
 
-    New tokens sign the subscriber's opaque ``token``; old ones (``[id, email]``)
-    resolve to that id only while its address is still the one in the token.
-    Raises :class:`~trialwatch.digest.tokens.InvalidToken` for a forged, tampered
-    or malformed token.
-    """
-    from trialwatch.digest.tokens import OpaqueRef, read_unsubscribe_token
 
-    ref = read_unsubscribe_token(secret, token)
-    if isinstance(ref, OpaqueRef):
-        return session.scalar(select(Subscriber).where(Subscriber.token == ref.token))
-    row = session.get(Subscriber, ref.subscriber_id)
-    if row is None or row.email.lower() != ref.email.lower():
+def subscriber_by_id_and_email(
+    session: Session, subscriber_id: int, email: str
+) -> Subscriber | None:
+    """The subscriber with this id while their address is still ``email`` (any case), or None."""
+    row = session.get(Subscriber, subscriber_id)
+    if row is None or row.email.lower() != email.lower():
         return None
     return row

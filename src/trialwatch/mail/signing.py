@@ -6,7 +6,7 @@ HMAC-SHA1 over a salted key derivation, salt ``"unsubscribe"``), so a link revea
 nothing about the subscriber and cannot be forged or guessed without the key.
 Tokens mailed before that carried ``[id, email]``; they still read (as a
 :class:`LegacyRef`) and resolve only while the address still matches the row
-(:func:`trialwatch.store.subscriber_repo.find_by_token`). Tokens do not expire: an
+(:func:`trialwatch.subscriptions.find_by_token`). Tokens do not expire: an
 unsubscribe link must keep working for as long as old emails exist. Changing the
 secret key invalidates every link already sent.
 
@@ -33,7 +33,7 @@ from pathlib import Path
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from trialwatch.config import MIN_SECRET_BYTES
-from trialwatch.errors import ConfigError, TrialwatchError
+from trialwatch.errors import ConfigError, InvalidToken
 
 SALT = "unsubscribe"
 SECRET_FILE_NAME = ".trialwatch-secret"  # noqa: S105 - a file name, not a password
@@ -41,12 +41,6 @@ SECRET_FILE_NAME = ".trialwatch-secret"  # noqa: S105 - a file name, not a passw
 _OPAQUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 log = logging.getLogger("trialwatch.tokens")
-
-
-class InvalidToken(TrialwatchError):
-    """An unsubscribe token is malformed, tampered with, or signed with another key."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

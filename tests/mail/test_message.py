@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from trialwatch.digest.message import build_message, make_message_id, parse_sender
 from trialwatch.digest.render import RenderedMessage
 from trialwatch.errors import ConfigError, DeliveryError
+from trialwatch.mail.message import build_message, make_message_id, parse_sender
 
 DATE = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
 MESSAGE_ID = "<digest-42.0123456789abcdef01234567@trialwatch.example.org>"

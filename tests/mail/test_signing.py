@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from trialwatch.digest.tokens import (
+from trialwatch.errors import ConfigError, InvalidToken
+from trialwatch.mail.signing import (
     SALT,
     SECRET_FILE_NAME,
-    InvalidToken,
     LegacyRef,
     OpaqueRef,
     make_unsubscribe_token,
@@ -21,7 +21,6 @@ from trialwatch.digest.tokens import (
     resolve_secret,
     unsubscribe_url,
 )
-from trialwatch.errors import ConfigError
 
 SECRET = "test-secret-key-of-at-least-32-bytes"
 OPAQUE = "Vh3n0uZq8oYbV6xk2mLr1sTq9wE4pA7c"

@@ -14,17 +14,15 @@ from pathlib import Path
 import pytest
 
 from tests.smtpserver import Certificates, SmtpServer, make_certificates
-from trialwatch.digest.message import build_message
 from trialwatch.digest.render import RenderedMessage
-from trialwatch.digest.send import (
-    ConnectionFailure,
-    ConnectionLost,
+from trialwatch.errors import ConfigError, ConnectionFailure, ConnectionLost, DeliveryError
+from trialwatch.mail.message import build_message
+from trialwatch.mail.smtp_url import parse_smtp_url
+from trialwatch.mail.transport import (
     FileTransport,
     SmtpTransport,
     make_transport,
 )
-from trialwatch.digest.smtp_url import parse_smtp_url
-from trialwatch.errors import ConfigError, DeliveryError
 
 SENDER = "trialwatch@trialwatch.example.org"
 PASSWORD = "pa:ss/w@rd"  # needs percent-encoding in a URL

@@ -49,36 +49,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-from trialwatch.digest.smtp_url import SmtpSettings, parse_smtp_url
-from trialwatch.errors import ConfigError, DeliveryError
+from trialwatch.errors import ConfigError, ConnectionFailure, ConnectionLost, DeliveryError
+from trialwatch.mail.smtp_url import SmtpSettings, parse_smtp_url
 
 log = logging.getLogger("trialwatch.mail")
 
 _ENVELOPE_UNSAFE_RE = re.compile(r"[\x00-\x20<>\x7f]")
 _FILE_NAME_UNSAFE_RE = re.compile(r"[^A-Za-z0-9._@+=-]")
-
-
-class ConnectionFailure(DeliveryError):
-    """The transport itself failed: stop the batch and leave the rest queued.
-
-    Raised when the server is unreachable, times out, fails the TLS handshake or
-    the login, or drops the connection during a transaction (and for a folder
-    that cannot be written). Never permanent.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, permanent=False)
-
-
-class ConnectionLost(DeliveryError):
-    """The connection failed during one message's transaction: a temporary failure of it.
-
-    The message may have been delivered (if the server took DATA and the reply was
-    lost). The transport has closed its side; the next send connects again.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, permanent=False)
 
 
 class MailTransport(Protocol):
