@@ -28,14 +28,14 @@ at the end):
   a quarter with country filters, a tenth with kind filters), cursors at 0 so the
   50 changes are all pending.
 
-Phase 1 (timed): :func:`trialwatch.digests.build_digests_once`, with the Jinja2
+Phase 1 (timed): :func:`trialwatch.jobs.digests.build_digests_once`, with the Jinja2
 templates compiled beforehand (a long-running process has them). Then the same run
 again on a reset state, with every step the job calls wrapped in a timer (DB reads,
 token, assembly, rendering, MIME, outbox insert; the rest is commits and ORM
 flushes of the cursors), and the pure steps timed in isolation on inputs captured
 from a dry run: the "no DB" baseline (Jinja2 rendering alone is one of them).
 
-Phase 2 (timed): :func:`trialwatch.delivery.send_digests_once` through
+Phase 2 (timed): :func:`trialwatch.jobs.delivery.send_digests_once` through
 :class:`~trialwatch.mail.transport.SmtpTransport` to aiosmtpd on loopback. The server
 runs in a subprocess by default (``--server sink``: a Controller whose handler only
 counts; ``--server recording``: :class:`tests.smtpserver.SmtpServer`, which parses
@@ -91,15 +91,15 @@ from sqlalchemy.orm import Session
 from tests.fakeapi import load_fixture_records
 from tests.smtpserver import SmtpServer
 
-import trialwatch.digests as digests_mod
-from trialwatch.delivery import send_digests_once
+import trialwatch.jobs.digests as digests_mod
+from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.diff import diff_records
 from trialwatch.digest.assemble import build_digest
 from trialwatch.mail.message import build_message
 from trialwatch.digest.model import Digest as DigestModel
 from trialwatch.digest.render import make_environment, render_digest
 from trialwatch.mail.transport import SmtpTransport
-from trialwatch.digests import MailSettings, build_digests_once
+from trialwatch.jobs.digests import MailSettings, build_digests_once
 from trialwatch.store import outbox, repo
 from trialwatch.store.change_repo import change_rows, insert_changes
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope, upgrade

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, func, select
 from tests.factories import make_watchlist_and_run
 from trialwatch.diff.leaves import leaf_differences
 from trialwatch.errors import ConfigError
-from trialwatch.store import change_repo, outbox, repo
+from trialwatch.store import change_repo, repo
+from trialwatch.store import feed as change_feed
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change
 from trialwatch.timeparse import parse_since
@@ -84,7 +85,7 @@ def test_the_digest_horizon_waits_for_changes_being_written(engine: Engine) -> N
 
     def read_horizon() -> None:
         with session_scope(factory) as reader:
-            seen.append(outbox.newest_change_id(reader))
+            seen.append(change_feed.newest_change_id(reader))
 
     thread = threading.Thread(target=read_horizon)
     thread.start()

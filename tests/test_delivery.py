@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select, text
 
 from tests.smtpserver import SmtpServer, make_certificates
 from tests.test_sync import ROOT, run_cli
-from trialwatch.delivery import SendResult, send_digests_once
+from trialwatch.jobs.delivery import SendResult, send_digests_once
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.store import outbox
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope

@@ -18,11 +18,12 @@ from tests.smtpserver import SmtpServer
 from tests.test_digests import MAIL, SENDER, T0, _change_status, _sync
 from tests.test_sync import ROOT
 from trialwatch.digest.render import make_environment
-from trialwatch.digests import build_digests_once
-from trialwatch.store import repo, subscriber_repo
+from trialwatch.jobs.digests import build_digests_once
+from trialwatch.store import repo
+from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.models import Digest
-from trialwatch.store.subscriber_repo import SubscriptionRequest
+from trialwatch.store.subscribers import SubscriptionRequest
 from trialwatch.watchlists import load_watchlists
 
 SUBSCRIBERS = 200
@@ -44,7 +45,7 @@ def _due_subscribers(engine: Engine, fake: FakeCtgov, count: int) -> list[str]:
     with session_scope(make_sessionmaker(engine)) as session:
         for email in emails:
             request = SubscriptionRequest(email=email, watchlists=("mmn",), frequency="immediate")
-            subscriber_repo.subscribe(session, request, T0)
+            subscriber_store.subscribe(session, request, T0)
     _change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
     _sync(engine, fake)
     return emails
@@ -153,7 +154,7 @@ def test_a_builder_whose_cursors_moved_under_it_queues_no_second_copy(
 ) -> None:
     """Without the lock: another build between our read and our write leaves us nothing."""
     _due_subscribers(engine, fake, 5)
-    from trialwatch import digests
+    from trialwatch.jobs import digests
 
     real_due = digests._due_subscribers
     raced: list[int] = []

@@ -18,14 +18,15 @@ from tests.fakeapi import FakeCtgov, load_fixture_records
 from tests.smtpserver import SmtpServer
 from tests.test_sync import ROOT, run_cli
 from trialwatch.ctgov.client import CtgovClient
-from trialwatch.delivery import send_digests_once
+from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.digest.render import make_environment
-from trialwatch.digests import MailSettings, build_digests_once
+from trialwatch.jobs.digests import MailSettings, build_digests_once
 from trialwatch.mail.transport import SmtpTransport
-from trialwatch.store import repo, subscriber_repo
+from trialwatch.store import repo
+from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscription
-from trialwatch.store.subscriber_repo import SubscriptionRequest
+from trialwatch.store.subscribers import SubscriptionRequest
 from trialwatch.sync import sync_watchlist
 from trialwatch.watchlists import load_watchlists
 
@@ -82,7 +83,7 @@ def _prepare(engine: Engine, fake: FakeCtgov, emails: list[str], **prefs: Any) -
             request = SubscriptionRequest(
                 email=email, watchlists=("mmn",), frequency="immediate", **prefs
             )
-            subscriber_repo.subscribe(session, request, T0)
+            subscriber_store.subscribe(session, request, T0)
     _change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
     _sync(engine, fake)
 
@@ -218,7 +219,7 @@ def test_a_rejected_recipient_bounces_and_the_others_are_delivered(
         "cy@example.org": "sent",
     }
     with session_scope(make_sessionmaker(engine)) as session:
-        gone = subscriber_repo.get_subscriber(session, "gone@example.org")
+        gone = subscriber_store.get_subscriber(session, "gone@example.org")
         assert gone.status == "bounced"
     # A bounced subscriber gets no further digests.
     _change_status(fake, "NCT05225675", "TERMINATED", "2026-11-29")
@@ -261,7 +262,7 @@ def test_hostile_titles_and_names_are_harmless(
     """A <script> title shows as text; a newline in a name cannot add a header."""
     _prepare(engine, fake, [])
     with session_scope(make_sessionmaker(engine)) as session:
-        subscriber_repo.subscribe(
+        subscriber_store.subscribe(
             session,
             SubscriptionRequest(
                 email="eve@example.org",
@@ -298,19 +299,19 @@ def test_filters_and_frequencies_decide_who_gets_what(engine: Engine, fake: Fake
     _prepare(engine, fake, [])
     with session_scope(make_sessionmaker(engine)) as session:
         for email, country in (("fr@example.org", "France"), ("de@example.org", "Germany")):
-            subscriber_repo.subscribe(
+            subscriber_store.subscribe(
                 session,
                 SubscriptionRequest(
                     email=email, watchlists=("mmn",), frequency="immediate", countries=(country,)
                 ),
                 T0,
             )
-        subscriber_repo.subscribe(
+        subscriber_store.subscribe(
             session,
             SubscriptionRequest(email="day@example.org", watchlists=("mmn",), frequency="daily"),
             T0,
         )
-        day = subscriber_repo.get_subscriber(session, "day@example.org")
+        day = subscriber_store.get_subscriber(session, "day@example.org")
         session.scalars(
             select(Subscription).where(Subscription.subscriber_id == day.id)
         ).one().last_digest_at = T0 - timedelta(hours=2)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.test_sync import ROOT, run_cli
-from trialwatch.delivery import send_digests_once
+from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.mail.transport import FileTransport
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscription
@@ -130,10 +130,10 @@ def test_import_rejects_a_file_without_the_required_columns(
 
 def _queue_one(engine: Engine, **values: object) -> int:
     with session_scope(make_sessionmaker(engine)) as session:
-        from trialwatch.store import subscriber_repo
-        from trialwatch.store.subscriber_repo import SubscriptionRequest
+        from trialwatch.store import subscribers as subscriber_store
+        from trialwatch.store.subscribers import SubscriptionRequest
 
-        subscriber = subscriber_repo.subscribe(
+        subscriber = subscriber_store.subscribe(
             session, SubscriptionRequest(email="ana@example.org", watchlists=("mmn",)), T0
         )
         message = (

@@ -19,7 +19,7 @@ from trialwatch.mail.signing import SALT, make_unsubscribe_token
 from trialwatch.store import repo
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber
-from trialwatch.store.subscriber_repo import SubscriptionRequest, subscribe
+from trialwatch.store.subscribers import SubscriptionRequest, subscribe
 from trialwatch.subscriptions import find_by_token
 from trialwatch.watchlists import Criteria, WatchlistSpec
 

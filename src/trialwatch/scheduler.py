@@ -16,9 +16,9 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
 
 from trialwatch.config import Settings
-from trialwatch.delivery import send_with_settings
+from trialwatch.jobs.delivery import send_with_settings
 from trialwatch.digest.render import make_environment
-from trialwatch.digests import MailSettings, build_digests_once
+from trialwatch.jobs.digests import MailSettings, build_digests_once
 from trialwatch.errors import ConfigError, TrialwatchError
 from trialwatch.store import repo
 from trialwatch.store.db import make_sessionmaker, session_scope

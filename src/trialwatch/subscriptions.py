@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from trialwatch.mail.signing import OpaqueRef, read_unsubscribe_token
-from trialwatch.store import subscriber_repo
+from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.models import Subscriber
 
 
@@ -23,5 +23,5 @@ def find_by_token(session: Session, secret: str, token: str) -> Subscriber | Non
     """
     ref = read_unsubscribe_token(secret, token)
     if isinstance(ref, OpaqueRef):
-        return subscriber_repo.subscriber_by_token(session, ref.token)
-    return subscriber_repo.subscriber_by_id_and_email(session, ref.subscriber_id, ref.email)
+        return subscriber_store.subscriber_by_token(session, ref.token)
+    return subscriber_store.subscriber_by_id_and_email(session, ref.subscriber_id, ref.email)

@@ -29,9 +29,10 @@ from trialwatch.diff import left_watchlist, removed_from_registry
 from trialwatch.errors import TrialwatchError
 from trialwatch.store import repo
 from trialwatch.store.change_repo import change_rows, insert_changes, record_page_changes
-from trialwatch.store.db import exclusive_lock, make_sessionmaker, session_scope
+from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.locks import exclusive_lock
 from trialwatch.store.models import SyncRun, Watchlist
-from trialwatch.timeparse import utcnow
+from trialwatch.clock import utcnow
 from trialwatch.watchlists import Criteria
 
 log = logging.getLogger("trialwatch.sync")

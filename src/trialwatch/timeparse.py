@@ -1,4 +1,4 @@
-"""Time helpers: the UTC clock, and ``--since`` values (an ISO date or ``7d``, ``24h``, ``2w``)."""
+"""``--since`` values: an ISO date or a duration (``7d``, ``24h``, ``2w``) before ``now``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,6 @@ from trialwatch.errors import ConfigError
 
 _DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def utcnow() -> datetime:
-    """The current time in UTC: the default clock of the jobs (tests pass their own)."""
-    return datetime.now(UTC)
 
 
 def parse_since(value: str, now: datetime, option: str = "--since") -> datetime:

@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 from tests.cli.conftest import ROOT
 from tests.cli.helpers import run_cli
 from tests.fakeapi import FakeCtgov
-from trialwatch.store import subscriber_repo
+from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest
-from trialwatch.store.subscriber_repo import SubscriptionRequest
+from trialwatch.store.subscribers import SubscriptionRequest
 
 EVIL = "[bold red]EVIL[/] [/]"
 TITLE = "Outcomes in [patients with] MMN"
@@ -115,7 +115,7 @@ def test_outbox_prints_subjects_and_errors_literally(
 ) -> None:
     """Outbox subjects and delivery errors with brackets are listed as stored."""
     with session_scope(make_sessionmaker(engine)) as session:
-        subscriber = subscriber_repo.subscribe(
+        subscriber = subscriber_store.subscribe(
             session, SubscriptionRequest(email="ana@example.org", watchlists=("mmn",)), T0
         )
         session.add(

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.cli.helpers import assert_one_line_error, run_cli
-from trialwatch.store import subscriber_repo
+from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
-from trialwatch.store.subscriber_repo import SubscriptionRequest
+from trialwatch.store.subscribers import SubscriptionRequest
 
 LONG_NAME = "N" * 201
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -169,7 +169,7 @@ def test_a_stored_non_ascii_address_can_still_be_removed(
     with session_scope(make_sessionmaker(engine)) as session:
         for email in ("ünï@example.org", "bo@bücher.de"):
             request = SubscriptionRequest(email="x@example.org", watchlists=("mmn",))
-            subscriber_repo.subscribe(session, request, T0).email = email
+            subscriber_store.subscribe(session, request, T0).email = email
             session.flush()
     code, out, err = run_cli(capsys, "subscriber", "remove", "ÜNÏ@example.org")
     assert code == 0, err

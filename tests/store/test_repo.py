@@ -16,7 +16,8 @@ from tests.factories import make_watchlist_and_run
 from trialwatch.ctgov.parse import canonical_json, content_hash
 from trialwatch.errors import NotFoundError, SyncInProgress
 from trialwatch.store import repo
-from trialwatch.store.db import exclusive_lock, make_sessionmaker, session_scope
+from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.locks import exclusive_lock
 from trialwatch.store.models import Study, StudyVersion, SyncRun, WatchlistStudy
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ctgov"

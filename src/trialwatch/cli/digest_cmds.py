@@ -9,12 +9,12 @@ from typing import Annotated, Any
 import typer
 
 from trialwatch.cli.common import App, atomic_output, load_app, out, print_json, print_table
-from trialwatch.delivery import send_summary, send_with_settings
+from trialwatch.jobs.delivery import send_summary, send_with_settings
 from trialwatch.digest.render import make_environment
-from trialwatch.digests import MailSettings, build_digests_once, preview_digest
+from trialwatch.jobs.digests import MailSettings, build_digests_once, preview_digest
 from trialwatch.errors import DeliveryError
 from trialwatch.store import outbox
-from trialwatch.store.subscriber_repo import normalise_email
+from trialwatch.store.subscribers import normalise_email
 from trialwatch.timeparse import parse_since
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]

@@ -15,8 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from trialwatch.cli.common import err, first_line, load_app, out, print_json, print_table
 from trialwatch.config import not_utf8
 from trialwatch.errors import ConfigError, TrialwatchError
-from trialwatch.store import subscriber_repo
-from trialwatch.store.subscriber_repo import SubscriptionRequest
+from trialwatch.store import subscribers as subscriber_store
+from trialwatch.store.subscribers import SubscriptionRequest
 
 subscriber_app = typer.Typer(help="Manage digest subscribers.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -72,7 +72,7 @@ def add(
         timezone=timezone,
     )
     with app.session() as session:
-        subscriber = subscriber_repo.subscribe(session, request, datetime.now(UTC))
+        subscriber = subscriber_store.subscribe(session, request, datetime.now(UTC))
         data = {"id": subscriber.id, "email": subscriber.email, "status": subscriber.status}
     if json_output:
         print_json(data)
@@ -113,7 +113,7 @@ def list_(
                     for sub, wl in subs
                 ],
             }
-            for s, subs in subscriber_repo.list_subscribers(session, watchlist)
+            for s, subs in subscriber_store.list_subscribers(session, watchlist)
         ]
     if json_output:
         print_json(rows)
@@ -150,12 +150,12 @@ def remove(
     """Unsubscribe an address from some or all watchlists (or purge it)."""
     app = load_app()
     with app.session() as session:
-        subscriber = subscriber_repo.get_subscriber(session, email)
+        subscriber = subscriber_store.get_subscriber(session, email)
         if purge:
-            subscriber_repo.purge(session, subscriber)
+            subscriber_store.purge(session, subscriber)
             out.print(f"deleted {subscriber.email}")
             return
-        removed = subscriber_repo.unsubscribe(
+        removed = subscriber_store.unsubscribe(
             session, subscriber, datetime.now(UTC), watchlist or ()
         )
         out.print(
@@ -200,7 +200,7 @@ def import_(
             )
             try:
                 with session.begin_nested():
-                    subscriber_repo.subscribe(session, request, now)
+                    subscriber_store.subscribe(session, request, now)
                 imported += 1
             except TrialwatchError as exc:
                 errors.append({"line": line, "error": str(exc)})

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from trialwatch.diff import Change as DiffChange
 from trialwatch.diff import diff_records
-from trialwatch.store.db import join_change_writers
+from trialwatch.store.locks import join_change_writers
 from trialwatch.store.models import Change, Study, StudyVersion, Watchlist, WatchlistStudy
 from trialwatch.store.repo import PageResult, record_by_version
 

@@ -17,76 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from trialwatch.digest.model import ChangeItem, StudyInfo
-from trialwatch.store.db import newest_committed_change_id
 from trialwatch.store.models import Change, Digest, Study, Subscriber, Watchlist, WatchlistStudy
-
-
-def newest_change_id(session: Session) -> int:
-    """The digest horizon: every change up to it is committed (see ``join_change_writers``)."""
-    return newest_committed_change_id(session)
-
-
-def changes_for_watchlist(
-    session: Session, watchlist: Watchlist, after: int, upto: int
-) -> list[ChangeItem]:
-    """Mailable changes (not noise) of one watchlist with ``after < id <= upto``, in id order.
-
-    Study-level changes count while the study is a member (or was, when the change
-    was detected); membership changes count for their own watchlist only.
-    """
-    member = and_(
-        WatchlistStudy.watchlist_id == watchlist.id,
-        WatchlistStudy.study_id == Change.study_id,
-    )
-    query = (
-        select(Change, Study.nct_id)
-        .join(Study, Study.id == Change.study_id)
-        .outerjoin(WatchlistStudy, member)
-        .where(
-            Change.id > after,
-            Change.id <= upto,
-            Change.significance != "noise",
-            or_(
-                Change.watchlist_id == watchlist.id,
-                and_(
-                    Change.watchlist_id.is_(None),
-                    WatchlistStudy.study_id.is_not(None),
-                    or_(
-                        WatchlistStudy.left_at.is_(None),
-                        WatchlistStudy.left_at >= Change.detected_at,
-                    ),
-                ),
-            ),
-        )
-        .order_by(Change.id)
-    )
-    return [
-        ChangeItem(
-            change_id=c.id,
-            watchlist_slug=watchlist.slug,
-            watchlist_name=watchlist.name,
-            nct_id=nct,
-            kind=c.kind,
-            summary=c.summary,
-            significance=c.significance,  # type: ignore[arg-type]
-            detected_at=c.detected_at,
-            countries=tuple(c.countries or ()),
-        )
-        for c, nct in session.execute(query).tuples()
-    ]
-
-
-def study_infos(session: Session, nct_ids: Sequence[str]) -> dict[str, StudyInfo]:
-    rows = session.execute(
-        select(Study.nct_id, Study.brief_title, Study.acronym, Study.overall_status).where(
-            Study.nct_id.in_(list(nct_ids))
-        )
-    ).tuples()
-    return {
-        nct: StudyInfo(nct_id=nct, title=title, acronym=acronym, overall_status=status or "UNKNOWN")
-        for nct, title, acronym, status in rows
-    }
 
 
 def queue(session: Session, rows: Sequence[dict[str, Any]]) -> None:

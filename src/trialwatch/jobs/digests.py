@@ -2,7 +2,7 @@
 
 ``build_digests_once`` writes each digest row and advances its subscriptions'
 cursors in one transaction, so a change is queued exactly once. Delivery is
-:mod:`trialwatch.delivery`.
+:mod:`trialwatch.jobs.delivery`.
 """
 
 from __future__ import annotations
@@ -19,19 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from trialwatch.config import Settings
 from trialwatch.digest.assemble import build_digest
-from trialwatch.digest.model import ChangeItem, Digest, Recipient, SubscriptionPrefs
+from trialwatch.digest.model import ChangeItem, Digest, Recipient, StudyInfo, SubscriptionPrefs
 from trialwatch.digest.render import render_digest
 from trialwatch.digest.schedule import is_due
 from trialwatch.errors import DeliveryError
 from trialwatch.mail.message import build_message
 from trialwatch.mail.signing import make_unsubscribe_token, resolve_secret, unsubscribe_url
+from trialwatch.store import feed as change_feed
 from trialwatch.store import outbox
-from trialwatch.store.db import exclusive_lock, make_sessionmaker
+from trialwatch.store import subscribers as subscriber_store
+from trialwatch.store.db import make_sessionmaker
+from trialwatch.store.locks import exclusive_lock
 from trialwatch.store.models import Subscriber, Subscription, Watchlist
 
 log = logging.getLogger("trialwatch.digest")
@@ -99,19 +102,8 @@ class _Due:
 
 
 def _due_subscribers(session: Session, now: datetime, only_email: str | None) -> list[_Due]:
-    query = (
-        select(Subscription, Subscriber, Watchlist)
-        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .join(Watchlist, Watchlist.id == Subscription.watchlist_id)
-        .where(Watchlist.enabled.is_(True))
-        .order_by(Subscriber.id, Watchlist.slug)
-    )
-    if only_email is not None:
-        query = query.where(Subscriber.email == only_email)
-    else:
-        query = query.where(Subscriber.status == "active")
     due: dict[int, _Due] = {}
-    for sub, subscriber, wl in session.execute(query).tuples():
+    for sub, subscriber, wl in subscriber_store.due_candidates(session, only_email):
         if only_email is None and not is_due(
             sub.frequency, sub.last_digest_at, now, subscriber.timezone
         ):
@@ -130,6 +122,26 @@ def _recipient(subscriber: Subscriber, mail: MailSettings) -> Recipient:
     )
 
 
+def _change_items(session: Session, wl: Watchlist, after: int, upto: int) -> list[ChangeItem]:
+    """The watchlist's mailable changes in ``(after, upto]`` as the digest model has them."""
+    return [
+        ChangeItem(
+            change_id=change_id,
+            watchlist_slug=wl.slug,
+            watchlist_name=wl.name,
+            nct_id=nct,
+            kind=kind,
+            summary=summary,
+            significance=significance,
+            detected_at=detected_at,
+            countries=tuple(countries or ()),
+        )
+        for change_id, nct, kind, summary, significance, detected_at, countries in (
+            change_feed.changes_for_watchlist(session, wl.id, after, upto)
+        )
+    ]
+
+
 def _assemble(
     session: Session,
     due: Iterable[_Due],
@@ -145,12 +157,14 @@ def _assemble(
             if wl.id not in lowest or sub.cursor < lowest[wl.id][1]:
                 lowest[wl.id] = (wl, sub.cursor)
     feed: dict[int, list[ChangeItem]] = {
-        wl_id: outbox.changes_for_watchlist(session, wl, after, horizon)
-        for wl_id, (wl, after) in lowest.items()
+        wl_id: _change_items(session, wl, after, horizon) for wl_id, (wl, after) in lowest.items()
     }
-    studies = outbox.study_infos(
-        session, sorted({c.nct_id for items in feed.values() for c in items})
-    )
+    studies = {
+        nct: StudyInfo(nct_id=nct, title=title, acronym=acronym, overall_status=status or "UNKNOWN")
+        for nct, title, acronym, status in change_feed.study_rows(
+            session, sorted({c.nct_id for items in feed.values() for c in items})
+        )
+    }
     # Subscribers with the same preferences and cursors get the same digest content:
     # assemble it once and give each their own recipient (links, name). The manage
     # link is part of the key because assembly may use it for "and N more".
@@ -217,7 +231,7 @@ def _build(
     factory = make_sessionmaker(engine)
     session = factory()
     try:
-        horizon = outbox.newest_change_id(session)
+        horizon = change_feed.newest_change_id(session)
         due = _due_subscribers(session, now, None)
         batch = _CursorBatch()
         for item, digest in _assemble(session, due, now, horizon, mail):
@@ -301,17 +315,7 @@ class _CursorBatch:
             for sub_id, cursor in item.subscriptions:
                 if cursor < horizon:
                     by_cursor.setdefault(cursor, []).append(sub_id)
-        moved: set[int] = set()
-        for cursor, ids in by_cursor.items():
-            moved.update(
-                session.scalars(
-                    update(Subscription)
-                    .where(Subscription.id.in_(ids), Subscription.cursor == cursor)
-                    .values(cursor=horizon)
-                    .returning(Subscription.id)
-                    .execution_options(synchronize_session=False)
-                )
-            )
+        moved = subscriber_store.advance_cursors(session, by_cursor, horizon)
         rows: list[dict[str, Any]] = []
         mailed: list[int] = []
         lost = 0
@@ -330,20 +334,9 @@ class _CursorBatch:
             )
             for sub_id, cursor in wanted:
                 if sub_id in moved:
-                    session.execute(
-                        update(Subscription)
-                        .where(Subscription.id == sub_id, Subscription.cursor == horizon)
-                        .values(cursor=cursor)
-                        .execution_options(synchronize_session=False)
-                    )
+                    subscriber_store.put_back_cursor(session, sub_id, cursor, horizon)
         outbox.queue(session, rows)
-        if mailed:
-            session.execute(
-                update(Subscription)
-                .where(Subscription.id.in_(mailed))
-                .values(last_digest_at=now)
-                .execution_options(synchronize_session=False)
-            )
+        subscriber_store.mark_mailed(session, mailed, now)
         self.pending = []
         return lost
 
@@ -388,7 +381,7 @@ def preview_digest(
     """The next digest of one subscriber, rendered, touching nothing."""
     factory = make_sessionmaker(engine)
     with factory() as session:
-        horizon = outbox.newest_change_id(session)
+        horizon = change_feed.newest_change_id(session)
         due = _due_subscribers(session, now, email)
         for _, digest in _assemble(session, due, now, horizon, mail):
             return digest, (render_digest(env, digest) if digest is not None else None)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
-from sqlalchemy import String, delete, select
+from sqlalchemy import String, delete, select, update
 from sqlalchemy.orm import Session
 
 from trialwatch.errors import ConfigError, NotFoundError
+from trialwatch.store.feed import newest_change_id
 from trialwatch.store.models import Subscriber, Subscription, Watchlist
 from trialwatch.store.repo import get_watchlist
 from trialwatch.vocab import FREQUENCIES, MAILED_SIGNIFICANCES
@@ -142,8 +143,6 @@ def subscribe(session: Session, req: SubscriptionRequest, now: datetime) -> Subs
         if subscriber.status in ("unsubscribed", "bounced") and req.status == "active":
             subscriber.status = "active"
             subscriber.confirmed_at = now
-    from trialwatch.store.outbox import newest_change_id  # local: avoids an import cycle
-
     start = newest_change_id(session)
     for wl in watchlists:
         sub = session.scalar(
@@ -234,3 +233,66 @@ def subscriber_by_id_and_email(
     if row is None or row.email.lower() != email.lower():
         return None
     return row
+
+
+def due_candidates(
+    session: Session, only_email: str | None = None
+) -> list[tuple[Subscription, Subscriber, Watchlist]]:
+    """Subscriptions to enabled watchlists of active subscribers (or of one address).
+
+    Ordered by subscriber, then watchlist slug; whether each is due is the caller's
+    decision (:func:`trialwatch.digest.schedule.is_due`).
+    """
+    query = (
+        select(Subscription, Subscriber, Watchlist)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .join(Watchlist, Watchlist.id == Subscription.watchlist_id)
+        .where(Watchlist.enabled.is_(True))
+        .order_by(Subscriber.id, Watchlist.slug)
+    )
+    if only_email is not None:
+        query = query.where(Subscriber.email == only_email)
+    else:
+        query = query.where(Subscriber.status == "active")
+    return list(session.execute(query).tuples())
+
+
+def advance_cursors(session: Session, read: Mapping[int, Sequence[int]], horizon: int) -> set[int]:
+    """Move cursors to ``horizon`` from the value they were read at; return the ids moved.
+
+    ``read`` maps a cursor value to the subscriptions read at it: one compare-and-set
+    UPDATE per value, so a subscription another builder moved meanwhile stays as it is.
+    """
+    moved: set[int] = set()
+    for cursor, ids in read.items():
+        moved.update(
+            session.scalars(
+                update(Subscription)
+                .where(Subscription.id.in_(list(ids)), Subscription.cursor == cursor)
+                .values(cursor=horizon)
+                .returning(Subscription.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return moved
+
+
+def put_back_cursor(session: Session, subscription_id: int, cursor: int, horizon: int) -> None:
+    """Undo :func:`advance_cursors` for one subscription (if still at ``horizon``)."""
+    session.execute(
+        update(Subscription)
+        .where(Subscription.id == subscription_id, Subscription.cursor == horizon)
+        .values(cursor=cursor)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_mailed(session: Session, subscription_ids: Sequence[int], now: datetime) -> None:
+    """Record that these subscriptions were sent a digest at ``now``."""
+    if subscription_ids:
+        session.execute(
+            update(Subscription)
+            .where(Subscription.id.in_(list(subscription_ids)))
+            .values(last_digest_at=now)
+            .execution_options(synchronize_session=False)
+        )

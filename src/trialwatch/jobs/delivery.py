@@ -24,12 +24,12 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from trialwatch.clock import utcnow
 from trialwatch.config import Settings
 from trialwatch.errors import ConnectionFailure, DeliveryError
 from trialwatch.mail.transport import MailTransport, make_transport
 from trialwatch.store import outbox
 from trialwatch.store.db import session_scope
-from trialwatch.timeparse import utcnow
 
 log = logging.getLogger("trialwatch.digest")
 
