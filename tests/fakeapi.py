@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from trialwatch.watchlists import OVERALL_STATUSES
+from trialwatch.vocab import OVERALL_STATUSES
 
 API_PREFIX = "/api/v2"
 API_VERSION = "2.0.5"  # info.version of the spec
@@ -434,6 +434,7 @@ class _Fault:
     headers: dict[str, str]
     path_prefix: str
     drop: bool = False
+    drip: float = 0.0  # seconds between body bytes (0: send the body at once)
 
     def applies_to(self, path: str) -> bool:
         return path.startswith(self.path_prefix) or path.removeprefix(API_PREFIX).startswith(
@@ -462,6 +463,11 @@ class FakeCtgov:
         self._cache: dict[tuple[Any, ...], _Result] = {}
         self._requests: list[tuple[str, dict[str, str]]] = []
         self._faults: list[_Fault] = []
+        self._token_loop: str | None = None
+        self._loop_count = 0
+        self._first_page_extra: list[bytes] = []
+        self._lockstep: tuple[str, threading.Barrier] | None = None
+        self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         for record in records:
@@ -479,6 +485,7 @@ class FakeCtgov:
     def start(self) -> FakeCtgov:
         if self._server is not None:
             return self
+        self._stopping.clear()
         self._server = _Server((self._host, self._port), _Handler, self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -494,6 +501,9 @@ class FakeCtgov:
         if server is None or thread is None:
             return
         self._server = self._thread = None
+        self._stopping.set()  # ends dripping bodies and lockstep waits
+        if self._lockstep is not None:
+            self._lockstep[1].abort()
         server.shutdown()
         server.close_connections()
         server.server_close()
@@ -578,6 +588,55 @@ class FakeCtgov:
         with self._lock:
             self._faults.append(_Fault(0, times, b"", {}, path_prefix, drop=True))
 
+    def drip_body(
+        self, interval: float, *, times: int = 1, path_prefix: str = "", status: int = 0
+    ) -> None:
+        """Send the body of the next ``times`` matching answers one byte every ``interval``
+        seconds (headers at once): a server that is never silent long enough for a read
+        timeout. ``status`` 0 drips the normal answer; otherwise an empty-bodied one."""
+        with self._lock:
+            self._faults.append(_Fault(status, times, b"", {}, path_prefix, drip=interval))
+
+    def loop_page_tokens(self, mode: str | None) -> None:
+        """Make ``GET /studies`` page forever: every answer is the first page again, with
+        a ``nextPageToken`` that cycles A → B → A (``"cycle"``) or is new every time
+        (``"fresh"``). ``None`` restores normal paging."""
+        if mode not in (None, "cycle", "fresh"):
+            raise ValueError(f"unknown token loop {mode!r}")
+        with self._lock:
+            self._token_loop = mode
+            self._loop_count = 0
+
+    def append_to_first_page(self, *records: Any) -> None:
+        """Serve ``records`` as they are (malformed ones too) at the end of the first page
+        of every ``GET /studies`` search; ``totalCount`` counts them."""
+        with self._lock:
+            self._first_page_extra.extend(orjson.dumps(r) for r in records)
+
+    def lockstep(self, parties: int, *, path_prefix: str = "/studies", wait: float = 5.0) -> None:
+        """Hold each matching request until ``parties`` of them are waiting, then answer
+        them together (at most ``wait`` seconds): clients paging through the same search
+        get, and then store, each page at the same moment. ``parties`` 0 turns it off."""
+        with self._lock:
+            old = self._lockstep
+            self._lockstep = (
+                (path_prefix, threading.Barrier(parties, timeout=wait)) if parties else None
+            )
+        if old is not None:
+            old[1].abort()
+
+    def _wait_in_lockstep(self, path: str) -> None:
+        with self._lock:
+            step = self._lockstep
+        if step is None or not _Fault(0, 1, b"", {}, step[0]).applies_to(path):
+            return
+        try:
+            step[1].wait()
+        except threading.BrokenBarrierError:  # no partner in time: answer alone
+            if not self._stopping.is_set():
+                with contextlib.suppress(RuntimeError):
+                    step[1].reset()
+
     def _take_fault(self, path: str) -> _Fault | None:
         for fault in self._faults:
             if fault.applies_to(path):
@@ -634,16 +693,27 @@ class FakeCtgov:
         result = self._search(params, identity, field, descending)
         start = 0
         token = params.get("pageToken")
-        if token:
+        with self._lock:
+            loop, extra = self._token_loop, list(self._first_page_extra)
+            self._loop_count += 1
+            count = self._loop_count
+        if token and loop is None:
             start = bisect.bisect_right(
                 result.keys, _sort_key(_decode_token(token, query_hash), descending)
             )
         chunk = result.entries[start : start + page_size]
-        parts = [b'{"studies":[', b",".join(e.body for e in chunk), b"]"]
+        bodies = [e.body for e in chunk] + (extra if start == 0 else [])
+        parts = [b'{"studies":[', b",".join(bodies), b"]"]
         if count_total and not token:
-            parts.append(b',"totalCount":%d' % len(result.entries))
-        if start + page_size < len(result.entries):
+            parts.append(b',"totalCount":%d' % (len(result.entries) + len(extra)))
+        next_token: str | None = None
+        if loop == "cycle":
+            next_token = "loop-B" if token == "loop-A" else "loop-A"
+        elif loop == "fresh":
+            next_token = f"loop-{count}"
+        elif start + page_size < len(result.entries):
             next_token = _encode_token(query_hash, _raw_key(chunk[-1], field))
+        if next_token is not None:
             parts.append(b',"nextPageToken":' + orjson.dumps(next_token))
         parts.append(b"}")
         return b"".join(parts)
@@ -813,7 +883,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.drop:
             self.close_connection = True
             return
-        if fault is not None:
+        fake._wait_in_lockstep(url.path)
+        if fault is not None and (fault.status or not fault.drip):
             status, headers, body = fault.status, fault.headers, fault.body
         else:
             status, headers, body = fake._respond(url.path, params)
@@ -822,7 +893,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if fault is not None and fault.drip:
+            self._drip(body, fault.drip)
+        else:
+            self.wfile.write(body)
+
+    def _drip(self, body: bytes, interval: float) -> None:
+        """Write ``body`` one byte at a time until done, the client leaves or the fake stops."""
+        self.close_connection = True
+        self.wfile.flush()
+        for offset in range(len(body)):
+            self.wfile.write(body[offset : offset + 1])
+            self.wfile.flush()
+            if self.server.fake._stopping.wait(interval):
+                return
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""

@@ -5,6 +5,11 @@ same function. Each page is written in its own transaction together with the
 run's counters; the watchlist cursor advances only when the whole run succeeds,
 so a run that dies part-way is repaired by the next one (already stored pages
 are recognised by their content hash and store nothing twice).
+
+A record that cannot be stored (no NCT ID, say) is skipped, counted on the run
+with the place of the first one, and logged at WARNING: the rest of its page is
+stored and the run succeeds. Paging that never ends fails the run, naming the
+watchlist.
 """
 
 from __future__ import annotations
@@ -21,18 +26,18 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from trialwatch.clock import utcnow
 from trialwatch.config import Settings
 from trialwatch.ctgov.client import CtgovClient, Page
-from trialwatch.ctgov.parse import nct_id_of
+from trialwatch.ctgov.parse import nct_id_of, record_problem
 from trialwatch.ctgov.query import build_ids_params, build_search_params
 from trialwatch.diff import left_watchlist, removed_from_registry
-from trialwatch.errors import TrialwatchError
+from trialwatch.errors import CtgovPageLoop, TrialwatchError
 from trialwatch.store import repo
 from trialwatch.store.change_repo import change_rows, insert_changes, record_page_changes
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.locks import exclusive_lock
 from trialwatch.store.models import SyncRun, Watchlist
-from trialwatch.clock import utcnow
 from trialwatch.watchlists import Criteria
 
 log = logging.getLogger("trialwatch.sync")
@@ -77,6 +82,8 @@ class SyncResult:
     left: int = 0
     removed: int = 0
     changes: int = 0
+    skipped: int = 0  # malformed records not stored
+    skip_reason: str | None = None  # the first one's, with its page and position
     seconds: float = 0.0
     data_timestamp: str | None = None
     cursor: str | None = None
@@ -90,6 +97,12 @@ class SyncResult:
         self.updated += page.updated
         self.unchanged += page.unchanged
         self.changes += page.changes
+        self.skip(page.skipped, page.skip_reason)
+
+    def skip(self, count: int, reason: str | None) -> None:
+        self.skipped += count
+        if self.skip_reason is None:
+            self.skip_reason = reason
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +119,8 @@ class SyncResult:
             "left": self.left,
             "removed": self.removed,
             "changes": self.changes,
+            "skipped": self.skipped,
+            "skip_reason": self.skip_reason,
             "seconds": round(self.seconds, 3),
             "data_timestamp": self.data_timestamp,
             "cursor": self.cursor,
@@ -216,6 +231,14 @@ def _sync_locked(
                 requests = client.request_count - requests_before
                 counts = _store_page(factory, page, watchlist_id, run_id, now(), requests)
                 result.add(counts)
+                if counts.skipped:
+                    log.warning(
+                        "skipped %d malformed record(s) watchlist=%s run=%d: %s",
+                        counts.skipped,
+                        slug,
+                        run_id,
+                        counts.skip_reason,
+                    )
                 if counts.max_last_update and (
                     max_seen is None or counts.max_last_update > max_seen
                 ):
@@ -236,7 +259,7 @@ def _sync_locked(
                 gc.collect(0)  # no page is alive now: cheap; frees the page's SQLAlchemy cycles
         if mode == "full":
             result.left, result.removed = _settle_departures(
-                factory, client, watchlist_id, run_id, now, page_size
+                factory, client, watchlist_id, run_id, now, page_size, result, slug
             )
         new_cursor = max(filter(None, [cursor, max_seen]), default=None)
         with session_scope(factory) as session:
@@ -251,25 +274,19 @@ def _sync_locked(
             wl.last_synced_at = now()
         result.status = "succeeded"
         result.cursor = new_cursor.isoformat() if new_cursor else None
+    except CtgovPageLoop as exc:
+        failure = CtgovPageLoop(f"sync of watchlist '{slug}' stopped: {exc}")
+        _mark_failed(factory, client, result, failure, run_id, now(), requests_before)
+        raise failure from exc
     except BaseException as exc:
-        result.status = "failed"
-        result.error = _one_line(exc)
-        with session_scope(factory) as session:
-            run_row = session.get_one(SyncRun, run_id)
-            run_row.status = "failed"
-            run_row.finished_at = now()
-            run_row.error = result.error
-            run_row.requests = client.request_count - requests_before
-        # A TrialwatchError is reported by the caller (one line in the CLI); log the rest.
-        level = logging.DEBUG if isinstance(exc, TrialwatchError) else logging.ERROR
-        log.log(level, "sync failed watchlist=%s run=%d error=%s", slug, run_id, result.error)
+        _mark_failed(factory, client, result, exc, run_id, now(), requests_before)
         raise
     finally:
         result.requests = client.request_count - requests_before
         result.seconds = time.perf_counter() - started
     log.info(
         "sync finished watchlist=%s run=%d mode=%s pages=%d requests=%d seen=%d new=%d "
-        "updated=%d unchanged=%d left=%d seconds=%.2f",
+        "updated=%d unchanged=%d left=%d skipped=%d seconds=%.2f",
         slug,
         run_id,
         mode,
@@ -280,9 +297,45 @@ def _sync_locked(
         result.updated,
         result.unchanged,
         result.left,
+        result.skipped,
         result.seconds,
     )
     return result
+
+
+def _mark_failed(
+    factory: sessionmaker[Session],
+    client: StudySource,
+    result: SyncResult,
+    exc: BaseException,
+    run_id: int,
+    now: datetime,
+    requests_before: int,
+) -> None:
+    result.status = "failed"
+    result.error = _one_line(exc)
+    with session_scope(factory) as session:
+        run_row = session.get_one(SyncRun, run_id)
+        run_row.status = "failed"
+        run_row.finished_at = now
+        run_row.error = result.error
+        run_row.requests = client.request_count - requests_before
+    # A TrialwatchError is reported by the caller (one line in the CLI); log the rest.
+    level = logging.DEBUG if isinstance(exc, TrialwatchError) else logging.ERROR
+    log.log(level, "sync failed watchlist=%s run=%d error=%s", result.slug, run_id, result.error)
+
+
+def _usable(records: list[dict[str, Any]], where: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records of a page that can be stored, and why each other one cannot."""
+    good: list[dict[str, Any]] = []
+    reasons: list[str] = []
+    for position, record in enumerate(records, start=1):
+        problem = record_problem(record)
+        if problem is None:
+            good.append(record)
+        else:
+            reasons.append(f"{where}, record {position}: {problem}")
+    return good, reasons
 
 
 @contextmanager
@@ -312,6 +365,8 @@ class _PageCounts:
     unchanged: int
     changes: int
     max_last_update: date | None
+    skipped: int = 0
+    skip_reason: str | None = None
 
 
 def _store_page(
@@ -323,9 +378,10 @@ def _store_page(
     requests: int,
 ) -> _PageCounts:
     """Store one page, its changes and the run's counters in one transaction."""
+    records, problems = _usable(page.studies, f"page {page.number}")
     with session_scope(factory) as session:
         stored = repo.store_page(
-            session, page.studies, watchlist_id=watchlist_id, run_id=run_id, now=now
+            session, records, watchlist_id=watchlist_id, run_id=run_id, now=now
         )
         changes = record_page_changes(
             session, stored, watchlist_id=watchlist_id, run_id=run_id, now=now
@@ -337,6 +393,9 @@ def _store_page(
         run_row.updated += stored.updated
         run_row.unchanged += stored.unchanged
         run_row.requests = requests
+        if problems:
+            run_row.skipped += len(problems)
+            run_row.skip_reason = run_row.skip_reason or problems[0]
         return _PageCounts(
             seen=len(page.studies),
             new=stored.new,
@@ -344,6 +403,8 @@ def _store_page(
             unchanged=stored.unchanged,
             changes=changes,
             max_last_update=stored.max_last_update,
+            skipped=len(problems),
+            skip_reason=problems[0] if problems else None,
         )
 
 
@@ -354,6 +415,8 @@ def _settle_departures(
     run_id: int,
     now: Callable[[], datetime],
     page_size: int,
+    result: SyncResult,
+    slug: str,
 ) -> tuple[int, int]:
     """After a full run: members it did not see have left the watchlist or the registry.
 
@@ -371,10 +434,11 @@ def _settle_departures(
     for start in range(0, len(ids), _IDS_PER_REQUEST):
         params = build_ids_params(ids[start : start + _IDS_PER_REQUEST])
         for page in client.iter_pages(params, page_size=page_size):
+            records, problems = _usable(page.studies, f"departure check page {page.number}")
             with session_scope(factory) as session:
                 stored = repo.store_page(
                     session,
-                    page.studies,
+                    records,
                     watchlist_id=watchlist_id,
                     run_id=run_id,
                     now=now(),
@@ -383,7 +447,20 @@ def _settle_departures(
                 record_page_changes(
                     session, stored, watchlist_id=watchlist_id, run_id=run_id, now=now()
                 )
-            still_listed.update(nct_id_of(r) for r in page.studies)
+                if problems:
+                    run_row = session.get_one(SyncRun, run_id)
+                    run_row.skipped += len(problems)
+                    run_row.skip_reason = run_row.skip_reason or problems[0]
+            if problems:
+                result.skip(len(problems), problems[0])
+                log.warning(
+                    "skipped %d malformed record(s) watchlist=%s run=%d: %s",
+                    len(problems),
+                    slug,
+                    run_id,
+                    problems[0],
+                )
+            still_listed.update(nct_id_of(r) for r in records)
     with session_scope(factory) as session:
         name = session.get_one(Watchlist, watchlist_id).name
         rows = []

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from tests.factories import make_watchlist_and_run
 from trialwatch.ctgov.parse import canonical_json, content_hash
 from trialwatch.errors import NotFoundError, SyncInProgress
 from trialwatch.store import repo
-from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.locks import exclusive_lock
 from trialwatch.store.models import Study, StudyVersion, SyncRun, WatchlistStudy
 
@@ -98,7 +99,7 @@ def test_it_tracks_membership_and_leaving(engine: Engine) -> None:
 def test_a_failed_page_writes_nothing(engine: Engine) -> None:
     """A record without an NCT ID aborts the page's transaction: no study, no version."""
     wl, run = make_watchlist_and_run(engine)
-    broken = {"protocolSection": {"identificationModule": {}}}
+    broken: dict[str, Any] = {"protocolSection": {"identificationModule": {}}}
     with pytest.raises(Exception, match="nctId"):
         _store(engine, [_record("NCT06171568.json"), broken], wl, run)
     with session_scope(make_sessionmaker(engine)) as session:
@@ -128,3 +129,70 @@ def test_the_lock_excludes_a_second_holder(engine: Engine) -> None:
             pass
     with exclusive_lock(engine, "sync of watchlist 'mmn'"):
         pass
+
+
+def _interloper(engine: Engine, statement_start: str, store: Callable[[], object]) -> None:
+    """Run ``store`` (another writer, committing) just before our first such statement.
+
+    It must be our first write: after it we hold locks the other writer would wait for.
+    """
+    fired: list[bool] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not fired and statement.startswith(statement_start):
+            fired.append(True)
+            store()
+
+
+@pytest.mark.timeout(30)  # a regression could wait on its own locks
+def test_a_study_stored_by_a_concurrent_writer_first_is_read_back_not_duplicated(
+    engine: Engine, database_url: str
+) -> None:
+    """Another watchlist's writer commits the same studies mid-page: no error, one version each."""
+    wl, run = make_watchlist_and_run(engine)
+    wl2, run2 = make_watchlist_and_run(engine, "mmn2")
+    records = [_record("constructed/NCT05225675.json"), _record("NCT06171568.json")]
+    other = make_engine(database_url)
+    try:
+        _interloper(
+            engine, "INSERT INTO study ", lambda: _store(other, copy.deepcopy(records), wl2, run2)
+        )
+        mine = _store(engine, records, wl, run)
+    finally:
+        other.dispose()
+    assert (mine.new, mine.updated, mine.unchanged, mine.stored) == (0, 0, 2, [])
+    assert sorted(mine.joined) == sorted(mine.records)
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert session.scalar(select(func.count()).select_from(Study)) == 2
+        assert session.scalar(select(func.count()).select_from(StudyVersion)) == 2
+        assert session.scalar(select(func.count()).select_from(WatchlistStudy)) == 4
+
+
+@pytest.mark.timeout(30)  # a regression could wait on its own locks
+def test_a_version_number_taken_by_a_concurrent_writer_is_left_to_it(
+    engine: Engine, database_url: str
+) -> None:
+    """Both writers saw version 1 and store an edit: the one that took version 2 keeps it."""
+    wl, run = make_watchlist_and_run(engine)
+    wl2, run2 = make_watchlist_and_run(engine, "mmn2")
+    arda = _record("constructed/NCT05225675.json")
+    _store(engine, [arda], wl, run)
+    _store(engine, [copy.deepcopy(arda)], wl2, run2)
+    edited = copy.deepcopy(arda)
+    edited["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    other = make_engine(database_url)
+    try:
+        _interloper(
+            engine,
+            "INSERT INTO study_version ",
+            lambda: _store(other, [copy.deepcopy(edited)], wl2, run2),
+        )
+        mine = _store(engine, [edited], wl, run)
+    finally:
+        other.dispose()
+    assert (mine.new, mine.updated, mine.unchanged, mine.stored) == (0, 0, 1, [])
+    with session_scope(make_sessionmaker(engine)) as session:
+        study = repo.get_study(session, "NCT05225675")
+        assert [v.version for v in repo.versions_of(session, study.id)] == [1, 2]
+        assert (study.current_version, study.overall_status) == (2, "COMPLETED")

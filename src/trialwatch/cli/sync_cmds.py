@@ -73,6 +73,7 @@ def sync(
                 "updated",
                 "unchanged",
                 "left",
+                "skipped",
                 "seconds",
             ],
             [
@@ -86,11 +87,18 @@ def sync(
                     r.updated,
                     r.unchanged,
                     r.left,
+                    r.skipped,
                     f"{r.seconds:.1f}",
                 ]
                 for r in results
             ],
         )
+        for r in results:
+            if r.skipped:
+                err.print(
+                    f"{r.slug}: skipped {r.skipped} malformed record(s); first: {r.skip_reason}",
+                    soft_wrap=True,
+                )
     if failure is not None:
         raise failure
     if not targets:

@@ -12,6 +12,13 @@ Every httpx exception is caught here and re-raised as a :mod:`trialwatch.errors`
 Requests are spaced by a client-side limiter and retried with exponential backoff
 and full jitter; ``Retry-After`` (seconds or HTTP-date) replaces the computed wait.
 Sleep, clock and jitter are injected so that tests never really wait.
+
+``timeout`` bounds each attempt as a whole, not each socket read: the body is
+streamed and a monotonic deadline is checked between chunks, so a server that
+drips one byte at a time cannot hold a request open (an attempt that overruns is
+a transient failure, retried like a read timeout). Paging stops with
+:class:`~trialwatch.errors.CtgovPageLoop` when a page token repeats or the pages
+outnumber what the first page's ``totalCount`` allows.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import logging
+import math
 import random
 import re
 import time
@@ -31,7 +39,7 @@ import httpx
 import orjson
 
 import trialwatch
-from trialwatch.errors import ConfigError, CtgovBadResponse, CtgovUnavailable
+from trialwatch.errors import ConfigError, CtgovBadResponse, CtgovPageLoop, CtgovUnavailable
 
 logger = logging.getLogger("trialwatch.ctgov")
 
@@ -41,6 +49,8 @@ MAX_PAGE_SIZE = 1000  # spec: pageSize "will be coerced down to 1,000, if greate
 # give up at once with CtgovUnavailable and let the next scheduled run try again.
 MAX_RETRY_AFTER = 600.0
 _MAX_MESSAGE = 300
+# Pages allowed beyond ceil(totalCount / pageSize): records added while paging.
+PAGE_MARGIN = 2
 # Spec pattern of the nctId path parameter of GET /studies/{nctId}.
 _NCT_ID = re.compile(r"^[Nn][Cc][Tt]0*[1-9]\d{0,7}$")
 _ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
@@ -63,6 +73,10 @@ class _Failure:
     cause: str  # one line, e.g. "connection refused" or "HTTP 503 Service Unavailable"
     unreachable: bool  # no HTTP answer at all (connect error, timeout, dropped connection)
     retry_after: float | None = None  # seconds, from a Retry-After header
+
+
+class _Overrun(Exception):
+    """An attempt outlived the whole-request deadline (kept inside this module)."""
 
 
 class CtgovClient:
@@ -130,7 +144,9 @@ class CtgovClient:
 
         Only one page is held at a time. ``pageSize``, ``pageToken`` and
         ``countTotal`` are managed here; the other parameters are sent unchanged on
-        every page, as the spec requires.
+        every page, as the spec requires. A token seen before, or more pages than
+        ``ceil(totalCount / page_size) + PAGE_MARGIN``, raises :class:`CtgovPageLoop`
+        before the next page is fetched.
         """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
@@ -141,6 +157,9 @@ class CtgovClient:
         }
         base["pageSize"] = str(page_size)
         token: str | None = None
+        seen_tokens: set[str] = set()
+        allowed: int | None = None  # pages, from the first page's totalCount
+        total: int | None = None
         number = 0
         while True:
             number += 1
@@ -154,6 +173,9 @@ class CtgovClient:
             where = _where(response)
             del response  # keep only the parsed page alive while the caller works
             next_token = page.next_page_token
+            if number == 1 and page.total_count is not None:
+                total = page.total_count
+                allowed = math.ceil(total / page_size) + PAGE_MARGIN
             held = [page]
             del page
             # Hold no reference while suspended: a local would keep this page alive
@@ -162,9 +184,21 @@ class CtgovClient:
             if next_token is None:
                 return
             if next_token == token:
-                raise CtgovBadResponse(
+                raise CtgovPageLoop(
                     f"ClinicalTrials.gov returned the same nextPageToken twice at {where}"
                 )
+            if next_token in seen_tokens:
+                raise CtgovPageLoop(
+                    f"ClinicalTrials.gov page tokens loop at {where}: page {number} "
+                    "sent a nextPageToken of an earlier page"
+                )
+            if allowed is not None and number >= allowed:
+                raise CtgovPageLoop(
+                    f"ClinicalTrials.gov kept paging at {where}: page {number} still has a "
+                    f"nextPageToken, but totalCount={total} at pageSize={page_size} allows "
+                    f"at most {allowed} pages"
+                )
+            seen_tokens.add(next_token)
             token = next_token
 
     def iter_studies(
@@ -232,7 +266,10 @@ class CtgovClient:
             self.request_count += 1
             logger.debug("GET %s %s (attempt %d)", url, dict(params or {}), attempt)
             try:
-                response = self._http.get(url, params=params)
+                response = self._fetch(url, params)
+            except _Overrun as exc:
+                failure = _Failure(str(exc), unreachable=True)
+                last_exc = exc
             except httpx.UnsupportedProtocol as exc:
                 raise ConfigError(f"ClinicalTrials.gov base URL is not usable: {url}") from exc
             except httpx.TransportError as exc:
@@ -265,6 +302,35 @@ class CtgovClient:
             f"ClinicalTrials.gov is {state} at {url}: {failure.cause} "
             f"(after {self.max_attempts} attempts)"
         ) from last_exc
+
+    def _fetch(self, url: str, params: Mapping[str, str] | None) -> httpx.Response:
+        """One attempt, read whole within ``timeout`` seconds of its start (else _Overrun).
+
+        httpx's timeouts apply to each socket read; the deadline here applies to the
+        request, checked between the chunks of the streamed body.
+        """
+        deadline = time.monotonic() + self._timeout
+        with self._http.stream("GET", url, params=params) as streamed:
+            chunks: list[bytes] = []
+            for chunk in streamed.iter_raw():
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise _Overrun(
+                        f"response not complete within {self._timeout:g} s "
+                        f"(whole-request timeout; {sum(map(len, chunks))} bytes received)"
+                    )
+            # A complete response, decoded (gzip) as httpx would; the stream is closed.
+            return httpx.Response(
+                streamed.status_code,
+                headers=streamed.headers,
+                content=b"".join(chunks),
+                request=streamed.request,
+                extensions={
+                    key: value
+                    for key, value in streamed.extensions.items()
+                    if key in ("reason_phrase", "http_version")
+                },
+            )
 
     def _wait_before_retry(self, attempt: int, failure: _Failure, url: str) -> float:
         if failure.retry_after is not None:

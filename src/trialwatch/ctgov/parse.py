@@ -7,6 +7,7 @@ Field paths follow the records the API returns for ``GET /studies/{nctId}``:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ import orjson
 from trialwatch.errors import CtgovBadResponse
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
+_CANONICAL_NCT_ID = re.compile(r"^NCT\d{8}$")
 
 
 def canonical_json(record: Mapping[str, Any]) -> bytes:
@@ -42,6 +44,22 @@ def nct_id_of(record: Mapping[str, Any]) -> str:
     if not isinstance(nct_id, str) or not nct_id:
         raise CtgovBadResponse("a study record has no protocolSection.identificationModule.nctId")
     return nct_id
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a record of a page cannot be stored (one short phrase), or None if it can."""
+    nct_id = get_path(record, "protocolSection.identificationModule.nctId")
+    if not isinstance(record, Mapping):
+        return "not a JSON object"
+    if not isinstance(nct_id, str) or not nct_id:
+        return "no protocolSection.identificationModule.nctId"
+    if not _CANONICAL_NCT_ID.match(nct_id):
+        return f"nctId {nct_id[:40]!r} is not an NCT ID"
+    try:
+        summarise(record)
+    except (AttributeError, TypeError, ValueError):
+        return f"{nct_id}: a module of the record is not in the API's shape"
+    return None
 
 
 @dataclass(frozen=True)

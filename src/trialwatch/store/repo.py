@@ -1,4 +1,11 @@
-"""Repository functions: (session, ...) -> rows or domain objects. No HTTP, no clock."""
+"""Repository functions: (session, ...) -> rows or domain objects. No HTTP, no clock.
+
+Writers of studies may run at the same time (two watchlists that share studies are
+synced by two processes): rows with a unique key are written insert-or-get
+(``INSERT … ON CONFLICT DO NOTHING … RETURNING``, then read back what another
+writer stored first), in key order so that two writers wait for each other in one
+order and never deadlock.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,9 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from trialwatch.ctgov.parse import canonical_json, content_hash, nct_id_of, summarise
@@ -148,6 +157,11 @@ def store_page(
 
     Also refreshes the watchlist membership of every record. Runs inside the
     caller's transaction; nothing is committed here.
+
+    Safe against a concurrent writer of the same studies: a study it inserted first
+    is read back and compared like any stored study, and a version number it took
+    first is left to it (its transaction stored that version and its changes); the
+    next sync stores ours if the content still differs.
     """
     result = PageResult()
     prepared: dict[str, _Prepared] = {}
@@ -162,43 +176,43 @@ def store_page(
                 result.max_last_update = day
     if not prepared:
         return result
-    existing = {
-        row.nct_id: row
-        for row in session.execute(
-            select(Study.id, Study.nct_id, Study.current_hash, Study.current_version).where(
-                Study.nct_id.in_(list(prepared))
-            )
-        )
-    }
-    fresh = [p for p in prepared.values() if p.nct_id not in existing]
-    changed = [
-        p
-        for p in prepared.values()
-        if p.nct_id in existing and existing[p.nct_id].current_hash != p.hash
-    ]
-    result.new, result.updated = len(fresh), len(changed)
-    result.unchanged = len(prepared) - len(fresh) - len(changed)
-
+    existing = _current_rows(session, list(prepared))
     ids = {nct: row.id for nct, row in existing.items()}
+    fresh = sorted(
+        (p for p in prepared.values() if p.nct_id not in existing), key=lambda p: p.nct_id
+    )
     if fresh:
-        # executemany, then read the ids back by key: INSERT … RETURNING in parameter
-        # order runs row by row on SQLite.
-        session.execute(
-            insert(Study),
-            [
-                {**_study_columns(p), "current_version": 1, "first_seen_at": now, "updated_at": now}
-                for p in fresh
-            ],
-        )
-        ids.update(
+        study = Study.__table__
+        inserted = dict(
             iter(
                 session.execute(
-                    select(Study.nct_id, Study.id).where(
-                        Study.nct_id.in_([p.nct_id for p in fresh])
-                    )
+                    _insert_or_skip(session, Study, "nct_id").returning(study.c.nct_id, study.c.id),
+                    [
+                        {
+                            **_study_columns(p),
+                            "current_version": 1,
+                            "first_seen_at": now,
+                            "updated_at": now,
+                        }
+                        for p in fresh
+                    ],
                 ).tuples()
             )
         )
+        ids.update(inserted)
+        taken = [p.nct_id for p in fresh if p.nct_id not in inserted]
+        if taken:  # stored by a concurrent writer since we looked: compare with theirs
+            existing.update(_current_rows(session, taken))
+            ids.update({nct: existing[nct].id for nct in taken})
+        fresh = [p for p in fresh if p.nct_id in inserted]
+    changed = sorted(
+        (
+            p
+            for p in prepared.values()
+            if p.nct_id in existing and existing[p.nct_id].current_hash != p.hash
+        ),
+        key=lambda p: ids[p.nct_id],
+    )
     old_records: dict[int, dict[str, Any]] = {}
     if changed and load_old_records:
         old_records = {
@@ -212,22 +226,10 @@ def store_page(
                 )
             )
         }
-    if changed:
-        session.execute(
-            update(Study),
-            [
-                {
-                    "id": existing[p.nct_id].id,
-                    **_study_columns(p),
-                    "current_version": existing[p.nct_id].current_version + 1,
-                    "updated_at": now,
-                }
-                for p in changed
-            ],
-        )
     versions = [(p, 1) for p in fresh] + [
         (p, existing[p.nct_id].current_version + 1) for p in changed
     ]
+    version_ids: dict[tuple[int, int], int] = {}
     if versions:
         rows = [
             {
@@ -241,34 +243,79 @@ def store_page(
             }
             for p, number in versions
         ]
-        session.execute(insert(StudyVersion), rows)
-        # By (study_id, version), the unique index: cost per page, whatever the table size.
-        wanted = {(r["study_id"], r["version"]) for r in rows}
+        rows.sort(key=lambda r: (r["study_id"], r["version"]))
+        table = StudyVersion.__table__
         version_ids = {
             (sid, number): vid
             for vid, sid, number in session.execute(
-                select(StudyVersion.id, StudyVersion.study_id, StudyVersion.version).where(
-                    StudyVersion.study_id.in_([r["study_id"] for r in rows])
-                )
+                _insert_or_skip(session, StudyVersion, "study_id", "version").returning(
+                    table.c.id, table.c.study_id, table.c.version
+                ),
+                rows,
             ).tuples()
-            if (sid, number) in wanted
         }
-        for p, number in versions:
-            sid = ids[p.nct_id]
-            result.stored.append(
-                StoredVersion(
-                    study_id=sid,
-                    version_id=version_ids[(sid, number)],
-                    version=number,
-                    nct_id=p.nct_id,
-                    old_record=old_records.get(sid),
-                    new_record=p.record,
-                )
+    # A version number another writer took first is theirs: leave that study to them.
+    won = [(p, n) for p, n in versions if (ids[p.nct_id], n) in version_ids]
+    updates = [(p, n) for p, n in won if p.nct_id in existing]
+    if updates:
+        session.execute(
+            update(Study),
+            [
+                {
+                    "id": ids[p.nct_id],
+                    **_study_columns(p),
+                    "current_version": number,
+                    "updated_at": now,
+                }
+                for p, number in updates
+            ],
+        )
+    for p, number in won:
+        sid = ids[p.nct_id]
+        result.stored.append(
+            StoredVersion(
+                study_id=sid,
+                version_id=version_ids[(sid, number)],
+                version=number,
+                nct_id=p.nct_id,
+                old_record=old_records.get(sid),
+                new_record=p.record,
             )
+        )
+    result.new, result.updated = len(fresh), len(updates)
+    result.unchanged = len(prepared) - result.new - result.updated
     result.records = {ids[p.nct_id]: p.record for p in prepared.values()}
     if touch_membership:
-        result.joined = _touch_membership(session, watchlist_id, list(ids.values()), run_id, now)
+        result.joined = _touch_membership(session, watchlist_id, sorted(ids.values()), run_id, now)
     return result
+
+
+@dataclass(frozen=True)
+class _Current:
+    id: int
+    current_hash: str
+    current_version: int
+
+
+def _current_rows(session: Session, nct_ids: list[str]) -> dict[str, _Current]:
+    return {
+        nct: _Current(sid, digest, version)
+        for sid, nct, digest, version in session.execute(
+            select(Study.id, Study.nct_id, Study.current_hash, Study.current_version).where(
+                Study.nct_id.in_(nct_ids)
+            )
+        ).tuples()
+    }
+
+
+def _insert_or_skip(session: Session, model: type[Any], *keys: str) -> Any:
+    """``INSERT … ON CONFLICT (keys) DO NOTHING`` for the session's database.
+
+    With ``RETURNING`` it returns only the rows this statement inserted; executed
+    with a list of rows it is batched (insertmanyvalues), not row by row.
+    """
+    build = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return build(model.__table__).on_conflict_do_nothing(index_elements=list(keys))
 
 
 def _study_columns(p: _Prepared) -> dict[str, Any]:
@@ -300,20 +347,25 @@ def _touch_membership(
         )
     )
     members = set(left_at)
-    missing = [sid for sid in study_ids if sid not in members]
+    missing = sorted(sid for sid in study_ids if sid not in members)
     if missing:
-        session.execute(
-            insert(WatchlistStudy),
-            [
-                {
-                    "watchlist_id": watchlist_id,
-                    "study_id": sid,
-                    "first_matched_at": now,
-                    "last_matched_at": now,
-                    "last_run_id": run_id,
-                }
-                for sid in missing
-            ],
+        table = WatchlistStudy.__table__
+        missing = list(
+            session.scalars(
+                _insert_or_skip(session, WatchlistStudy, "watchlist_id", "study_id").returning(
+                    table.c.study_id
+                ),
+                [
+                    {
+                        "watchlist_id": watchlist_id,
+                        "study_id": sid,
+                        "first_matched_at": now,
+                        "last_matched_at": now,
+                        "last_run_id": run_id,
+                    }
+                    for sid in missing
+                ],
+            )
         )
     if members:
         session.execute(
