@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import random
 import socket
@@ -17,7 +18,7 @@ import respx
 
 import trialwatch
 from trialwatch.ctgov.client import CtgovClient, Page
-from trialwatch.errors import ConfigError, CtgovBadResponse, CtgovUnavailable
+from trialwatch.errors import ConfigError, CtgovBadResponse, CtgovPageLoop, CtgovUnavailable
 
 BASE = "https://ctgov.test/api/v2"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ctgov"
@@ -178,6 +179,50 @@ def test_it_stops_when_the_api_repeats_a_page_token(api: respx.MockRouter, waits
 
     with make_client(waits) as client, pytest.raises(CtgovBadResponse, match="same nextPageToken"):
         list(client.iter_pages({}))
+
+
+def test_it_stops_when_page_tokens_cycle(api: respx.MockRouter, waits: Waits) -> None:
+    """Tokens A → B → A: the third page would repeat the second; CtgovPageLoop, not a loop."""
+    api.get("/studies", params={"pageToken": "B"}).respond(
+        json={"studies": [], "nextPageToken": "A"}
+    )
+    api.get("/studies", params={"pageToken": "A"}).respond(
+        json={"studies": [], "nextPageToken": "B"}
+    )
+    api.get("/studies").respond(json={"studies": [], "nextPageToken": "A"})
+
+    with make_client(waits) as client, pytest.raises(CtgovPageLoop, match="earlier page"):
+        list(client.iter_pages({}))
+    assert client.request_count == 3
+
+
+def test_it_stops_after_the_pages_total_count_allows(api: respx.MockRouter, waits: Waits) -> None:
+    """totalCount=12 at pageSize 5 is 3 pages; with the margin of 2, a 6th is never fetched."""
+    served = iter(range(1, 100))
+
+    def fresh_token(request: httpx.Request) -> httpx.Response:
+        total = {} if "pageToken" in request.url.params else {"totalCount": 12}
+        return httpx.Response(
+            200, json={"studies": [], "nextPageToken": f"t{next(served)}", **total}
+        )
+
+    api.get("/studies").mock(side_effect=fresh_token)
+
+    with make_client(waits) as client, pytest.raises(CtgovPageLoop) as caught:
+        list(client.iter_pages({}, page_size=5))
+    assert client.request_count == 5
+    assert "totalCount=12 at pageSize=5 allows at most 5 pages" in str(caught.value)
+
+
+def test_it_reads_a_gzipped_body_through_the_request_deadline(
+    api: respx.MockRouter, waits: Waits
+) -> None:
+    """The streamed body is decoded like httpx would: gzip answers still parse."""
+    body = gzip.compress(orjson.dumps(VERSION))
+    api.get("/version").respond(content=body, headers={"Content-Encoding": "gzip"})
+
+    with make_client(waits) as client:
+        assert client.data_timestamp() == VERSION["dataTimestamp"]
 
 
 # -- single study and version ---------------------------------------------------------
