@@ -277,6 +277,51 @@ def test_it_recovers_from_a_dropped_connection(client: CtgovClient, fake: FakeCt
     assert client.request_count == 2
 
 
+def _get_json(fake: FakeCtgov, path: str, **params: str) -> Any:
+    response = httpx.get(fake.base_url + path, params=params, timeout=10)
+    assert response.status_code == 200, response.text
+    return orjson.loads(response.content)
+
+
+@pytest.mark.parametrize(("mode", "second"), [("cycle", "loop-B"), ("fresh", "loop-2")])
+def test_it_pages_forever_when_told_to_loop_page_tokens(
+    fake: FakeCtgov, mode: str, second: str
+) -> None:
+    """loop_page_tokens serves page 1 again and again with looping (or ever new) tokens."""
+    fake.loop_page_tokens(mode)
+    first = _get_json(fake, "/studies", pageSize="2", countTotal="true")
+    again = _get_json(fake, "/studies", pageSize="2", pageToken=first["nextPageToken"])
+
+    assert (first["totalCount"], ids(again["studies"])) == (15, ids(first["studies"]))
+    assert again["nextPageToken"] == second
+    fake.loop_page_tokens(None)
+    assert "nextPageToken" not in _get_json(fake, "/studies", pageSize="20")
+
+
+def test_it_appends_raw_records_to_the_first_page(fake: FakeCtgov) -> None:
+    """append_to_first_page serves records that put() would refuse, on page 1 only."""
+    fake.append_to_first_page({"hasResults": False})
+    first = _get_json(fake, "/studies", pageSize="10", countTotal="true")
+    second = _get_json(fake, "/studies", pageSize="10", pageToken=first["nextPageToken"])
+
+    assert (len(first["studies"]), first["totalCount"]) == (11, 16)
+    assert first["studies"][-1] == {"hasResults": False}
+    assert len(second["studies"]) == 5
+
+
+@pytest.mark.timeout(30)
+def test_it_drips_a_body_and_stops_dripping_when_stopped() -> None:
+    """drip_body sends headers at once and the body slowly; stop() does not wait for it."""
+    fake = FakeCtgov(RECORDS).start()
+    fake.drip_body(0.5, path_prefix="/studies")
+    with httpx.stream("GET", fake.base_url + "/studies", timeout=5) as response:
+        assert response.status_code == 200
+        assert next(response.iter_raw()) == b"{"
+    started = datetime.datetime.now(datetime.UTC)
+    fake.stop()
+    assert (datetime.datetime.now(datetime.UTC) - started).total_seconds() < 5
+
+
 def test_it_honours_an_injected_retry_after(fake: FakeCtgov) -> None:
     """A 429 with Retry-After from the fake makes the client wait that long."""
     waits: list[float] = []

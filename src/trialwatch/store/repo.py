@@ -470,6 +470,8 @@ def run_counts(run: SyncRun) -> Mapping[str, Any]:
         "updated": run.updated,
         "unchanged": run.unchanged,
         "left": run.left,
+        "skipped": run.skipped,
+        "skip_reason": run.skip_reason,
         "data_timestamp": run.data_timestamp,
         "cursor_before": run.cursor_before.isoformat() if run.cursor_before else None,
         "cursor_after": run.cursor_after.isoformat() if run.cursor_after else None,
