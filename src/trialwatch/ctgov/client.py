@@ -75,10 +75,6 @@ class _Failure:
     retry_after: float | None = None  # seconds, from a Retry-After header
 
 
-class _Overrun(Exception):
-    """An attempt outlived the whole-request deadline (kept inside this module)."""
-
-
 class CtgovClient:
     """Synchronous client of ``GET /studies``, ``/studies/{nctId}`` and ``/version``.
 
@@ -267,9 +263,6 @@ class CtgovClient:
             logger.debug("GET %s %s (attempt %d)", url, dict(params or {}), attempt)
             try:
                 response = self._fetch(url, params)
-            except _Overrun as exc:
-                failure = _Failure(str(exc), unreachable=True)
-                last_exc = exc
             except httpx.UnsupportedProtocol as exc:
                 raise ConfigError(f"ClinicalTrials.gov base URL is not usable: {url}") from exc
             except httpx.TransportError as exc:
@@ -280,10 +273,13 @@ class CtgovClient:
                     f"ClinicalTrials.gov answered {url} unusably: {_one_line(str(exc))}"
                 ) from exc
             else:
-                status_failure = _check_status(response, not_found)
-                if status_failure is None:
-                    return response
-                failure = status_failure
+                if isinstance(response, _Failure):  # past the whole-request deadline
+                    failure = response
+                else:
+                    status_failure = _check_status(response, not_found)
+                    if status_failure is None:
+                        return response
+                    failure = status_failure
                 last_exc = None
             if attempt == self.max_attempts:
                 break
@@ -303,8 +299,8 @@ class CtgovClient:
             f"(after {self.max_attempts} attempts)"
         ) from last_exc
 
-    def _fetch(self, url: str, params: Mapping[str, str] | None) -> httpx.Response:
-        """One attempt, read whole within ``timeout`` seconds of its start (else _Overrun).
+    def _fetch(self, url: str, params: Mapping[str, str] | None) -> httpx.Response | _Failure:
+        """One attempt, read whole within ``timeout`` seconds of its start, else a failure.
 
         httpx's timeouts apply to each socket read; the deadline here applies to the
         request, checked between the chunks of the streamed body.
@@ -315,9 +311,10 @@ class CtgovClient:
             for chunk in streamed.iter_raw():
                 chunks.append(chunk)
                 if time.monotonic() > deadline:
-                    raise _Overrun(
+                    return _Failure(
                         f"response not complete within {self._timeout:g} s "
-                        f"(whole-request timeout; {sum(map(len, chunks))} bytes received)"
+                        f"(whole-request timeout; {sum(map(len, chunks))} bytes received)",
+                        unreachable=True,
                     )
             # A complete response, decoded (gzip) as httpx would; the stream is closed.
             return httpx.Response(
