@@ -405,7 +405,7 @@ def phase_sync(kind: str, url: str, db: Path, page_size: int) -> dict[str, Any]:
     """One ``sync_watchlist`` run on ``db``: first (full), full, or incremental."""
     from trialwatch.ctgov.client import CtgovClient
     from trialwatch.store.db import make_engine
-    from trialwatch.sync import sync_watchlist
+    from trialwatch.jobs.sync import sync_watchlist
 
     engine = make_engine(f"sqlite:///{db}")
     source = TimedSource(CtgovClient(url, requests_per_minute=0, timeout=120.0))

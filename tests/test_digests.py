@@ -18,16 +18,16 @@ from tests.fakeapi import FakeCtgov, load_fixture_records
 from tests.smtpserver import SmtpServer
 from tests.test_sync import ROOT, run_cli
 from trialwatch.ctgov.client import CtgovClient
-from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.digest.render import make_environment
+from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.digests import MailSettings, build_digests_once
+from trialwatch.jobs.sync import sync_watchlist
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.store import repo
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscription
 from trialwatch.store.subscribers import SubscriptionRequest
-from trialwatch.sync import sync_watchlist
 from trialwatch.watchlists import load_watchlists
 
 SENDER = "TrialWatch <digests@trialwatch.example>"

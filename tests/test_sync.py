@@ -19,10 +19,10 @@ from tests.fakeapi import FakeCtgov, load_fixture_records
 from trialwatch.cli import main
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.errors import CtgovBadResponse, CtgovUnavailable
+from trialwatch.jobs.sync import SyncProgress, sync_watchlist
 from trialwatch.store import repo
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Study, StudyVersion, SyncRun
-from trialwatch.sync import SyncProgress, sync_watchlist
 
 ROOT = Path(__file__).parents[1]
 MMN_IDS = {"NCT05225675", "NCT06537999", "NCT06742190"}

@@ -25,10 +25,10 @@ from tests.fakeapi import FakeCtgov, load_fixture_records
 from trialwatch.cli import main
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.errors import CtgovBadResponse, CtgovUnavailable
+from trialwatch.jobs.sync import sync_watchlist
 from trialwatch.store import repo
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, Study, StudyVersion, SyncRun, WatchlistStudy
-from trialwatch.sync import sync_watchlist
 from trialwatch.watchlists import load_watchlists
 
 ROOT = Path(__file__).parents[1]

@@ -13,7 +13,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 
 class LogfmtFormatter(logging.Formatter):
-    """``2026-11-29T16:00:00Z INFO trialwatch.sync sync finished watchlist=mmn ...``"""
+    """``2026-11-29T16:00:00Z INFO trialwatch.jobs.sync sync finished watchlist=mmn ...``"""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tests.cli.conftest import ROOT
 from tests.cli.helpers import assert_one_line_error, run_cli
-from trialwatch.cli import sync_cmds
+from trialwatch.jobs import runner
 from trialwatch.store import repo
 
 
@@ -178,6 +178,6 @@ def test_a_database_error_outside_any_session_is_caught_by_main(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise OperationalError("UPDATE ...", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(sync_cmds, "sync_watchlist", broken)
+    monkeypatch.setattr(runner, "sync_watchlist", broken)
     line = assert_one_line_error(run_cli(capsys, "sync", "mmn"), 1, "error: database: ")
     assert "disk I/O error" in line

@@ -9,16 +9,13 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from trialwatch.cli.common import load_app, out, print_json, print_table
+from trialwatch.cli.common import JsonOpt, load_app, out, print_json, print_table
 from trialwatch.diff import diff_records
 from trialwatch.diff.leaves import leaf_differences
 from trialwatch.errors import NotFoundError
 from trialwatch.store import change_repo, repo
 from trialwatch.timeparse import parse_since
 from trialwatch.vocab import MAILED_SIGNIFICANCES
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
 
 # The choices of --significance, from the one vocabulary (a typer choice needs an enum).
 Level = enum.StrEnum("Level", {level: level for level in (*MAILED_SIGNIFICANCES, "all")})  # type: ignore[misc]

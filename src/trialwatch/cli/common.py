@@ -10,9 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
 import orjson
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.config import Settings, load_settings
 from trialwatch.errors import ConfigError, DatabaseError, TrialwatchError
+from trialwatch.jobs.runner import Jobs
 from trialwatch.logs import configure_logging
 from trialwatch.store.db import (
     check_schema,
@@ -43,6 +45,10 @@ out = Console(
 err = Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+"""The ``--json`` option every reporting command takes."""
+
+
 @dataclass
 class App:
     """Lazily built settings and database for one command."""
@@ -57,6 +63,11 @@ class App:
     def sessions(self) -> sessionmaker[Session]:
         check_schema(self.engine)
         return make_sessionmaker(self.engine)
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        """The jobs, configured from these settings against this database."""
+        return Jobs(self.settings, self.engine)
 
     @property
     def database(self) -> str:

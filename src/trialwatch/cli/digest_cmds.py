@@ -8,20 +8,24 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwatch.cli.common import App, atomic_output, load_app, out, print_json, print_table
-from trialwatch.jobs.delivery import send_summary, send_with_settings
-from trialwatch.digest.render import make_environment
-from trialwatch.jobs.digests import MailSettings, build_digests_once, preview_digest
+from trialwatch.cli.common import (
+    App,
+    JsonOpt,
+    atomic_output,
+    load_app,
+    out,
+    print_json,
+    print_table,
+)
 from trialwatch.errors import DeliveryError
+from trialwatch.jobs.delivery import send_summary
 from trialwatch.store import outbox
 from trialwatch.store.subscribers import normalise_email
 from trialwatch.timeparse import parse_since
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
 
 def send_queued(app: App) -> dict[str, Any]:
-    return send_with_settings(app.engine, app.settings).to_dict()
+    return app.jobs.deliver().to_dict()
 
 
 def digest(
@@ -43,13 +47,9 @@ def digest(
 ) -> None:
     """Build the digests that are due and queue them; with --send, deliver the queue."""
     app = load_app()
-    settings = app.settings
     app.sessions  # noqa: B018 - checks that the database is initialised
-    env = make_environment(settings.templates)
-    mail = MailSettings.from_settings(settings, settings.state_dir)
-    now = datetime.now(UTC)
     if preview is not None:
-        _, rendered = preview_digest(app.engine, env, mail, normalise_email(preview), now=now)
+        _, rendered = app.jobs.preview(normalise_email(preview))
         if rendered is None:
             out.print(f"nothing to send to {preview} yet")
             return
@@ -63,7 +63,7 @@ def digest(
             out.print(f"Subject: {rendered.subject}\n", markup=False)
             out.print(rendered.text, markup=False)
         return
-    built = build_digests_once(app.engine, env, mail, now=now, dry_run=dry_run)
+    built = app.jobs.build_digests(dry_run=dry_run)
     sent = send_queued(app) if send and not dry_run else None
     if json_output:
         print_json({"built": built.to_dict(), "sent": sent})

@@ -12,14 +12,13 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from trialwatch.cli.common import err, first_line, load_app, out, print_json, print_table
+from trialwatch.cli.common import JsonOpt, err, first_line, load_app, out, print_json, print_table
 from trialwatch.config import not_utf8
 from trialwatch.errors import ConfigError, TrialwatchError
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.subscribers import SubscriptionRequest
 
 subscriber_app = typer.Typer(help="Manage digest subscribers.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 IMPORT_COLUMNS = (
     "email",
     "name",

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from trialwatch.cli.common import err, load_app, print_json, print_table, progress_wanted
+from trialwatch.cli.common import JsonOpt, err, load_app, print_json, print_table, progress_wanted
 from trialwatch.errors import TrialwatchError
+from trialwatch.jobs.sync import SyncProgress, SyncResult
 from trialwatch.store import repo
-from trialwatch.sync import SyncProgress, SyncResult, open_client, sync_watchlist
 
 
 def sync(
@@ -25,13 +25,10 @@ def sync(
             "--full", help="Re-fetch everything; mark studies that no longer match as left."
         ),
     ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print machine-readable JSON.")
-    ] = False,
+    json_output: JsonOpt = False,
 ) -> None:
     """Fetch new and updated studies of watchlists from ClinicalTrials.gov."""
     app = load_app()
-    settings = app.settings
     with app.session() as session:
         if slugs:
             targets = [repo.get_watchlist(session, slug).slug for slug in slugs]
@@ -39,22 +36,11 @@ def sync(
             targets = [w.slug for w in repo.list_watchlists(session) if w.enabled]
     results: list[SyncResult] = []
     failure: TrialwatchError | None = None
-    with open_client(settings) as client:
+    with app.jobs.client() as client:
         for slug in targets:
             with _progress(progress_wanted(json_output), slug) as on_page:
                 try:
-                    results.append(
-                        sync_watchlist(
-                            app.engine,
-                            client,
-                            slug,
-                            full=full,
-                            page_size=settings.page_size,
-                            overlap_days=settings.overlap_days,
-                            api_url=settings.api_url,
-                            on_page=on_page,
-                        )
-                    )
+                    results.append(app.jobs.sync(slug, full=full, client=client, on_page=on_page))
                 except TrialwatchError as exc:
                     failure = exc
                     break

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 
-from trialwatch.cli.common import bold, database_error, load_app, out, print_json, print_table
+from trialwatch.cli.common import (
+    JsonOpt,
+    bold,
+    database_error,
+    load_app,
+    out,
+    print_json,
+    print_table,
+)
 from trialwatch.errors import DatabaseError
 from trialwatch.store import repo
 from trialwatch.store.db import check_database_file, upgrade
 from trialwatch.watchlists import load_watchlists
 
 watchlist_app = typer.Typer(help="List and inspect watchlists.", no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def init(json_output: JsonOpt = False) -> None:

@@ -25,9 +25,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.clock import utcnow
-from trialwatch.config import Settings
 from trialwatch.errors import ConnectionFailure, DeliveryError
-from trialwatch.mail.transport import MailTransport, make_transport
+from trialwatch.mail.transport import MailTransport
 from trialwatch.store import outbox
 from trialwatch.store.db import session_scope
 
@@ -161,16 +160,6 @@ def _deliver(
     finally:
         if opened:
             transport.close()
-
-
-def send_with_settings(engine: Engine, settings: Settings) -> SendResult:
-    """Deliver the queue through the transport the settings name."""
-    return send_digests_once(
-        engine,
-        make_transport(settings.mail, settings.smtp_url),
-        sender=settings.mail_from,
-        max_attempts=settings.send_max_attempts,
-    )
 
 
 def _record_failure(

@@ -15,21 +15,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any
 
 import jinja2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from trialwatch.config import Settings
 from trialwatch.digest.assemble import build_digest
 from trialwatch.digest.model import ChangeItem, Digest, Recipient, StudyInfo, SubscriptionPrefs
-from trialwatch.digest.render import render_digest
+from trialwatch.digest.render import RenderedMessage, render_digest
 from trialwatch.digest.schedule import is_due
 from trialwatch.errors import DeliveryError
 from trialwatch.mail.message import build_message
-from trialwatch.mail.signing import make_unsubscribe_token, resolve_secret, unsubscribe_url
+from trialwatch.mail.signing import make_unsubscribe_token, unsubscribe_url
 from trialwatch.store import feed as change_feed
 from trialwatch.store import outbox
 from trialwatch.store import subscribers as subscriber_store
@@ -51,21 +49,6 @@ class MailSettings:
     public_url: str
     secret: str
     max_studies: int = 25
-
-    @classmethod
-    def from_settings(cls, settings: Settings, state_dir: Path | None = None) -> MailSettings:
-        """Mail settings; without a configured key, one kept in the state folder signs links.
-
-        The state folder is ``settings.state_dir`` (``TRIALWATCH_STATE_DIR``) unless given.
-        """
-        return cls(
-            sender=settings.mail_from,
-            public_url=settings.public_url,
-            secret=resolve_secret(
-                settings.secret_key, settings.state_dir if state_dir is None else state_dir
-            ),
-            max_studies=settings.digest_max_studies,
-        )
 
     @property
     def domain(self) -> str:
@@ -377,7 +360,7 @@ def _outbox_row(
 
 def preview_digest(
     engine: Engine, env: jinja2.Environment, mail: MailSettings, email: str, *, now: datetime
-) -> tuple[Digest | None, Any]:
+) -> tuple[Digest | None, RenderedMessage | None]:
     """The next digest of one subscriber, rendered, touching nothing."""
     factory = make_sessionmaker(engine)
     with factory() as session:

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from trialwatch.store.models import Change, Digest, Study, Subscriber, Watchlist, WatchlistStudy
+from trialwatch.store.models import Digest, Subscriber
 
 
 def queue(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -27,8 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.clock import utcnow
-from trialwatch.config import Settings
-from trialwatch.ctgov.client import CtgovClient, Page
+from trialwatch.ctgov.client import Page
 from trialwatch.ctgov.parse import nct_id_of, record_problem
 from trialwatch.ctgov.query import build_ids_params, build_search_params
 from trialwatch.diff import left_watchlist, removed_from_registry
@@ -40,7 +39,7 @@ from trialwatch.store.locks import exclusive_lock
 from trialwatch.store.models import SyncRun, Watchlist
 from trialwatch.watchlists import Criteria
 
-log = logging.getLogger("trialwatch.sync")
+log = logging.getLogger("trialwatch.jobs.sync")
 
 FULL_SYNC_EVERY = timedelta(days=7)
 _IDS_PER_REQUEST = 200  # keeps the filter.ids URL short
@@ -126,16 +125,6 @@ class SyncResult:
             "cursor": self.cursor,
             "error": self.error,
         }
-
-
-def open_client(settings: Settings) -> CtgovClient:
-    """The API client as the settings describe it (a context manager)."""
-    return CtgovClient(
-        settings.api_url,
-        timeout=settings.http_timeout,
-        max_attempts=settings.max_attempts,
-        requests_per_minute=settings.requests_per_minute,
-    )
 
 
 def sync_watchlist(

@@ -1,0 +1,116 @@
+"""``Jobs(settings, engine)``: the one place where settings become job arguments.
+
+The command line and the scheduler both call these methods, so a setting is read
+in one place and ``now`` is chosen here (the injectable ``clock``), never deep in a
+job. Each method is one step of one job and returns that job's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+import jinja2
+from sqlalchemy import Engine
+
+from trialwatch.clock import utcnow
+from trialwatch.config import Settings
+from trialwatch.ctgov.client import CtgovClient
+from trialwatch.digest.model import Digest
+from trialwatch.digest.render import RenderedMessage, make_environment
+from trialwatch.jobs.delivery import SendResult, send_digests_once
+from trialwatch.jobs.digests import BuildResult, MailSettings, build_digests_once, preview_digest
+from trialwatch.jobs.sync import SyncProgress, SyncResult, sync_watchlist
+from trialwatch.mail.signing import resolve_secret
+from trialwatch.mail.transport import MailTransport, make_transport
+
+
+@dataclass
+class Jobs:
+    """The jobs, configured once from ``settings`` against ``engine``."""
+
+    settings: Settings
+    engine: Engine
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    # --- sync ---------------------------------------------------------------------------
+
+    def client(self) -> CtgovClient:
+        """The API client as the settings describe it (a context manager)."""
+        s = self.settings
+        return CtgovClient(
+            s.api_url,
+            timeout=s.http_timeout,
+            max_attempts=s.max_attempts,
+            requests_per_minute=s.requests_per_minute,
+        )
+
+    def sync(
+        self,
+        slug: str,
+        *,
+        full: bool = False,
+        client: CtgovClient | None = None,
+        on_page: Callable[[SyncProgress], None] | None = None,
+    ) -> SyncResult:
+        """Sync one watchlist (with ``client`` when given, else a client of its own)."""
+        if client is None:
+            with self.client() as own:
+                return self.sync(slug, full=full, client=own, on_page=on_page)
+        s = self.settings
+        return sync_watchlist(
+            self.engine,
+            client,
+            slug,
+            full=full,
+            page_size=s.page_size,
+            overlap_days=s.overlap_days,
+            api_url=s.api_url,
+            now=self.clock,
+            on_page=on_page,
+        )
+
+    # --- digests ------------------------------------------------------------------------
+
+    @cached_property
+    def templates(self) -> jinja2.Environment:
+        return make_environment(self.settings.templates)
+
+    @cached_property
+    def mail(self) -> MailSettings:
+        """What building a message needs; the secret key comes from the state folder."""
+        s = self.settings
+        return MailSettings(
+            sender=s.mail_from,
+            public_url=s.public_url,
+            secret=resolve_secret(s.secret_key, s.state_dir),
+            max_studies=s.digest_max_studies,
+        )
+
+    def build_digests(self, *, dry_run: bool = False) -> BuildResult:
+        """Queue one digest per due subscriber (one builder at a time)."""
+        return build_digests_once(
+            self.engine, self.templates, self.mail, now=self.clock(), dry_run=dry_run
+        )
+
+    def preview(self, email: str) -> tuple[Digest | None, RenderedMessage | None]:
+        """The next digest of one subscriber, rendered, touching nothing."""
+        return preview_digest(self.engine, self.templates, self.mail, email, now=self.clock())
+
+    # --- delivery -----------------------------------------------------------------------
+
+    def transport(self) -> MailTransport:
+        """SMTP or a folder of .eml files, as the settings say."""
+        return make_transport(self.settings.mail, self.settings.smtp_url)
+
+    def deliver(self) -> SendResult:
+        """Send every due message of the outbox."""
+        return send_digests_once(
+            self.engine,
+            self.transport(),
+            sender=self.settings.mail_from,
+            now=self.clock,
+            max_attempts=self.settings.send_max_attempts,
+        )
