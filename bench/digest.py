@@ -16,7 +16,7 @@ with ``--pg URL``, on a new PostgreSQL database created beside URL's and dropped
 at the end):
 
 * 3 watchlists; 63 studies copied from the real records of ``tests/fixtures/ctgov``
-  (new NCT IDs ``NCT9nnnnnnn``), stored with :func:`trialwatch.store.repo.store_page`
+  (new NCT IDs ``NCT9nnnnnnn``), stored with :func:`trialwatch.store.studies.store_versions`
   in two syncs so that studies, versions and memberships are real (18 per
   watchlist, 5 of them in two watchlists, then 3 new ones per watchlist);
 * 50 change rows made by :func:`trialwatch.diff.diff_records` from real edits of
@@ -92,18 +92,23 @@ from tests.fakeapi import load_fixture_records
 from tests.smtpserver import SmtpServer
 
 import trialwatch.jobs.digests as digests_mod
-from trialwatch.jobs.delivery import send_digests_once
+from trialwatch.ctgov.parse import nct_id_of
 from trialwatch.diff import diff_records
 from trialwatch.digest.assemble import build_digest
-from trialwatch.mail.message import build_message
 from trialwatch.digest.model import Digest as DigestModel
 from trialwatch.digest.render import make_environment, render_digest
-from trialwatch.mail.transport import SmtpTransport
+from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.digests import MailSettings, build_digests_once
-from trialwatch.store import outbox, repo
-from trialwatch.store.change_repo import change_rows, insert_changes
+from trialwatch.jobs.records import change_rows, study_row
+from trialwatch.mail.message import build_message
+from trialwatch.mail.transport import SmtpTransport
+from trialwatch.store import changes as change_store
+from trialwatch.store import outbox
+from trialwatch.store import studies as study_store
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope, upgrade
 from trialwatch.store.models import Digest, Study, Subscriber, Subscription, SyncRun, Watchlist
+from trialwatch.store.studies import StoreResult
 from trialwatch.watchlists import parse_watchlist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,6 +170,16 @@ def _status_module(record: dict[str, Any]) -> dict[str, Any]:
     module = record["protocolSection"].setdefault("statusModule", {})
     assert isinstance(module, dict)
     return module
+
+
+def _store_versions(
+    session: Session, records: list[dict[str, Any]], wl_id: int, run_id: int, now: datetime
+) -> StoreResult:
+    """Versions and membership as a sync stores them, without its change rows."""
+    rows = [study_row(r) for r in records]
+    result = study_store.store_versions(session, rows, run_id=run_id, now=now)
+    study_store.touch_membership(session, wl_id, sorted(result.ids.values()), run_id, now)
+    return result
 
 
 def _bump(record: dict[str, Any], day: str) -> None:
@@ -240,7 +255,7 @@ def set_up(engine: Engine, url: str, label: str, subscribers: int, seed: int) ->
             parse_watchlist({"slug": slug, "name": name, "criteria": {"conditions": [cond]}})
             for slug, name, cond in WATCHLISTS
         ]
-        repo.upsert_watchlists(session, specs, then)
+        watchlist_store.upsert_watchlists(session, specs, then)
         wl_ids = {w.slug: w.id for w in session.scalars(select(Watchlist))}
 
     def run(session: Any, watchlist_id: int, at: datetime) -> int:
@@ -264,7 +279,7 @@ def set_up(engine: Engine, url: str, label: str, subscribers: int, seed: int) ->
     with session_scope(factory) as session:
         for slug, records in pages.items():
             rid = run(session, wl_ids[slug], then)
-            repo.store_page(session, records, watchlist_id=wl_ids[slug], run_id=rid, now=then)
+            _store_versions(session, records, wl_ids[slug], rid, then)
 
     # The second sync: real edits, diffed as a sync diffs them. Per watchlist:
     # 3 new studies, 5 status changes, 4 sites opening (major), 2 sites closed (minor),
@@ -297,18 +312,13 @@ def set_up(engine: Engine, url: str, label: str, subscribers: int, seed: int) ->
                     _edit_completion(new, rng)
                 edited.append(new)
             fresh = [next_copy() for _ in range(3)]
-            page = repo.store_page(
-                session,
-                edited + fresh,
-                watchlist_id=wl_id,
-                run_id=rid,
-                now=NOW - timedelta(hours=6),
-            )
+            page = _store_versions(session, edited + fresh, wl_id, rid, NOW - timedelta(hours=6))
+            by_nct = {nct_id_of(r): r for r in edited + fresh}
             for stored in page.stored:
                 is_new = stored.old_record is None
                 found = [
                     c
-                    for c in diff_records(stored.old_record, stored.new_record)
+                    for c in diff_records(stored.old_record, by_nct[stored.nct_id])
                     if c.significance != "noise"
                 ]
                 rows.extend(
@@ -326,7 +336,7 @@ def set_up(engine: Engine, url: str, label: str, subscribers: int, seed: int) ->
             row["detected_at"] = NOW - timedelta(minutes=20 * (len(rows) - index))
             data.changes[(row["kind"], row["significance"])] += 1
             data.countries.update(row["countries"])
-        insert_changes(session, rows)
+        change_store.insert_changes(session, rows)
         data.studies = int(session.scalar(select(func.count()).select_from(Study)) or 0)
 
     # Subscribers and subscriptions: one executemany each, then ids read back.

@@ -404,8 +404,8 @@ class TimedSource:
 def phase_sync(kind: str, url: str, db: Path, page_size: int) -> dict[str, Any]:
     """One ``sync_watchlist`` run on ``db``: first (full), full, or incremental."""
     from trialwatch.ctgov.client import CtgovClient
-    from trialwatch.store.db import make_engine
     from trialwatch.jobs.sync import sync_watchlist
+    from trialwatch.store.db import make_engine
 
     engine = make_engine(f"sqlite:///{db}")
     source = TimedSource(CtgovClient(url, requests_per_minute=0, timeout=120.0))
@@ -436,7 +436,7 @@ def phase_sync(kind: str, url: str, db: Path, page_size: int) -> dict[str, Any]:
 
 def setup_database(db: Path) -> None:
     """Create the schema and the benchmark watchlist (not timed)."""
-    from trialwatch.store import repo
+    from trialwatch.store import watchlists as watchlist_store
     from trialwatch.store.db import make_engine, make_sessionmaker, session_scope, upgrade
     from trialwatch.watchlists import Criteria, WatchlistSpec
 
@@ -449,7 +449,7 @@ def setup_database(db: Path) -> None:
         source="bench/sync.py",
     )
     with session_scope(make_sessionmaker(engine)) as session:
-        repo.upsert_watchlists(session, [spec], datetime.now(UTC))
+        watchlist_store.upsert_watchlists(session, [spec], datetime.now(UTC))
     engine.dispose()
 
 

@@ -14,8 +14,10 @@ from sqlalchemy import Engine, func, select
 from tests.factories import make_watchlist_and_run
 from trialwatch.diff.leaves import leaf_differences
 from trialwatch.errors import ConfigError
-from trialwatch.store import change_repo, repo
-from trialwatch.store import feed as change_feed
+from trialwatch.jobs import records
+from trialwatch.jobs.records import study_row
+from trialwatch.store import changes as change_store
+from trialwatch.store import studies as study_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change
 from trialwatch.timeparse import parse_since
@@ -30,17 +32,17 @@ def test_backfill_computes_changes_for_versions_without_them(engine: Engine) -> 
     edited = copy.deepcopy(record)
     edited["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
     factory = make_sessionmaker(engine)
-    wl_id, run_id = make_watchlist_and_run(engine)
+    _, run_id = make_watchlist_and_run(engine)
     with session_scope(factory) as session:
-        repo.store_page(session, [record], watchlist_id=wl_id, run_id=run_id, now=NOW)
-        repo.store_page(session, [edited], watchlist_id=wl_id, run_id=run_id, now=NOW)
+        for version in (record, edited):  # versions only, as stored before change detection
+            study_store.store_versions(session, [study_row(version)], run_id=run_id, now=NOW)
     with session_scope(factory) as session:
-        assert change_repo.backfill_changes(session, NOW)[0] == 2
+        assert records.backfill_changes(session, NOW)[0] == 2
     with session_scope(factory) as session:
         kinds = [c.kind for c in session.scalars(select(Change).order_by(Change.id))]
         assert kinds[0] == "new_study"
         assert "overall_status" in kinds
-        assert change_repo.backfill_changes(session, NOW) == (0, 0)
+        assert records.backfill_changes(session, NOW) == (0, 0)
 
 
 def test_leaf_differences_lists_every_changed_leaf() -> None:
@@ -75,17 +77,17 @@ def test_the_digest_horizon_waits_for_changes_being_written(engine: Engine) -> N
     factory = make_sessionmaker(engine)
     wl_id, run_id = make_watchlist_and_run(engine)
     with session_scope(factory) as session:
-        repo.store_page(session, [record], watchlist_id=wl_id, run_id=run_id, now=NOW)
+        records.store_records(session, [record], watchlist_id=wl_id, run_id=run_id, now=NOW)
     writer = factory()
     edited = copy.deepcopy(record)
     edited["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
-    page = repo.store_page(writer, [edited], watchlist_id=wl_id, run_id=run_id, now=NOW)
-    assert change_repo.record_page_changes(writer, page, watchlist_id=wl_id, run_id=run_id, now=NOW)
+    page = records.store_records(writer, [edited], watchlist_id=wl_id, run_id=run_id, now=NOW)
+    assert page.changes
     seen: list[int] = []
 
     def read_horizon() -> None:
         with session_scope(factory) as reader:
-            seen.append(change_feed.newest_change_id(reader))
+            seen.append(change_store.newest_change_id(reader))
 
     thread = threading.Thread(target=read_horizon)
     thread.start()

@@ -19,8 +19,8 @@ from tests.test_digests import MAIL, SENDER, T0, _change_status, _sync
 from tests.test_sync import ROOT
 from trialwatch.digest.render import make_environment
 from trialwatch.jobs.digests import build_digests_once
-from trialwatch.store import repo
 from trialwatch.store import subscribers as subscriber_store
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.models import Digest
 from trialwatch.store.subscribers import SubscriptionRequest
@@ -39,7 +39,9 @@ def fake() -> Iterator[FakeCtgov]:
 def _due_subscribers(engine: Engine, fake: FakeCtgov, count: int) -> list[str]:
     """Sync MMN, subscribe ``count`` addresses (immediate), then make a change they are due."""
     with session_scope(make_sessionmaker(engine)) as session:
-        repo.upsert_watchlists(session, load_watchlists(ROOT / "config" / "watchlists"), T0)
+        watchlist_store.upsert_watchlists(
+            session, load_watchlists(ROOT / "config" / "watchlists"), T0
+        )
     _sync(engine, fake)
     emails = [f"person{i:03d}@example.org" for i in range(count)]
     with session_scope(make_sessionmaker(engine)) as session:

@@ -23,8 +23,8 @@ from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.digests import MailSettings, build_digests_once
 from trialwatch.jobs.sync import sync_watchlist
 from trialwatch.mail.transport import SmtpTransport
-from trialwatch.store import repo
 from trialwatch.store import subscribers as subscriber_store
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscription
 from trialwatch.store.subscribers import SubscriptionRequest
@@ -76,7 +76,9 @@ def _sync(engine: Engine, fake: FakeCtgov) -> None:
 def _prepare(engine: Engine, fake: FakeCtgov, emails: list[str], **prefs: Any) -> None:
     """Sync the MMN watchlist, subscribe the addresses, then make ARDA change status."""
     with session_scope(make_sessionmaker(engine)) as session:
-        repo.upsert_watchlists(session, load_watchlists(ROOT / "config" / "watchlists"), T0)
+        watchlist_store.upsert_watchlists(
+            session, load_watchlists(ROOT / "config" / "watchlists"), T0
+        )
     _sync(engine, fake)
     with session_scope(make_sessionmaker(engine)) as session:
         for email in emails:

@@ -20,7 +20,8 @@ from trialwatch.cli import main
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.errors import CtgovBadResponse, CtgovUnavailable
 from trialwatch.jobs.sync import SyncProgress, sync_watchlist
-from trialwatch.store import repo
+from trialwatch.store import studies as study_store
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Study, StudyVersion, SyncRun
 
@@ -74,7 +75,7 @@ def _counts(engine: Engine) -> dict[str, int]:
 
 def _versions(engine: Engine, nct_id: str) -> int:
     with session_scope(make_sessionmaker(engine)) as session:
-        return len(repo.versions_of(session, repo.get_study(session, nct_id).id))
+        return len(study_store.versions_of(session, study_store.get_study(session, nct_id).id))
 
 
 def _bump(record: dict[str, Any], status: str, day: str) -> dict[str, Any]:
@@ -256,7 +257,7 @@ def test_a_rejected_request_fails_the_run_with_the_api_message(
         run = session.scalars(select(SyncRun)).one()
         assert run.status == "failed"
         assert "query.bogus" in (run.error or "")
-        assert repo.get_watchlist(session, "mmn").sync_cursor is None
+        assert watchlist_store.get_watchlist(session, "mmn").sync_cursor is None
     assert _counts(engine)["versions"] == 0
 
 
@@ -264,7 +265,7 @@ def _init(engine: Engine) -> None:
     from trialwatch.watchlists import load_watchlists
 
     with session_scope(make_sessionmaker(engine)) as session:
-        repo.upsert_watchlists(
+        watchlist_store.upsert_watchlists(
             session, load_watchlists(ROOT / "config" / "watchlists"), datetime.now(UTC)
         )
 
@@ -287,7 +288,7 @@ def test_a_run_that_dies_mid_way_keeps_finished_pages_and_is_repaired(
         with session_scope(make_sessionmaker(engine)) as session:
             run = session.scalars(select(SyncRun)).one()
             assert (run.status, run.pages, run.new) == ("failed", 1, 2)
-            assert repo.get_watchlist(session, "mmn").sync_cursor is None
+            assert watchlist_store.get_watchlist(session, "mmn").sync_cursor is None
         result = sync_watchlist(engine, client, "mmn", page_size=2)
     assert (result.status, result.mode, result.new, result.unchanged) == ("succeeded", "full", 1, 2)
     assert _counts(engine) == {"studies": 3, "versions": 3}

@@ -26,7 +26,7 @@ from trialwatch.cli import main
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.errors import CtgovBadResponse, CtgovUnavailable
 from trialwatch.jobs.sync import sync_watchlist
-from trialwatch.store import repo
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, Study, StudyVersion, SyncRun, WatchlistStudy
 from trialwatch.watchlists import load_watchlists
@@ -78,7 +78,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 
 def _init(engine: Engine, directory: Path = ROOT / "config" / "watchlists") -> None:
     with session_scope(make_sessionmaker(engine)) as session:
-        repo.upsert_watchlists(session, load_watchlists(directory), datetime.now(UTC))
+        watchlist_store.upsert_watchlists(session, load_watchlists(directory), datetime.now(UTC))
 
 
 def _client(fake: FakeCtgov, **options: Any) -> CtgovClient:

@@ -16,7 +16,7 @@ from tests.fakeapi import FakeCtgov, load_fixture_records
 from tests.test_digests import MAIL, T0, _build, _prepare
 from trialwatch.errors import InvalidToken
 from trialwatch.mail.signing import SALT, make_unsubscribe_token
-from trialwatch.store import repo
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber
 from trialwatch.store.subscribers import SubscriptionRequest, subscribe
@@ -36,7 +36,7 @@ def _add_subscriber(engine: Engine, email: str) -> tuple[int, str]:
     """A watchlist and one subscriber to it: (subscriber id, opaque token)."""
     with session_scope(make_sessionmaker(engine)) as session:
         spec = WatchlistSpec(slug="mmn", name="MMN", criteria=Criteria(conditions=("mmn",)))
-        repo.upsert_watchlists(session, [spec], T0)
+        watchlist_store.upsert_watchlists(session, [spec], T0)
         subscriber = subscribe(session, SubscriptionRequest(email=email, watchlists=("mmn",)), T0)
         return subscriber.id, subscriber.token
 

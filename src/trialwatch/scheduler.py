@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from trialwatch.config import Settings
 from trialwatch.errors import ConfigError, TrialwatchError
 from trialwatch.jobs.runner import Jobs
-from trialwatch.store import repo
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 
 log = logging.getLogger("trialwatch.scheduler")
@@ -57,7 +57,7 @@ def build_scheduler(settings: Settings, engine: Engine) -> tuple[BlockingSchedul
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
     )
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlists = [w for w in repo.list_watchlists(session) if w.enabled]
+        watchlists = [w for w in watchlist_store.list_watchlists(session) if w.enabled]
     for wl in watchlists:
         try:
             trigger = CronTrigger.from_crontab(wl.schedule, timezone=UTC)

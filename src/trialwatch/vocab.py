@@ -139,9 +139,12 @@ SIGNIFICANCES: tuple[Significance, ...] = ("major", "minor", "noise")
 MAILED_SIGNIFICANCES: tuple[MailedSignificance, ...] = ("major", "minor")
 
 
-def at_least(level: Significance) -> tuple[Significance, ...]:
+def at_least(level: str) -> tuple[Significance, ...]:
     """The significances at ``level`` or above: ``at_least("minor")`` -> major, minor."""
-    return tuple(s for s in SIGNIFICANCES if SIGNIFICANCE_RANK[s] >= SIGNIFICANCE_RANK[level])
+    rank = next((SIGNIFICANCE_RANK[s] for s in SIGNIFICANCES if s == level), None)
+    if rank is None:
+        raise ValueError(f"unknown significance {level!r} (one of {', '.join(SIGNIFICANCES)})")
+    return tuple(s for s in SIGNIFICANCES if SIGNIFICANCE_RANK[s] >= rank)
 
 
 Frequency = Literal["immediate", "daily", "weekly"]

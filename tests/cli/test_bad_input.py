@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from tests.cli.conftest import ROOT
 from tests.cli.helpers import assert_one_line_error, run_cli
 from trialwatch.jobs import runner
-from trialwatch.store import repo
+from trialwatch.store import watchlists as watchlist_store
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_a_database_error_that_escapes_a_command_is_one_line_and_exit_1(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed: x.y\nmore"))
 
-    monkeypatch.setattr(repo, "list_watchlists", broken)
+    monkeypatch.setattr(watchlist_store, "list_watchlists", broken)
     line = assert_one_line_error(run_cli(capsys, "watchlist", "list"), 1, "error: database: ")
     assert "UNIQUE constraint failed: x.y" in line
 

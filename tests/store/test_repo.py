@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,13 @@ from sqlalchemy import Engine, event, func, select
 from tests.factories import make_watchlist_and_run
 from trialwatch.ctgov.parse import canonical_json, content_hash
 from trialwatch.errors import NotFoundError, SyncInProgress
-from trialwatch.store import repo
+from trialwatch.jobs.records import study_row
+from trialwatch.store import studies as study_store
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.locks import exclusive_lock
 from trialwatch.store.models import Study, StudyVersion, SyncRun, WatchlistStudy
+from trialwatch.store.studies import StoreResult
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ctgov"
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -29,9 +33,20 @@ def _record(name: str) -> dict[str, Any]:
     return dict(json.loads((FIXTURES / name).read_text()))
 
 
-def _store(engine: Engine, records: list[dict[str, Any]], wl: int, run: int) -> repo.PageResult:
+@dataclass
+class _Page(StoreResult):
+    """What storing a page did, with the studies that joined the watchlist."""
+
+    joined: list[int] = field(default_factory=list)
+
+
+def _store(engine: Engine, records: list[dict[str, Any]], wl: int, run: int) -> _Page:
+    """Store records as the sync job does: prepared rows, then versions and membership."""
+    rows = [study_row(r) for r in records]
     with session_scope(make_sessionmaker(engine)) as session:
-        return repo.store_page(session, records, watchlist_id=wl, run_id=run, now=NOW)
+        page = _Page(**vars(study_store.store_versions(session, rows, run_id=run, now=NOW)))
+        page.joined = study_store.touch_membership(session, wl, sorted(page.ids.values()), run, NOW)
+        return page
 
 
 def test_it_stores_a_new_version_only_when_the_content_changes(engine: Engine) -> None:
@@ -47,15 +62,15 @@ def test_it_stores_a_new_version_only_when_the_content_changes(engine: Engine) -
     third = _store(engine, [edited], wl, run)
     assert (third.new, third.updated) == (0, 1)
     assert third.stored[0].old_record == arda
-    assert third.stored[0].new_record == edited
+    assert third.stored[0].nct_id == "NCT05225675"
     with session_scope(make_sessionmaker(engine)) as session:
-        study = repo.get_study(session, "NCT05225675")
-        versions = repo.versions_of(session, study.id)
+        study = study_store.get_study(session, "NCT05225675")
+        versions = study_store.versions_of(session, study.id)
         assert [v.version for v in versions] == [1, 2]
         assert study.current_version == 2
         assert study.overall_status == "COMPLETED"
         assert orjson.loads(versions[0].record) == arda
-        assert repo.current_record(session, study) == edited
+        assert study_store.current_record(session, study) == edited
 
 
 def test_the_hash_is_of_the_canonical_record(engine: Engine) -> None:
@@ -83,17 +98,17 @@ def test_it_tracks_membership_and_leaving(engine: Engine) -> None:
         run2_id = run2.id
     _store(engine, [_record("NCT06171568.json")], wl, run2_id)
     with session_scope(factory) as session:
-        gone = repo.members_not_seen(session, wl, run2_id)
+        gone = study_store.members_not_seen(session, wl, run2_id)
         assert [nct for _, nct in gone] == ["NCT03418623"]
-        repo.mark_left(session, wl, [sid for sid, _ in gone], NOW)
+        study_store.mark_left(session, wl, [sid for sid, _ in gone], NOW)
     with session_scope(factory) as session:
-        assert repo.watchlist_counts(session, wl) == (1, 1)
+        assert watchlist_store.watchlist_counts(session, wl) == (1, 1)
         left = session.scalars(select(WatchlistStudy).where(WatchlistStudy.left_at.is_not(None)))
         assert len(list(left)) == 1
     # Seen again: it rejoins.
     _store(engine, [_record("NCT03418623.json")], wl, run2_id)
     with session_scope(factory) as session:
-        assert repo.watchlist_counts(session, wl) == (2, 0)
+        assert watchlist_store.watchlist_counts(session, wl) == (2, 0)
 
 
 def test_a_failed_page_writes_nothing(engine: Engine) -> None:
@@ -112,9 +127,9 @@ def test_unknown_names_are_not_found(engine: Engine) -> None:
     make_watchlist_and_run(engine)
     with session_scope(make_sessionmaker(engine)) as session:
         with pytest.raises(NotFoundError, match=r"unknown watchlist 'nope' \(known: mmn\)"):
-            repo.get_watchlist(session, "nope")
+            watchlist_store.get_watchlist(session, "nope")
         with pytest.raises(NotFoundError, match="NCT00000000"):
-            repo.get_study(session, "NCT00000000")
+            study_store.get_study(session, "NCT00000000")
 
 
 def test_the_lock_excludes_a_second_holder(engine: Engine) -> None:
@@ -162,7 +177,7 @@ def test_a_study_stored_by_a_concurrent_writer_first_is_read_back_not_duplicated
     finally:
         other.dispose()
     assert (mine.new, mine.updated, mine.unchanged, mine.stored) == (0, 0, 2, [])
-    assert sorted(mine.joined) == sorted(mine.records)
+    assert sorted(mine.joined) == sorted(mine.ids.values())
     with session_scope(make_sessionmaker(engine)) as session:
         assert session.scalar(select(func.count()).select_from(Study)) == 2
         assert session.scalar(select(func.count()).select_from(StudyVersion)) == 2
@@ -193,6 +208,6 @@ def test_a_version_number_taken_by_a_concurrent_writer_is_left_to_it(
         other.dispose()
     assert (mine.new, mine.updated, mine.unchanged, mine.stored) == (0, 0, 1, [])
     with session_scope(make_sessionmaker(engine)) as session:
-        study = repo.get_study(session, "NCT05225675")
-        assert [v.version for v in repo.versions_of(session, study.id)] == [1, 2]
+        study = study_store.get_study(session, "NCT05225675")
+        assert [v.version for v in study_store.versions_of(session, study.id)] == [1, 2]
         assert (study.current_version, study.overall_status) == (2, "COMPLETED")

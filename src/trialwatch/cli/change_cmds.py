@@ -13,7 +13,10 @@ from trialwatch.cli.common import JsonOpt, load_app, out, print_json, print_tabl
 from trialwatch.diff import diff_records
 from trialwatch.diff.leaves import leaf_differences
 from trialwatch.errors import NotFoundError
-from trialwatch.store import change_repo, repo
+from trialwatch.jobs import records
+from trialwatch.store import changes as change_store
+from trialwatch.store import studies as study_store
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.timeparse import parse_since
 from trialwatch.vocab import MAILED_SIGNIFICANCES
 
@@ -40,8 +43,8 @@ def changes(
     app = load_app()
     start = parse_since(since, datetime.now(UTC)) if since else None
     with app.session() as session:
-        watchlist_id = repo.get_watchlist(session, watchlist).id if watchlist else None
-        rows = change_repo.list_changes(
+        watchlist_id = watchlist_store.get_watchlist(session, watchlist).id if watchlist else None
+        rows = change_store.list_changes(
             session,
             watchlist_id=watchlist_id,
             since=start,
@@ -82,7 +85,7 @@ def diff(
     """Show the full field-level difference between two versions of a study."""
     app = load_app()
     with app.session() as session:
-        study = repo.get_study(session, nct_id)
+        study = study_store.get_study(session, nct_id)
         newer = v2 if v2 is not None else study.current_version
         older = v1 if v1 is not None else newer - 1
         # Checked before any query: a number no version can have (negative, or beyond
@@ -93,8 +96,8 @@ def diff(
                     f"{study.nct_id} has no version {number}"
                     f" (versions 1 to {study.current_version})"
                 )
-        new = repo.record_by_version(session, study.id, newer)
-        old = repo.record_by_version(session, study.id, older) if older >= 1 else None
+        new = study_store.record_by_version(session, study.id, newer)
+        old = study_store.record_by_version(session, study.id, older) if older >= 1 else None
         if new is None or (older >= 1 and old is None):
             missing = older if new is not None else newer
             raise NotFoundError(
@@ -131,7 +134,7 @@ def backfill_changes(json_output: JsonOpt = False) -> None:
     """Compute the changes of stored versions that have none (e.g. stored by an older release)."""
     app = load_app()
     with app.session() as session:
-        versions, rows = change_repo.backfill_changes(session, datetime.now(UTC))
+        versions, rows = records.backfill_changes(session, datetime.now(UTC))
     if json_output:
         print_json({"versions": versions, "changes": rows})
     else:

@@ -8,7 +8,7 @@ import typer
 
 from trialwatch.cli.common import load_app, out
 from trialwatch.scheduler import build_scheduler
-from trialwatch.store import repo
+from trialwatch.store import watchlists as watchlist_store
 
 
 def run(
@@ -19,7 +19,7 @@ def run(
     """Poll every watchlist on its schedule and send digests when due."""
     app = load_app(default_log_level="INFO")
     with app.session() as session:
-        slugs = [w.slug for w in repo.list_watchlists(session) if w.enabled]
+        slugs = [w.slug for w in watchlist_store.list_watchlists(session) if w.enabled]
     scheduler, jobs = build_scheduler(app.settings, app.engine)
     if once:
         for slug in slugs:

@@ -13,7 +13,9 @@ from rich.text import Text
 
 from trialwatch.cli.common import atomic_output, bold, load_app, out, print_json, print_table
 from trialwatch.ctgov.parse import EXPORT_COLUMNS, export_row
-from trialwatch.store import change_repo, repo
+from trialwatch.store import changes as change_store
+from trialwatch.store import studies as study_store
+from trialwatch.store import watchlists as watchlist_store
 
 
 class ExportFormat(enum.StrEnum):
@@ -30,9 +32,9 @@ def history(
     """Show every stored version of a study with its date and content hash."""
     app = load_app()
     with app.session() as session:
-        study = repo.get_study(session, nct_id)
+        study = study_store.get_study(session, nct_id)
         by_version: dict[int | None, list[dict[str, Any]]] = {}
-        for change in change_repo.list_changes(
+        for change in change_store.list_changes(
             session, study_id=study.id, significance="all", limit=None
         ):
             by_version.setdefault(change.version, []).append(
@@ -51,7 +53,7 @@ def history(
                 "sync_run_id": v.sync_run_id,
                 "changes": list(reversed(by_version.get(v.version, []))),
             }
-            for v in repo.versions_of(session, study.id)
+            for v in study_store.versions_of(session, study.id)
         ]
         data = {
             "nct_id": study.nct_id,
@@ -100,10 +102,12 @@ def export(
     """Export the current version of every study, one row per study."""
     app = load_app()
     with app.session() as session:
-        watchlist_id = repo.get_watchlist(session, watchlist).id if watchlist else None
+        watchlist_id = watchlist_store.get_watchlist(session, watchlist).id if watchlist else None
         rows = (
             export_row(r)
-            for r in repo.iter_current_records(session, watchlist_id, include_left=include_left)
+            for r in study_store.iter_current_records(
+                session, watchlist_id, include_left=include_left
+            )
         )
         if fmt is ExportFormat.csv:
             with atomic_output(output) as handle:

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from trialwatch.cli.common import JsonOpt, err, load_app, print_json, print_table, progress_wanted
 from trialwatch.errors import TrialwatchError
 from trialwatch.jobs.sync import SyncProgress, SyncResult
-from trialwatch.store import repo
+from trialwatch.store import watchlists as watchlist_store
 
 
 def sync(
@@ -31,9 +31,9 @@ def sync(
     app = load_app()
     with app.session() as session:
         if slugs:
-            targets = [repo.get_watchlist(session, slug).slug for slug in slugs]
+            targets = [watchlist_store.get_watchlist(session, slug).slug for slug in slugs]
         else:
-            targets = [w.slug for w in repo.list_watchlists(session) if w.enabled]
+            targets = [w.slug for w in watchlist_store.list_watchlists(session) if w.enabled]
     results: list[SyncResult] = []
     failure: TrialwatchError | None = None
     with app.jobs.client() as client:

@@ -19,7 +19,8 @@ from trialwatch.cli.common import (
     print_table,
 )
 from trialwatch.errors import DatabaseError
-from trialwatch.store import repo
+from trialwatch.store import runs as run_store
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import check_database_file, upgrade
 from trialwatch.watchlists import load_watchlists
 
@@ -38,7 +39,7 @@ def init(json_output: JsonOpt = False) -> None:
             raise database_error(exc.__cause__, app.database) from exc
         raise
     with app.session() as session:
-        report = repo.upsert_watchlists(session, specs, datetime.now(UTC))
+        report = watchlist_store.upsert_watchlists(session, specs, datetime.now(UTC))
     url = app.database
     if json_output:
         print_json({"database": url, "watchlists": report})
@@ -54,8 +55,8 @@ def watchlist_list(json_output: JsonOpt = False) -> None:
     app = load_app()
     with app.session() as session:
         rows = []
-        for wl in repo.list_watchlists(session):
-            members, left = repo.watchlist_counts(session, wl.id)
+        for wl in watchlist_store.list_watchlists(session):
+            members, left = watchlist_store.watchlist_counts(session, wl.id)
             rows.append(
                 {
                     "slug": wl.slug,
@@ -93,11 +94,11 @@ def watchlist_show(slug: str, json_output: JsonOpt = False) -> None:
     """Show one watchlist: its criteria, schedule, members and recent sync runs."""
     app = load_app()
     with app.session() as session:
-        wl = repo.get_watchlist(session, slug)
-        members, left = repo.watchlist_counts(session, wl.id)
+        wl = watchlist_store.get_watchlist(session, slug)
+        members, left = watchlist_store.watchlist_counts(session, wl.id)
         runs = [
-            dict(repo.run_counts(r)) | {"started_at": r.started_at.isoformat()}
-            for r in repo.last_runs(session, wl.id)
+            dict(run_store.run_counts(r)) | {"started_at": r.started_at.isoformat()}
+            for r in run_store.last_runs(session, wl.id)
         ]
         data: dict[str, Any] = {
             "slug": wl.slug,

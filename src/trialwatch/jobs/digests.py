@@ -28,8 +28,9 @@ from trialwatch.digest.schedule import is_due
 from trialwatch.errors import DeliveryError
 from trialwatch.mail.message import build_message
 from trialwatch.mail.signing import make_unsubscribe_token, unsubscribe_url
-from trialwatch.store import feed as change_feed
+from trialwatch.store import changes as change_store
 from trialwatch.store import outbox
+from trialwatch.store import studies as study_store
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker
 from trialwatch.store.locks import exclusive_lock
@@ -120,7 +121,7 @@ def _change_items(session: Session, wl: Watchlist, after: int, upto: int) -> lis
             countries=tuple(countries or ()),
         )
         for change_id, nct, kind, summary, significance, detected_at, countries in (
-            change_feed.changes_for_watchlist(session, wl.id, after, upto)
+            change_store.changes_for_watchlist(session, wl.id, after, upto)
         )
     ]
 
@@ -144,7 +145,7 @@ def _assemble(
     }
     studies = {
         nct: StudyInfo(nct_id=nct, title=title, acronym=acronym, overall_status=status or "UNKNOWN")
-        for nct, title, acronym, status in change_feed.study_rows(
+        for nct, title, acronym, status in study_store.study_rows(
             session, sorted({c.nct_id for items in feed.values() for c in items})
         )
     }
@@ -214,7 +215,7 @@ def _build(
     factory = make_sessionmaker(engine)
     session = factory()
     try:
-        horizon = change_feed.newest_change_id(session)
+        horizon = change_store.newest_change_id(session)
         due = _due_subscribers(session, now, None)
         batch = _CursorBatch()
         for item, digest in _assemble(session, due, now, horizon, mail):
@@ -364,7 +365,7 @@ def preview_digest(
     """The next digest of one subscriber, rendered, touching nothing."""
     factory = make_sessionmaker(engine)
     with factory() as session:
-        horizon = change_feed.newest_change_id(session)
+        horizon = change_store.newest_change_id(session)
         due = _due_subscribers(session, now, email)
         for _, digest in _assemble(session, due, now, horizon, mail):
             return digest, (render_digest(env, digest) if digest is not None else None)

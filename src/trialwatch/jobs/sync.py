@@ -32,11 +32,13 @@ from trialwatch.ctgov.parse import nct_id_of, record_problem
 from trialwatch.ctgov.query import build_ids_params, build_search_params
 from trialwatch.diff import left_watchlist, removed_from_registry
 from trialwatch.errors import CtgovPageLoop, TrialwatchError
-from trialwatch.store import repo
-from trialwatch.store.change_repo import change_rows, insert_changes, record_page_changes
+from trialwatch.jobs.records import change_rows, store_records
+from trialwatch.store import changes as change_store
+from trialwatch.store import runs as run_store
+from trialwatch.store import studies as study_store
+from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.locks import exclusive_lock
-from trialwatch.store.models import SyncRun, Watchlist
 from trialwatch.watchlists import Criteria
 
 log = logging.getLogger("trialwatch.jobs.sync")
@@ -155,6 +157,17 @@ def sync_watchlist(
         )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What one run will do, decided before it starts."""
+
+    watchlist_id: int
+    run_id: int
+    mode: str
+    cursor: date | None
+    params: dict[str, Any]
+
+
 def _sync_locked(
     factory: sessionmaker[Session],
     client: StudySource,
@@ -169,31 +182,71 @@ def _sync_locked(
 ) -> SyncResult:
     started = time.perf_counter()
     requests_before = client.request_count
+    plan = _begin(factory, slug, full=full, overlap_days=overlap_days, api_url=api_url, now=now)
+    result = SyncResult(slug=slug, run_id=plan.run_id, mode=plan.mode, status="running")
+    try:
+        result.data_timestamp = client.data_timestamp()
+        with session_scope(factory) as session:
+            run_store.set_data_timestamp(session, plan.run_id, result.data_timestamp)
+        max_seen = _fetch_pages(
+            factory, client, plan, result, page_size, now, requests_before, on_page
+        )
+        if plan.mode == "full":
+            result.left, result.removed = _settle_departures(
+                factory, client, plan.watchlist_id, plan.run_id, now, page_size, result, slug
+            )
+        new_cursor = max(filter(None, [plan.cursor, max_seen]), default=None)
+        with session_scope(factory) as session:
+            run_store.finish_run(
+                session,
+                plan.run_id,
+                now=now(),
+                left=result.left,
+                cursor_after=new_cursor,
+                requests=client.request_count - requests_before,
+            )
+            watchlist_store.set_synced(session, plan.watchlist_id, new_cursor, now())
+        result.status = "succeeded"
+        result.cursor = new_cursor.isoformat() if new_cursor else None
+    except CtgovPageLoop as exc:
+        failure = CtgovPageLoop(f"sync of watchlist '{slug}' stopped: {exc}")
+        _mark_failed(factory, client, result, failure, plan.run_id, now(), requests_before)
+        raise failure from exc
+    except BaseException as exc:
+        _mark_failed(factory, client, result, exc, plan.run_id, now(), requests_before)
+        raise
+    finally:
+        result.requests = client.request_count - requests_before
+        result.seconds = time.perf_counter() - started
+    _log_finished(result)
+    return result
+
+
+def _begin(
+    factory: sessionmaker[Session],
+    slug: str,
+    *,
+    full: bool,
+    overlap_days: int,
+    api_url: str,
+    now: Callable[[], datetime],
+) -> _Plan:
+    """Settle abandoned runs, choose full or incremental, open the run, build the query."""
     with session_scope(factory) as session:
-        watchlist = repo.get_watchlist(session, slug)
-        abandoned = repo.abandon_running(session, watchlist.id, now())
+        watchlist = watchlist_store.get_watchlist(session, slug)
+        abandoned = run_store.abandon_running(session, watchlist.id, now())
         if abandoned:
             log.warning("marked %d abandoned run(s) of %s as failed", abandoned, slug)
         watchlist_id = watchlist.id
         criteria = Criteria.from_dict(watchlist.criteria)
         cursor = watchlist.sync_cursor
-        last_full = repo.last_full_run(session, watchlist_id)
+        last_full = run_store.last_full_run(session, watchlist_id)
     stale_full = last_full is None or now() - last_full.started_at > FULL_SYNC_EVERY
     mode = "full" if full or cursor is None or stale_full else "incremental"
-
     with session_scope(factory) as session:
-        run = SyncRun(
-            watchlist_id=watchlist_id,
-            mode=mode,
-            status="running",
-            started_at=now(),
-            api_url=api_url,
-            cursor_before=cursor,
+        run_id = run_store.start_run(
+            session, watchlist_id, mode=mode, now=now(), api_url=api_url, cursor_before=cursor
         )
-        session.add(run)
-        session.flush()
-        run_id = run.id
-    result = SyncResult(slug=slug, run_id=run_id, mode=mode, status="running")
     updated_since: date | None = None
     if mode == "incremental" and cursor is not None:
         updated_since = cursor - timedelta(days=overlap_days)
@@ -206,79 +259,64 @@ def _sync_locked(
         mode,
         updated_since.isoformat() if updated_since else "-",
     )
+    return _Plan(watchlist_id, run_id, mode, cursor, params)
+
+
+def _fetch_pages(
+    factory: sessionmaker[Session],
+    client: StudySource,
+    plan: _Plan,
+    result: SyncResult,
+    page_size: int,
+    now: Callable[[], datetime],
+    requests_before: int,
+    on_page: Callable[[SyncProgress], None] | None,
+) -> date | None:
+    """Fetch and store every page of the query; return the newest update date seen."""
     max_seen: date | None = None
     total: int | None = None
-    try:
-        result.data_timestamp = client.data_timestamp()
-        with session_scope(factory) as session:
-            session.get_one(SyncRun, run_id).data_timestamp = result.data_timestamp
-        page: Page
-        with _collector_paused():
-            for page in client.iter_pages(params, page_size=page_size):
-                if page.total_count is not None:
-                    total = page.total_count
-                requests = client.request_count - requests_before
-                counts = _store_page(factory, page, watchlist_id, run_id, now(), requests)
-                result.add(counts)
-                if counts.skipped:
-                    log.warning(
-                        "skipped %d malformed record(s) watchlist=%s run=%d: %s",
-                        counts.skipped,
-                        slug,
-                        run_id,
-                        counts.skip_reason,
-                    )
-                if counts.max_last_update and (
-                    max_seen is None or counts.max_last_update > max_seen
-                ):
-                    max_seen = counts.max_last_update
-                log.debug(
-                    "page stored watchlist=%s page=%d studies=%d new=%d updated=%d",
-                    slug,
-                    page.number,
-                    len(page.studies),
-                    counts.new,
-                    counts.updated,
-                )
-                if on_page is not None:
-                    on_page(
-                        SyncProgress(slug=slug, page=page.number, seen=result.seen, total=total)
-                    )
-                del page  # free this page before the next is fetched
-                gc.collect(0)  # no page is alive now: cheap; frees the page's SQLAlchemy cycles
-        if mode == "full":
-            result.left, result.removed = _settle_departures(
-                factory, client, watchlist_id, run_id, now, page_size, result, slug
+    page: Page
+    with _collector_paused():
+        for page in client.iter_pages(plan.params, page_size=page_size):
+            if page.total_count is not None:
+                total = page.total_count
+            requests = client.request_count - requests_before
+            counts = _store_page(factory, page, plan.watchlist_id, plan.run_id, now(), requests)
+            result.add(counts)
+            if counts.skipped:
+                _log_skipped(result.slug, plan.run_id, counts.skipped, counts.skip_reason)
+            if counts.max_last_update and (max_seen is None or counts.max_last_update > max_seen):
+                max_seen = counts.max_last_update
+            log.debug(
+                "page stored watchlist=%s page=%d studies=%d new=%d updated=%d",
+                result.slug,
+                page.number,
+                len(page.studies),
+                counts.new,
+                counts.updated,
             )
-        new_cursor = max(filter(None, [cursor, max_seen]), default=None)
-        with session_scope(factory) as session:
-            run_row = session.get_one(SyncRun, run_id)
-            run_row.status = "succeeded"
-            run_row.finished_at = now()
-            run_row.left = result.left
-            run_row.cursor_after = new_cursor
-            run_row.requests = client.request_count - requests_before
-            wl = repo.get_watchlist(session, slug)
-            wl.sync_cursor = new_cursor
-            wl.last_synced_at = now()
-        result.status = "succeeded"
-        result.cursor = new_cursor.isoformat() if new_cursor else None
-    except CtgovPageLoop as exc:
-        failure = CtgovPageLoop(f"sync of watchlist '{slug}' stopped: {exc}")
-        _mark_failed(factory, client, result, failure, run_id, now(), requests_before)
-        raise failure from exc
-    except BaseException as exc:
-        _mark_failed(factory, client, result, exc, run_id, now(), requests_before)
-        raise
-    finally:
-        result.requests = client.request_count - requests_before
-        result.seconds = time.perf_counter() - started
+            if on_page is not None:
+                on_page(
+                    SyncProgress(slug=result.slug, page=page.number, seen=result.seen, total=total)
+                )
+            del page  # free this page before the next is fetched
+            gc.collect(0)  # no page is alive now: cheap; frees the page's SQLAlchemy cycles
+    return max_seen
+
+
+def _log_skipped(slug: str, run_id: int, count: int, reason: str | None) -> None:
+    log.warning(
+        "skipped %d malformed record(s) watchlist=%s run=%d: %s", count, slug, run_id, reason
+    )
+
+
+def _log_finished(result: SyncResult) -> None:
     log.info(
         "sync finished watchlist=%s run=%d mode=%s pages=%d requests=%d seen=%d new=%d "
         "updated=%d unchanged=%d left=%d skipped=%d seconds=%.2f",
-        slug,
-        run_id,
-        mode,
+        result.slug,
+        result.run_id,
+        result.mode,
         result.pages,
         result.requests,
         result.seen,
@@ -289,7 +327,6 @@ def _sync_locked(
         result.skipped,
         result.seconds,
     )
-    return result
 
 
 def _mark_failed(
@@ -304,11 +341,13 @@ def _mark_failed(
     result.status = "failed"
     result.error = _one_line(exc)
     with session_scope(factory) as session:
-        run_row = session.get_one(SyncRun, run_id)
-        run_row.status = "failed"
-        run_row.finished_at = now
-        run_row.error = result.error
-        run_row.requests = client.request_count - requests_before
+        run_store.fail_run(
+            session,
+            run_id,
+            now=now,
+            error=result.error,
+            requests=client.request_count - requests_before,
+        )
     # A TrialwatchError is reported by the caller (one line in the CLI); log the rest.
     level = logging.DEBUG if isinstance(exc, TrialwatchError) else logging.ERROR
     log.log(level, "sync failed watchlist=%s run=%d error=%s", result.slug, run_id, result.error)
@@ -369,32 +408,27 @@ def _store_page(
     """Store one page, its changes and the run's counters in one transaction."""
     records, problems = _usable(page.studies, f"page {page.number}")
     with session_scope(factory) as session:
-        stored = repo.store_page(
-            session, records, watchlist_id=watchlist_id, run_id=run_id, now=now
-        )
-        changes = record_page_changes(
-            session, stored, watchlist_id=watchlist_id, run_id=run_id, now=now
-        )
-        run_row = session.get_one(SyncRun, run_id)
-        run_row.pages += 1
-        run_row.seen += len(page.studies)
-        run_row.new += stored.new
-        run_row.updated += stored.updated
-        run_row.unchanged += stored.unchanged
-        run_row.requests = requests
-        if problems:
-            run_row.skipped += len(problems)
-            run_row.skip_reason = run_row.skip_reason or problems[0]
-        return _PageCounts(
+        stored = store_records(session, records, watchlist_id=watchlist_id, run_id=run_id, now=now)
+        run_store.add_page(
+            session,
+            run_id,
             seen=len(page.studies),
             new=stored.new,
             updated=stored.updated,
             unchanged=stored.unchanged,
-            changes=changes,
-            max_last_update=stored.max_last_update,
-            skipped=len(problems),
-            skip_reason=problems[0] if problems else None,
+            requests=requests,
         )
+        run_store.add_skipped(session, run_id, problems)
+    return _PageCounts(
+        seen=len(page.studies),
+        new=stored.new,
+        updated=stored.updated,
+        unchanged=stored.unchanged,
+        changes=stored.changes,
+        max_last_update=stored.max_last_update,
+        skipped=len(problems),
+        skip_reason=problems[0] if problems else None,
+    )
 
 
 def _settle_departures(
@@ -414,7 +448,7 @@ def _settle_departures(
     Returns (left, removed).
     """
     with session_scope(factory) as session:
-        gone = dict(repo.members_not_seen(session, watchlist_id, run_id))
+        gone = dict(study_store.members_not_seen(session, watchlist_id, run_id))
     if not gone:
         return 0, 0
     by_nct = {nct: sid for sid, nct in gone.items()}
@@ -425,7 +459,7 @@ def _settle_departures(
         for page in client.iter_pages(params, page_size=page_size):
             records, problems = _usable(page.studies, f"departure check page {page.number}")
             with session_scope(factory) as session:
-                stored = repo.store_page(
+                store_records(
                     session,
                     records,
                     watchlist_id=watchlist_id,
@@ -433,29 +467,16 @@ def _settle_departures(
                     now=now(),
                     touch_membership=False,
                 )
-                record_page_changes(
-                    session, stored, watchlist_id=watchlist_id, run_id=run_id, now=now()
-                )
-                if problems:
-                    run_row = session.get_one(SyncRun, run_id)
-                    run_row.skipped += len(problems)
-                    run_row.skip_reason = run_row.skip_reason or problems[0]
+                run_store.add_skipped(session, run_id, problems)
             if problems:
                 result.skip(len(problems), problems[0])
-                log.warning(
-                    "skipped %d malformed record(s) watchlist=%s run=%d: %s",
-                    len(problems),
-                    slug,
-                    run_id,
-                    problems[0],
-                )
+                _log_skipped(slug, run_id, len(problems), problems[0])
             still_listed.update(nct_id_of(r) for r in records)
     with session_scope(factory) as session:
-        name = session.get_one(Watchlist, watchlist_id).name
+        name = watchlist_store.watchlist_name(session, watchlist_id)
         rows = []
         for nct, sid in by_nct.items():
-            study = repo.get_study(session, nct)
-            record = repo.current_record(session, study)
+            record = study_store.current_record(session, study_store.get_study(session, nct))
             if nct in still_listed:
                 change, scope = left_watchlist(record, name), watchlist_id
             else:
@@ -470,8 +491,8 @@ def _settle_departures(
                     now=now(),
                 )
             )
-        insert_changes(session, rows)
-        repo.mark_left(session, watchlist_id, list(gone), now())
+        change_store.insert_changes(session, rows)
+        study_store.mark_left(session, watchlist_id, list(gone), now())
     removed = len(by_nct) - len(still_listed & set(by_nct))
     log.info("departures watchlist_id=%d left=%d removed=%d", watchlist_id, len(gone), removed)
     return len(gone), removed

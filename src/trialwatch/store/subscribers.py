@@ -12,9 +12,9 @@ from sqlalchemy import String, delete, select, update
 from sqlalchemy.orm import Session
 
 from trialwatch.errors import ConfigError, NotFoundError
-from trialwatch.store.feed import newest_change_id
+from trialwatch.store.changes import newest_change_id
 from trialwatch.store.models import Subscriber, Subscription, Watchlist
-from trialwatch.store.repo import get_watchlist
+from trialwatch.store.watchlists import get_watchlist
 from trialwatch.vocab import FREQUENCIES, MAILED_SIGNIFICANCES
 
 

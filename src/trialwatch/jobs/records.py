@@ -1,0 +1,198 @@
+"""Records into the store: parse and hash them, store versions, detect and write changes.
+
+The domain work of storing a page lives here, between the pure packages and the
+store: ``ctgov.parse`` makes each record a :class:`~trialwatch.store.studies.StudyRow`,
+the store writes the versions that changed and the membership, ``diff`` compares
+each new version with the one it replaced, and the store writes the change rows,
+all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from trialwatch.ctgov.parse import canonical_json, content_hash, nct_id_of, summarise
+from trialwatch.diff import Change as DiffChange
+from trialwatch.diff import diff_records
+from trialwatch.store import changes as change_store
+from trialwatch.store import studies as study_store
+from trialwatch.store.studies import StoreResult, StudyRow
+
+
+def study_row(record: Mapping[str, Any]) -> StudyRow:
+    """A record as the store writes it: canonical JSON, its hash and the listing columns."""
+    canonical = canonical_json(record)
+    summary = summarise(record)
+    return StudyRow(
+        nct_id=nct_id_of(record),
+        canonical=canonical,
+        content_hash=content_hash(canonical),
+        brief_title=summary.brief_title,
+        acronym=summary.acronym,
+        overall_status=summary.overall_status,
+        phases=",".join(summary.phases),
+        last_update_posted=summary.last_update_posted,
+        has_results=summary.has_results,
+    )
+
+
+@dataclass
+class PageOutcome:
+    """What storing one page did."""
+
+    new: int
+    updated: int
+    unchanged: int
+    changes: int
+    max_last_update: date | None
+
+
+def store_records(
+    session: Session,
+    records: Sequence[dict[str, Any]],
+    *,
+    watchlist_id: int,
+    run_id: int,
+    now: datetime,
+    touch_membership: bool = True,
+) -> PageOutcome:
+    """Store a page of records, the watchlist membership and the changes they make.
+
+    A new study's ``new_study`` change belongs to the watchlist that found it; an
+    existing study joining another watchlist gets a ``new_study`` change for that
+    watchlist only. Everything else is study-level (``watchlist_id`` NULL).
+    """
+    by_nct = {nct_id_of(r): r for r in records}
+    rows = [study_row(r) for r in by_nct.values()]
+    stored = study_store.store_versions(session, rows, run_id=run_id, now=now)
+    joined: list[int] = []
+    if touch_membership and stored.ids:
+        joined = study_store.touch_membership(
+            session, watchlist_id, sorted(stored.ids.values()), run_id, now
+        )
+    change_list = _page_changes(session, stored, by_nct, joined, watchlist_id, run_id, now)
+    change_store.insert_changes(session, change_list)
+    return PageOutcome(
+        new=stored.new,
+        updated=stored.updated,
+        unchanged=stored.unchanged,
+        changes=len(change_list),
+        max_last_update=max(
+            filter(None, (_parse_day(r.last_update_posted) for r in rows)), default=None
+        ),
+    )
+
+
+def _page_changes(
+    session: Session,
+    stored: StoreResult,
+    by_nct: Mapping[str, dict[str, Any]],
+    joined: Sequence[int],
+    watchlist_id: int,
+    run_id: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for version in stored.stored:
+        rows.extend(
+            change_rows(
+                diff_records(version.old_record, by_nct[version.nct_id]),
+                study_id=version.study_id,
+                version_id=version.version_id,
+                watchlist_id=None,
+                run_id=run_id,
+                now=now,
+            )
+        )
+    for row in rows:
+        if row["kind"] == "new_study":
+            row["watchlist_id"] = watchlist_id
+    brand_new = {v.study_id for v in stored.stored if v.old_record is None}
+    returning = [sid for sid in joined if sid not in brand_new]
+    if returning:
+        record_of = {stored.ids[nct]: record for nct, record in by_nct.items()}
+        current = study_store.current_version_ids(session, returning)
+        for sid in returning:
+            rows.extend(
+                change_rows(
+                    diff_records(None, record_of[sid]),
+                    study_id=sid,
+                    version_id=current.get(sid),
+                    watchlist_id=watchlist_id,
+                    run_id=run_id,
+                    now=now,
+                )
+            )
+    return rows
+
+
+def change_rows(
+    changes: Iterable[DiffChange],
+    *,
+    study_id: int,
+    version_id: int | None,
+    watchlist_id: int | None,
+    run_id: int | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Change rows for the store from detected changes."""
+    return [
+        {
+            "study_id": study_id,
+            "version_id": version_id,
+            "watchlist_id": watchlist_id,
+            "sync_run_id": run_id,
+            "kind": c.kind,
+            "field": c.field,
+            "old": c.old,
+            "new": c.new,
+            "summary": c.summary,
+            "significance": c.significance,
+            "countries": list(c.countries),
+            "detected_at": now,
+        }
+        for c in changes
+    ]
+
+
+def backfill_changes(session: Session, now: datetime, *, batch: int = 200) -> tuple[int, int]:
+    """Compute changes for stored versions that have none; returns (versions, changes)."""
+    todo = change_store.versions_without_changes(session)
+    total = 0
+    for start in range(0, len(todo), batch):
+        rows: list[dict[str, Any]] = []
+        for version_id, study_id, number in todo[start : start + batch]:
+            new = study_store.record_by_version(session, study_id, number) or {}
+            old = (
+                study_store.record_by_version(session, study_id, number - 1) if number > 1 else None
+            )
+            rows.extend(
+                change_rows(
+                    diff_records(old, new),
+                    study_id=study_id,
+                    version_id=version_id,
+                    watchlist_id=None,
+                    run_id=None,
+                    now=now,
+                )
+            )
+        change_store.insert_changes(session, rows)
+        total += len(rows)
+    return len(todo), total
+
+
+def _parse_day(value: str | None) -> date | None:
+    """``"2025-03-14"`` or ``"2025-03"`` (month granularity) as a date; None otherwise."""
+    if not value:
+        return None
+    try:
+        if len(value) == 7:
+            return date.fromisoformat(value + "-01")
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None

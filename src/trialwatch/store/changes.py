@@ -1,0 +1,171 @@
+"""Change rows: written in the transaction of the version they describe, read for
+listings and for the digests' change feed.
+
+Rows in (prepared by the sync job from ``diff``), rows out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, insert, or_, select
+from sqlalchemy.orm import Session
+
+from trialwatch.store.locks import join_change_writers, newest_committed_change_id
+from trialwatch.store.models import Change, Study, StudyVersion, Watchlist, WatchlistStudy
+from trialwatch.vocab import at_least
+
+
+def insert_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        join_change_writers(session)
+        session.execute(insert(Change), list(rows))
+
+
+def versions_without_changes(session: Session) -> list[tuple[int, int, int]]:
+    """(version id, study id, version number) of stored versions that have no change rows."""
+    with_changes = select(Change.version_id).where(Change.version_id.is_not(None))
+    return list(
+        session.execute(
+            select(StudyVersion.id, StudyVersion.study_id, StudyVersion.version)
+            .where(StudyVersion.id.not_in(with_changes))
+            .order_by(StudyVersion.study_id, StudyVersion.version)
+        ).tuples()
+    )
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    id: int
+    nct_id: str
+    acronym: str | None
+    title: str
+    version: int | None
+    kind: str
+    field: str
+    old: Any
+    new: Any
+    summary: str
+    significance: str
+    countries: list[str]
+    detected_at: datetime
+    watchlist: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["detected_at"] = self.detected_at.isoformat()
+        return data
+
+
+def list_changes(
+    session: Session,
+    *,
+    watchlist_id: int | None = None,
+    since: datetime | None = None,
+    significance: str = "minor",
+    study_id: int | None = None,
+    limit: int | None = 200,
+) -> list[ChangeView]:
+    """Changes newest first; ``significance`` 'major', 'minor' (major+minor) or 'all'."""
+    query = (
+        select(
+            Change,
+            Study.nct_id,
+            Study.acronym,
+            Study.brief_title,
+            StudyVersion.version,
+            Watchlist.slug,
+        )
+        .join(Study, Study.id == Change.study_id)
+        .outerjoin(StudyVersion, StudyVersion.id == Change.version_id)
+        .outerjoin(Watchlist, Watchlist.id == Change.watchlist_id)
+        .order_by(Change.detected_at.desc(), Change.id.desc())
+    )
+    if significance != "all":
+        query = query.where(Change.significance.in_(at_least(significance)))
+    if since is not None:
+        query = query.where(Change.detected_at >= since)
+    if study_id is not None:
+        query = query.where(Change.study_id == study_id)
+    if watchlist_id is not None:
+        members = select(WatchlistStudy.study_id).where(WatchlistStudy.watchlist_id == watchlist_id)
+        query = query.where(
+            or_(
+                Change.watchlist_id == watchlist_id,
+                (Change.watchlist_id.is_(None)) & Change.study_id.in_(members),
+            )
+        )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        ChangeView(
+            id=c.id,
+            nct_id=nct,
+            acronym=acronym,
+            title=title,
+            version=version,
+            kind=c.kind,
+            field=c.field,
+            old=c.old,
+            new=c.new,
+            summary=c.summary,
+            significance=c.significance,
+            countries=list(c.countries or []),
+            detected_at=c.detected_at,
+            watchlist=slug,
+        )
+        for c, nct, acronym, title, version, slug in session.execute(query)
+    ]
+
+
+def newest_change_id(session: Session) -> int:
+    """The digest horizon: every change up to it is committed (see ``join_change_writers``)."""
+    return newest_committed_change_id(session)
+
+
+def changes_for_watchlist(
+    session: Session, watchlist_id: int, after: int, upto: int
+) -> Sequence[Row[tuple[int, str, str, str, str, datetime, list[str]]]]:
+    """Mailable changes (not noise) of one watchlist with ``after < id <= upto``, in id order.
+
+    Study-level changes count while the study is a member (or was, when the change
+    was detected); membership changes count for their own watchlist only.
+    """
+    member = and_(
+        WatchlistStudy.watchlist_id == watchlist_id,
+        WatchlistStudy.study_id == Change.study_id,
+    )
+    query = (
+        select(
+            Change.id,
+            Study.nct_id,
+            Change.kind,
+            Change.summary,
+            Change.significance,
+            Change.detected_at,
+            Change.countries,
+        )
+        .join(Study, Study.id == Change.study_id)
+        .outerjoin(WatchlistStudy, member)
+        .where(
+            Change.id > after,
+            Change.id <= upto,
+            Change.significance != "noise",
+            or_(
+                Change.watchlist_id == watchlist_id,
+                and_(
+                    Change.watchlist_id.is_(None),
+                    WatchlistStudy.study_id.is_not(None),
+                    or_(
+                        WatchlistStudy.left_at.is_(None),
+                        WatchlistStudy.left_at >= Change.detected_at,
+                    ),
+                ),
+            ),
+        )
+        .order_by(Change.id)
+    )
+    return session.execute(query).all()

@@ -1,0 +1,147 @@
+"""Sync run rows: opened, counted page by page, closed as succeeded or failed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from trialwatch.store.models import SyncRun
+
+
+def start_run(
+    session: Session,
+    watchlist_id: int,
+    *,
+    mode: str,
+    now: datetime,
+    api_url: str,
+    cursor_before: date | None,
+) -> int:
+    """Open a ``running`` run; return its id."""
+    run = SyncRun(
+        watchlist_id=watchlist_id,
+        mode=mode,
+        status="running",
+        started_at=now,
+        api_url=api_url,
+        cursor_before=cursor_before,
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def set_data_timestamp(session: Session, run_id: int, data_timestamp: str) -> None:
+    session.get_one(SyncRun, run_id).data_timestamp = data_timestamp
+
+
+def add_page(
+    session: Session,
+    run_id: int,
+    *,
+    seen: int,
+    new: int,
+    updated: int,
+    unchanged: int,
+    requests: int,
+) -> None:
+    """Count one stored page on its run (in the page's transaction)."""
+    run = session.get_one(SyncRun, run_id)
+    run.pages += 1
+    run.seen += seen
+    run.new += new
+    run.updated += updated
+    run.unchanged += unchanged
+    run.requests = requests
+
+
+def add_skipped(session: Session, run_id: int, reasons: list[str]) -> None:
+    """Count records the run could not store, keeping the first reason."""
+    if reasons:
+        run = session.get_one(SyncRun, run_id)
+        run.skipped += len(reasons)
+        run.skip_reason = run.skip_reason or reasons[0]
+
+
+def finish_run(
+    session: Session,
+    run_id: int,
+    *,
+    now: datetime,
+    left: int,
+    cursor_after: date | None,
+    requests: int,
+) -> None:
+    run = session.get_one(SyncRun, run_id)
+    run.status = "succeeded"
+    run.finished_at = now
+    run.left = left
+    run.cursor_after = cursor_after
+    run.requests = requests
+
+
+def fail_run(session: Session, run_id: int, *, now: datetime, error: str, requests: int) -> None:
+    run = session.get_one(SyncRun, run_id)
+    run.status = "failed"
+    run.finished_at = now
+    run.error = error
+    run.requests = requests
+
+
+def last_runs(session: Session, watchlist_id: int, limit: int = 5) -> list[SyncRun]:
+    return list(
+        session.scalars(
+            select(SyncRun)
+            .where(SyncRun.watchlist_id == watchlist_id)
+            .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def last_full_run(session: Session, watchlist_id: int) -> SyncRun | None:
+    return session.scalar(
+        select(SyncRun)
+        .where(
+            SyncRun.watchlist_id == watchlist_id,
+            SyncRun.mode == "full",
+            SyncRun.status == "succeeded",
+        )
+        .order_by(SyncRun.started_at.desc())
+        .limit(1)
+    )
+
+
+def abandon_running(session: Session, watchlist_id: int, now: datetime) -> int:
+    """Mark runs left 'running' by a process that died as failed (call with the lock held)."""
+    result = session.execute(
+        update(SyncRun)
+        .where(SyncRun.watchlist_id == watchlist_id, SyncRun.status == "running")
+        .values(status="failed", finished_at=now, error="abandoned: the process ended mid-run")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def run_counts(run: SyncRun) -> Mapping[str, Any]:
+    return {
+        "run_id": run.id,
+        "mode": run.mode,
+        "status": run.status,
+        "pages": run.pages,
+        "requests": run.requests,
+        "seen": run.seen,
+        "new": run.new,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "left": run.left,
+        "skipped": run.skipped,
+        "skip_reason": run.skip_reason,
+        "data_timestamp": run.data_timestamp,
+        "cursor_before": run.cursor_before.isoformat() if run.cursor_before else None,
+        "cursor_after": run.cursor_after.isoformat() if run.cursor_after else None,
+        "error": run.error,
+    }
