@@ -43,7 +43,7 @@ bench: $(VENV)/.dev-installed
 
 ## make demo: serve the recorded sample records on loopback and sync them (no internet needed)
 demo: $(VENV)/.dev-installed
-	$(BIN)/python tests/fakeapi.py --port 8765 & echo $$! > .demo-server.pid; sleep 1; \
+	$(BIN)/python tests/support/fakeapi.py --port 8765 & echo $$! > .demo-server.pid; sleep 1; \
 	TRIALWATCH_API_URL=http://127.0.0.1:8765/api/v2 $(BIN)/trialwatch init && \
 	TRIALWATCH_API_URL=http://127.0.0.1:8765/api/v2 $(BIN)/trialwatch sync mmn; \
 	status=$$?; kill `cat .demo-server.pid`; rm -f .demo-server.pid; exit $$status

@@ -38,9 +38,9 @@ from a dry run: the "no DB" baseline (Jinja2 rendering alone is one of them).
 Phase 2 (timed): :func:`trialwatch.jobs.delivery.send_digests_once` through
 :class:`~trialwatch.mail.transport.SmtpTransport` to aiosmtpd on loopback. The server
 runs in a subprocess by default (``--server sink``: a Controller whose handler only
-counts; ``--server recording``: :class:`tests.smtpserver.SmtpServer`, which parses
+counts; ``--server recording``: :class:`tests.support.smtpserver.SmtpServer`, which parses
 and keeps every message), so that it does not compete with the sender for the GIL;
-``--server thread`` runs :class:`tests.smtpserver.SmtpServer` in this process, to
+``--server thread`` runs :class:`tests.support.smtpserver.SmtpServer` in this process, to
 show that cost. The server's counts are checked against the rows marked sent, and
 the connection count must be 1; the server's own CPU time is printed beside the
 sender's (client and server take turns on every message, so the wall time is
@@ -88,8 +88,8 @@ import jinja2
 from sqlalchemy import Engine, create_engine, delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
-from tests.fakeapi import load_fixture_records
-from tests.smtpserver import SmtpServer
+from tests.support.fakeapi import load_fixture_records
+from tests.support.smtpserver import SmtpServer
 
 import trialwatch.jobs.digests as digests_mod
 from trialwatch.ctgov.parse import nct_id_of
@@ -405,7 +405,7 @@ sys.path.insert(0, sys.argv[2])
 cpu_mark = [time.process_time()]
 mode = sys.argv[1]
 if mode == "recording":
-    from tests.smtpserver import SmtpServer
+    from tests.support.smtpserver import SmtpServer
     server = SmtpServer()
     server.start()
     port = server.port
@@ -541,7 +541,7 @@ class SubprocessServer:
 
 
 class ThreadServer:
-    """tests.smtpserver.SmtpServer in a thread of this process."""
+    """tests.support.smtpserver.SmtpServer in a thread of this process."""
 
     def __init__(self) -> None:
         self.server = SmtpServer()
@@ -1057,7 +1057,7 @@ def main(argv: list[str] | None = None) -> int:
         "--server",
         choices=("sink", "recording", "thread"),
         default="sink",
-        help="aiosmtpd in a subprocess that only counts (default), tests.smtpserver.SmtpServer"
+        help="aiosmtpd in a subprocess that only counts (default), tests.support.smtpserver.SmtpServer"
         " in a subprocess, or SmtpServer in a thread of this process",
     )
     parser.add_argument(

@@ -19,7 +19,7 @@ How it measures:
   Every copy gets the condition :data:`CONDITION`, which is the benchmark
   watchlist's only criterion (``query.cond``: a substring test in the fake server,
   on text it indexes once at ``put``).
-* Server: :class:`tests.fakeapi.FakeCtgov` in a subprocess (see the comment on
+* Server: :class:`tests.support.fakeapi.FakeCtgov` in a subprocess (see the comment on
   :func:`server_process` for why; ``--server thread`` runs it in a thread instead).
 * Phases, each in a fresh child process so that each peak RSS is its own:
   the baseline (httpx + orjson + one ``executemany`` per page into a bare SQLite
@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # for ``tests.fakeapi``
+    sys.path.insert(0, str(ROOT))  # for ``tests.support.fakeapi``
 
 if TYPE_CHECKING:
     from trialwatch.ctgov.client import CtgovClient, Page
@@ -111,7 +111,7 @@ DEFAULT_PAGE_SIZE = 250  # TRIALWATCH_PAGE_SIZE's default (tests/test_project.py
 def generate_records(n: int, *, seed: int, with_huge: bool) -> Iterator[dict[str, Any]]:
     """``n`` varied copies of the fixture records, all matching :data:`CONDITION`."""
     import orjson
-    from tests.fakeapi import load_fixture_records
+    from tests.support.fakeapi import load_fixture_records
 
     templates = [
         orjson.dumps(record)
@@ -147,7 +147,7 @@ def generate_records(n: int, *, seed: int, with_huge: bool) -> Iterator[dict[str
 
 
 def fixture_summary(with_huge: bool) -> str:
-    from tests.fakeapi import load_fixture_records
+    from tests.support.fakeapi import load_fixture_records
 
     count = sum(
         1
@@ -161,7 +161,7 @@ def fixture_summary(with_huge: bool) -> str:
 def load_server(n: int, *, seed: int, with_huge: bool) -> tuple[Any, dict[str, Any]]:
     """A started FakeCtgov holding the generated records, and facts about them."""
     import orjson
-    from tests.fakeapi import FakeCtgov
+    from tests.support.fakeapi import FakeCtgov
 
     started = time.perf_counter()
     fake = FakeCtgov()

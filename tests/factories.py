@@ -1,15 +1,28 @@
-"""Plain factories for database tests."""
+"""Plain factories for database tests: watchlists and runs, subscribers due a digest,
+registry edits, and the digest build and send steps with test settings."""
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
+from tests.support.cli import ROOT
+from tests.support.fakeapi import FakeCtgov
+from trialwatch.ctgov.client import CtgovClient
+from trialwatch.digest.render import make_environment
+from trialwatch.jobs.delivery import send_digests_once
+from trialwatch.jobs.digests import MailSettings, build_digests_once
+from trialwatch.jobs.sync import sync_watchlist
+from trialwatch.mail.transport import SmtpTransport
+from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import SyncRun
-from trialwatch.watchlists import Criteria, WatchlistSpec
+from trialwatch.store.subscribers import SubscriptionRequest
+from trialwatch.watchlists import Criteria, WatchlistSpec, load_watchlists
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -26,3 +39,55 @@ def make_watchlist_and_run(engine: Engine, slug: str = "mmn") -> tuple[int, int]
         session.add(run)
         session.flush()
         return wl.id, run.id
+
+
+SENDER = "TrialWatch <digests@trialwatch.example>"
+MAIL = MailSettings(
+    sender=SENDER, public_url="https://tw.example", secret="test-secret-key-of-at-least-32-bytes"
+)
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+
+
+def change_status(fake: FakeCtgov, nct_id: str, status: str, day: str, **ident: str) -> None:
+    """The fake registry publishes a new status for a study, updated on ``day``."""
+    record = copy.deepcopy(fake.get(nct_id))
+    record["protocolSection"]["statusModule"]["overallStatus"] = status
+    record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
+        "date": day,
+        "type": "ACTUAL",
+    }
+    record["protocolSection"]["identificationModule"].update(ident)
+    fake.put(record)
+
+
+def sync_mmn(engine: Engine, fake: FakeCtgov) -> None:
+    """Sync the shipped MMN watchlist from the fake registry."""
+    with CtgovClient(fake.base_url, requests_per_minute=0) as client:
+        sync_watchlist(engine, client, "mmn")
+
+
+def prepare_due(engine: Engine, fake: FakeCtgov, emails: list[str], **prefs: Any) -> None:
+    """Sync the MMN watchlist, subscribe the addresses, then make ARDA change status."""
+    with session_scope(make_sessionmaker(engine)) as session:
+        watchlist_store.upsert_watchlists(
+            session, load_watchlists(ROOT / "config" / "watchlists"), T0
+        )
+    sync_mmn(engine, fake)
+    with session_scope(make_sessionmaker(engine)) as session:
+        for email in emails:
+            request = SubscriptionRequest(
+                email=email, watchlists=("mmn",), frequency="immediate", **prefs
+            )
+            subscriber_store.subscribe(session, request, T0)
+    change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
+    sync_mmn(engine, fake)
+
+
+def build(engine: Engine, now: datetime = T0) -> int:
+    """Build the due digests at ``now``; return how many were queued."""
+    return build_digests_once(engine, make_environment(), MAIL, now=now).queued
+
+
+def send(engine: Engine, url: str, now: datetime = T0) -> Any:
+    """Deliver the outbox over SMTP at ``url`` at ``now``."""
+    return send_digests_once(engine, SmtpTransport.from_url(url), sender=SENDER, now=lambda: now)

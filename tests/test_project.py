@@ -18,7 +18,7 @@ ROOT = Path(__file__).parents[1]
 def _command_paths() -> list[str]:
     root = get_command(app)
     assert hasattr(root, "commands")
-    paths = []
+    paths: list[str] = []
     for name, command in sorted(root.commands.items()):
         if hasattr(command, "commands"):
             paths.extend(f"{name} {sub}" for sub in sorted(command.commands))
@@ -72,3 +72,135 @@ def test_the_sync_benchmark_uses_the_default_page_size() -> None:
     match = re.search(r"^DEFAULT_PAGE_SIZE = (\d+)", (ROOT / "bench" / "sync.py").read_text(), re.M)
     assert match is not None
     assert int(match.group(1)) == Settings.model_fields["page_size"].default
+
+
+# --- the layout (issue "The house") ------------------------------------------------------
+
+SRC = ROOT / "src" / "trialwatch"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a source file imports (absolute names, ``from x import y`` as ``x``)."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _modules(package: str = "") -> list[Path]:
+    base = SRC / package if package else SRC
+    return sorted(p for p in base.rglob("*.py") if "migrations" not in p.parts)
+
+
+def _importers(prefix: str) -> set[str]:
+    """The source files (relative to src/trialwatch) that import ``prefix`` or below it."""
+    return {
+        str(path.relative_to(SRC))
+        for path in _modules()
+        if any(name == prefix or name.startswith(prefix + ".") for name in _imports(path))
+    }
+
+
+@pytest.mark.parametrize("domain", ["ctgov", "diff", "digest", "mail", "jobs"])
+def test_the_store_imports_no_domain_package(domain: str) -> None:
+    """store/ is rows in, rows out: it never calls up into ctgov, diff, digest, mail, jobs."""
+    assert {p for p in _importers(f"trialwatch.{domain}") if p.startswith("store/")} == set()
+
+
+@pytest.mark.parametrize(
+    ("library", "home"), [("smtplib", "mail/"), ("httpx", "ctgov/")], ids=["smtplib", "httpx"]
+)
+def test_each_io_library_is_imported_in_its_own_package_only(library: str, home: str) -> None:
+    """smtplib only under mail/, httpx only under ctgov/."""
+    importers = _importers(library)
+    assert importers, f"{library} is imported nowhere: the rule checks nothing"
+    assert {p for p in importers if not p.startswith(home)} == set()
+
+
+@pytest.mark.parametrize("package", ["diff", "digest"])
+@pytest.mark.parametrize("library", ["sqlalchemy", "smtplib", "httpx"])
+def test_the_pure_packages_import_no_io_library(package: str, library: str) -> None:
+    """diff/ and digest/ are pure: no database, no SMTP, no HTTP."""
+    assert {p for p in _importers(library) if p.startswith(f"{package}/")} == set()
+
+
+def test_every_exception_class_is_defined_in_errors_and_drawn_in_its_tree() -> None:
+    """One error tree: each exception class lives in errors.py and appears in its docstring."""
+    import ast
+    import builtins
+
+    import trialwatch.errors as errors
+
+    exception_names = {
+        name
+        for name, value in vars(builtins).items()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    } | {"TrialwatchError"}
+    outside = []
+    for path in _modules():
+        if path.name == "errors.py" and path.parent == SRC:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+                if bases & exception_names or any(
+                    b.endswith(("Error", "Exception")) for b in bases
+                ):
+                    outside.append(f"{path.relative_to(SRC)}: {node.name}")
+    assert outside == []
+    doc = errors.__doc__ or ""
+    for name, value in vars(errors).items():
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert name in doc, f"{name} is not drawn in the errors.py tree"
+
+
+def _function_lengths(path: Path) -> list[tuple[str, int]]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        (node.name, (node.end_lineno or node.lineno) - node.lineno + 1)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+
+
+def test_no_function_in_src_is_over_150_lines() -> None:
+    """Long functions are split by what they do (a reason in a docstring would be needed)."""
+    long = [
+        f"{path.relative_to(SRC)}:{name} ({lines} lines)"
+        for path in _modules()
+        for name, lines in _function_lengths(path)
+        if lines > 150
+    ]
+    assert long == []
+
+
+def test_the_status_words_are_written_once() -> None:
+    """Each status code's label appears as a string literal in one module of src/ only."""
+    import ast
+
+    from trialwatch.vocab import STATUSES
+
+    labels = {s.label for s in STATUSES.values()}
+    homes: dict[str, set[str]] = {}
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in labels:
+                homes.setdefault(str(node.value), set()).add(str(path.relative_to(SRC)))
+    assert {label: files for label, files in homes.items() if files != {"vocab.py"}} == {}
+
+
+def test_tests_mirror_the_package() -> None:
+    """Each package of src/ has its test folder; shared fakes live in tests/support/."""
+    tests = ROOT / "tests"
+    for package in ("ctgov", "diff", "digest", "mail", "store", "jobs", "cli"):
+        assert (tests / package / "__init__.py").is_file(), package
+    assert (tests / "support" / "fakeapi.py").is_file()
+    assert (tests / "support" / "smtpserver.py").is_file()

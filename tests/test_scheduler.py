@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakeapi import FakeCtgov, load_fixture_records
-from tests.test_sync import ROOT, run_cli
+from tests.support.cli import ROOT, run_cli
+from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from trialwatch.config import load_settings
 from trialwatch.scheduler import build_scheduler
 from trialwatch.store.db import make_engine

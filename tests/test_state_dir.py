@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.fakeapi import FakeCtgov, load_fixture_records
-from tests.test_digests import _change_status
-from tests.test_sync import ROOT, run_cli
+from tests.factories import change_status
+from tests.support.cli import ROOT, run_cli
+from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from trialwatch.config import load_settings
 from trialwatch.errors import ConfigError
 from trialwatch.mail.signing import SECRET_FILE_NAME
@@ -61,7 +61,7 @@ def test_digest_from_two_working_folders_signs_with_one_key(
         capsys, "subscriber", "add", "ana@example.org", "-w", "mmn", "--frequency", "immediate"
     )
     assert code == 0, err
-    _change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
+    change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
     assert run_cli(capsys, "sync", "mmn")[0] == 0
 
     links = []

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakeapi import FakeCtgov, load_fixture_records
-
-ROOT = Path(__file__).parents[2]
+from tests.support.cli import ROOT
+from tests.support.fakeapi import FakeCtgov, load_fixture_records
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tests.cli.conftest import ROOT
-from tests.cli.helpers import assert_one_line_error, run_cli
+from tests.support.cli import ROOT, assert_one_line_error, run_cli
 from trialwatch.jobs import runner
 from trialwatch.store import watchlists as watchlist_store
 

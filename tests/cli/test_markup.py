@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from tests.cli.conftest import ROOT
-from tests.cli.helpers import run_cli
-from tests.fakeapi import FakeCtgov
+from tests.support.cli import ROOT, run_cli
+from tests.support.fakeapi import FakeCtgov
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from tests.cli.helpers import assert_one_line_error, run_cli
+from tests.support.cli import assert_one_line_error, run_cli
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.subscribers import SubscriptionRequest

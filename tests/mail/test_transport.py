@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.smtpserver import Certificates, SmtpServer, make_certificates
+from tests.support.smtpserver import Certificates, SmtpServer, make_certificates
 from trialwatch.digest.render import RenderedMessage
 from trialwatch.errors import ConfigError, ConnectionFailure, ConnectionLost, DeliveryError
 from trialwatch.mail.message import build_message

@@ -1,4 +1,4 @@
-"""End to end over real HTTP: CtgovClient against the fake ClinicalTrials.gov (tests/fakeapi.py)."""
+"""End to end over real HTTP: CtgovClient against the fake ClinicalTrials.gov (support/fakeapi)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fakeapi import BadRequest, FakeCtgov, compile_essie, load_fixture_records
+from tests.support.fakeapi import BadRequest, FakeCtgov, compile_essie, load_fixture_records
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.ctgov.query import build_ids_params, build_search_params
 from trialwatch.errors import CtgovBadResponse
@@ -96,7 +97,7 @@ def test_it_applies_status_phase_and_country_filters(client: CtgovClient) -> Non
     base = Criteria(conditions=("multifocal motor neuropathy",))
 
     def search(**filters: tuple[str, ...]) -> list[str]:
-        return ids(client.iter_studies(build_search_params(Criteria(**base.to_dict() | filters))))
+        return ids(client.iter_studies(build_search_params(replace(base, **filters))))
 
     assert search(statuses=("RECRUITING",)) == ["NCT06537999", "NCT06742190"]
     assert search(phases=("PHASE3",)) == ["NCT06742190"]
@@ -359,7 +360,7 @@ def test_it_surfaces_a_400_message(
 def matching(expression: str, area: str = "BasicSearch") -> list[str]:
     fake = FakeCtgov(RECORDS)
     predicate = compile_essie(expression, area)
-    from tests.fakeapi import _Doc
+    from tests.support.fakeapi import _Doc
 
     return [nct for nct in ALL_IDS if predicate(_Doc(fake._entries[nct]))]
 
@@ -446,8 +447,8 @@ def test_every_generated_query_is_valid_essie(
 
 @pytest.mark.slow
 def test_it_runs_as_a_demo_server() -> None:
-    """`python tests/fakeapi.py --port 0` prints its base URL and serves the fixtures."""
-    script = ROOT / "tests" / "fakeapi.py"
+    """`python tests/support/fakeapi.py --port 0` prints its base URL and serves the fixtures."""
+    script = ROOT / "tests" / "support" / "fakeapi.py"
     with subprocess.Popen(
         [sys.executable, str(script), "--port", "0"], stdout=subprocess.PIPE, text=True
     ) as process:

@@ -19,7 +19,7 @@ Page tokens are opaque: they carry a hash of the query and the sort key of the
 last study served (a "search after" cursor), so a token used with another query is
 rejected and records added or changed between pages are handled like a live index.
 
-Run it for a demo: ``python tests/fakeapi.py [--port 8765] [DIR ...]``.
+Run it for a demo: ``python tests/support/fakeapi.py [--port 8765] [DIR ...]``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from trialwatch.vocab import OVERALL_STATUSES
 
 API_PREFIX = "/api/v2"
 API_VERSION = "2.0.5"  # info.version of the spec
-FIXTURES = Path(__file__).parent / "fixtures" / "ctgov"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "ctgov"
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
 _NCT_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")  # spec pattern of nctId

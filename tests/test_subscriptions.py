@@ -12,8 +12,8 @@ import pytest
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import Engine, select
 
-from tests.fakeapi import FakeCtgov, load_fixture_records
-from tests.test_digests import MAIL, T0, _build, _prepare
+from tests.factories import MAIL, T0, build, prepare_due
+from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from trialwatch.errors import InvalidToken
 from trialwatch.mail.signing import SALT, make_unsubscribe_token
 from trialwatch.store import watchlists as watchlist_store
@@ -76,8 +76,8 @@ def test_a_mailed_unsubscribe_link_does_not_reveal_the_address(
 ) -> None:
     """Neither the address nor its base64 appears in the link; the store resolves the token."""
     email = "eve@example.org"
-    _prepare(engine, fake, [email])
-    assert _build(engine) == 1
+    prepare_due(engine, fake, [email])
+    assert build(engine) == 1
     with session_scope(make_sessionmaker(engine)) as session:
         digest = session.scalars(select(Digest)).one()
         raw = digest.message

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from tests.smtpserver import SmtpServer, make_certificates
-from tests.test_sync import ROOT, run_cli
+from tests.support.cli import ROOT, run_cli
+from tests.support.smtpserver import SmtpServer, make_certificates
 from trialwatch.jobs.delivery import SendResult, send_digests_once
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.store import outbox

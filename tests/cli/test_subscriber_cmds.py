@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.test_sync import ROOT, run_cli
+from tests.support.cli import ROOT, run_cli
 from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.mail.transport import FileTransport
 from trialwatch.store.db import make_sessionmaker, session_scope

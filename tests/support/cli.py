@@ -1,10 +1,15 @@
-"""Helpers of the command-line tests."""
+"""Running the command line in tests: in this process, with its exit code and output."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from trialwatch.cli import main
+
+ROOT = Path(__file__).parents[2]
+"""The repository root (its config/ and templates/)."""
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -6,7 +6,7 @@ import copy
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -14,27 +14,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.fakeapi import FakeCtgov, load_fixture_records
-from tests.smtpserver import SmtpServer
-from tests.test_sync import ROOT, run_cli
-from trialwatch.ctgov.client import CtgovClient
-from trialwatch.digest.render import make_environment
+from tests.factories import SENDER, T0, build, change_status, prepare_due, send, sync_mmn
+from tests.support.cli import ROOT, run_cli
+from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.smtpserver import SmtpServer
 from trialwatch.jobs.delivery import send_digests_once
-from trialwatch.jobs.digests import MailSettings, build_digests_once
-from trialwatch.jobs.sync import sync_watchlist
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.store import subscribers as subscriber_store
-from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscription
 from trialwatch.store.subscribers import SubscriptionRequest
-from trialwatch.watchlists import load_watchlists
-
-SENDER = "TrialWatch <digests@trialwatch.example>"
-MAIL = MailSettings(
-    sender=SENDER, public_url="https://tw.example", secret="test-secret-key-of-at-least-32-bytes"
-)
-T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -55,47 +44,6 @@ def _bodies(message: EmailMessage) -> tuple[str, str]:
     assert text is not None
     assert html is not None
     return str(text.get_content()), str(html.get_content())
-
-
-def _change_status(fake: FakeCtgov, nct_id: str, status: str, day: str, **ident: str) -> None:
-    record = copy.deepcopy(fake.get(nct_id))
-    record["protocolSection"]["statusModule"]["overallStatus"] = status
-    record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
-        "date": day,
-        "type": "ACTUAL",
-    }
-    record["protocolSection"]["identificationModule"].update(ident)
-    fake.put(record)
-
-
-def _sync(engine: Engine, fake: FakeCtgov) -> None:
-    with CtgovClient(fake.base_url, requests_per_minute=0) as client:
-        sync_watchlist(engine, client, "mmn")
-
-
-def _prepare(engine: Engine, fake: FakeCtgov, emails: list[str], **prefs: Any) -> None:
-    """Sync the MMN watchlist, subscribe the addresses, then make ARDA change status."""
-    with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, load_watchlists(ROOT / "config" / "watchlists"), T0
-        )
-    _sync(engine, fake)
-    with session_scope(make_sessionmaker(engine)) as session:
-        for email in emails:
-            request = SubscriptionRequest(
-                email=email, watchlists=("mmn",), frequency="immediate", **prefs
-            )
-            subscriber_store.subscribe(session, request, T0)
-    _change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
-    _sync(engine, fake)
-
-
-def _build(engine: Engine, now: datetime = T0) -> int:
-    return build_digests_once(engine, make_environment(), MAIL, now=now).queued
-
-
-def _send(engine: Engine, url: str, now: datetime = T0) -> Any:
-    return send_digests_once(engine, SmtpTransport.from_url(url), sender=SENDER, now=lambda: now)
 
 
 def _statuses(engine: Engine) -> dict[str, str]:
@@ -135,7 +83,7 @@ def test_digest_send_delivers_one_message_per_subscriber_once(
         assert code == 0, err
     code, out, _ = run_cli(capsys, "digest", "--send", "--json")
     assert json.loads(out)["built"]["queued"] == 0  # nothing happened since they subscribed
-    _change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
+    change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
     assert run_cli(capsys, "sync", "mmn")[0] == 0
 
     code, out, err = run_cli(capsys, "digest", "--preview", "ana@example.org")
@@ -170,21 +118,21 @@ def test_a_refused_connection_leaves_everything_queued_then_sends_once(
     engine: Engine, fake: FakeCtgov, smtp: SmtpServer
 ) -> None:
     """Server down: digests stay queued, cursors stay; back up: each is sent exactly once."""
-    _prepare(engine, fake, ["ana@example.org", "ben@example.org", "cy@example.org"])
-    assert _build(engine) == 3
+    prepare_due(engine, fake, ["ana@example.org", "ben@example.org", "cy@example.org"])
+    assert build(engine) == 3
     with session_scope(make_sessionmaker(engine)) as session:
         cursors = sorted(s.cursor for s in session.scalars(select(Subscription)))
-    down = _send(engine, "smtp://127.0.0.1:1")
+    down = send(engine, "smtp://127.0.0.1:1")
     assert down.sent == 0
     assert down.error
     assert set(_statuses(engine).values()) == {"queued"}
     with session_scope(make_sessionmaker(engine)) as session:
         assert sorted(s.cursor for s in session.scalars(select(Subscription))) == cursors
         assert {d.attempts for d in session.scalars(select(Digest))} == {0}
-    assert _build(engine) == 0  # nothing is queued twice
-    up = _send(engine, smtp.url)
+    assert build(engine) == 0  # nothing is queued twice
+    up = send(engine, smtp.url)
     assert up.sent == 3
-    assert _send(engine, smtp.url).sent == 0
+    assert send(engine, smtp.url).sent == 0
     assert len(smtp.messages) == 3
     assert len({m.message["Message-ID"] for m in smtp.messages}) == 3
 
@@ -193,13 +141,13 @@ def test_a_temporary_failure_is_retried_with_backoff_and_delivered_once(
     engine: Engine, fake: FakeCtgov, smtp: SmtpServer
 ) -> None:
     """451, 451, then 250: one delivery, three attempts, nothing sent before the backoff."""
-    _prepare(engine, fake, ["ana@example.org"])
-    _build(engine)
+    prepare_due(engine, fake, ["ana@example.org"])
+    build(engine)
     smtp.fail_next_data(451, times=2)
-    assert _send(engine, smtp.url, T0).retried == 1
-    assert _send(engine, smtp.url, T0 + timedelta(seconds=10)).sent == 0  # still backing off
-    assert _send(engine, smtp.url, T0 + timedelta(minutes=5)).retried == 1
-    assert _send(engine, smtp.url, T0 + timedelta(hours=1)).sent == 1
+    assert send(engine, smtp.url, T0).retried == 1
+    assert send(engine, smtp.url, T0 + timedelta(seconds=10)).sent == 0  # still backing off
+    assert send(engine, smtp.url, T0 + timedelta(minutes=5)).retried == 1
+    assert send(engine, smtp.url, T0 + timedelta(hours=1)).sent == 1
     assert len(smtp.messages) == 1
     with session_scope(make_sessionmaker(engine)) as session:
         digest = session.scalars(select(Digest)).one()
@@ -210,10 +158,10 @@ def test_a_rejected_recipient_bounces_and_the_others_are_delivered(
     engine: Engine, fake: FakeCtgov, smtp: SmtpServer
 ) -> None:
     """A 550 for one address marks it bounced and failed; the rest go out."""
-    _prepare(engine, fake, ["ana@example.org", "gone@example.org", "cy@example.org"])
-    _build(engine)
+    prepare_due(engine, fake, ["ana@example.org", "gone@example.org", "cy@example.org"])
+    build(engine)
     smtp.reject_recipient("gone@example.org")
-    result = _send(engine, smtp.url)
+    result = send(engine, smtp.url)
     assert (result.sent, result.failed, result.bounced) == (2, 1, 1)
     assert _statuses(engine) == {
         "ana@example.org": "sent",
@@ -224,9 +172,9 @@ def test_a_rejected_recipient_bounces_and_the_others_are_delivered(
         gone = subscriber_store.get_subscriber(session, "gone@example.org")
         assert gone.status == "bounced"
     # A bounced subscriber gets no further digests.
-    _change_status(fake, "NCT05225675", "TERMINATED", "2026-11-29")
-    _sync(engine, fake)
-    _build(engine, T0 + timedelta(minutes=1))
+    change_status(fake, "NCT05225675", "TERMINATED", "2026-11-29")
+    sync_mmn(engine, fake)
+    build(engine, T0 + timedelta(minutes=1))
     assert sorted(_statuses(engine)) == ["ana@example.org", "cy@example.org", "gone@example.org"]
 
 
@@ -234,8 +182,8 @@ def test_two_senders_at_once_deliver_each_digest_once(
     engine: Engine, fake: FakeCtgov, smtp: SmtpServer
 ) -> None:
     """Two threads sending the same queue never deliver one row twice."""
-    _prepare(engine, fake, [f"reader{i}@example.org" for i in range(40)])
-    assert _build(engine) == 40
+    prepare_due(engine, fake, [f"reader{i}@example.org" for i in range(40)])
+    assert build(engine) == 40
     results: list[Any] = []
     barrier = threading.Barrier(2)
 
@@ -262,7 +210,7 @@ def test_hostile_titles_and_names_are_harmless(
     engine: Engine, fake: FakeCtgov, smtp: SmtpServer
 ) -> None:
     """A <script> title shows as text; a newline in a name cannot add a header."""
-    _prepare(engine, fake, [])
+    prepare_due(engine, fake, [])
     with session_scope(make_sessionmaker(engine)) as session:
         subscriber_store.subscribe(
             session,
@@ -275,16 +223,16 @@ def test_hostile_titles_and_names_are_harmless(
             ),
             T0,
         )
-    _change_status(
+    change_status(
         fake,
         "NCT06742190",
         "ACTIVE_NOT_RECRUITING",
         "2026-11-29",
         briefTitle="<script>alert(1)</script> EMPASSION",
     )
-    _sync(engine, fake)
-    assert _build(engine) == 1
-    assert _send(engine, smtp.url).sent == 1
+    sync_mmn(engine, fake)
+    assert build(engine) == 1
+    assert send(engine, smtp.url).sent == 1
     received = smtp.messages[0]
     assert received.rcpt_tos == ("eve@example.org",)
     assert "Bcc" not in received.message
@@ -298,7 +246,7 @@ def test_hostile_titles_and_names_are_harmless(
 
 def test_filters_and_frequencies_decide_who_gets_what(engine: Engine, fake: FakeCtgov) -> None:
     """A daily subscriber waits for the next day; a country filter skips other countries' sites."""
-    _prepare(engine, fake, [])
+    prepare_due(engine, fake, [])
     with session_scope(make_sessionmaker(engine)) as session:
         for email, country in (("fr@example.org", "France"), ("de@example.org", "Germany")):
             subscriber_store.subscribe(
@@ -323,8 +271,8 @@ def test_filters_and_frequencies_decide_who_gets_what(engine: Engine, fake: Fake
     )
     record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2026-11-29"
     fake.put(record)
-    _sync(engine, fake)
-    assert _build(engine, T0) == 1  # only the German reader; the daily one had today's digest
+    sync_mmn(engine, fake)
+    assert build(engine, T0) == 1  # only the German reader; the daily one had today's digest
     assert list(_statuses(engine)) == ["de@example.org"]
-    assert _build(engine, T0 + timedelta(days=1)) == 1
+    assert build(engine, T0 + timedelta(days=1)) == 1
     assert sorted(_statuses(engine)) == ["day@example.org", "de@example.org"]

@@ -397,4 +397,4 @@ class _Controller(Controller):
         # aiosmtpd connect once to check that the factory works.
         assert isinstance(self.server, asyncio.Server)
         self.port = self.owner.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]
+        super()._trigger_server()

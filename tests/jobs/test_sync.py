@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from tests.fakeapi import FakeCtgov, load_fixture_records
-from trialwatch.cli import main
+from tests.support.cli import ROOT, run_cli
+from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.errors import CtgovBadResponse, CtgovUnavailable
 from trialwatch.jobs.sync import SyncProgress, sync_watchlist
@@ -25,7 +25,6 @@ from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Study, StudyVersion, SyncRun
 
-ROOT = Path(__file__).parents[1]
 MMN_IDS = {"NCT05225675", "NCT06537999", "NCT06742190"}
 
 
@@ -51,18 +50,6 @@ def cli_env(
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
     return env
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``trialwatch ARGS`` in this process; return (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _counts(engine: Engine) -> dict[str, int]:

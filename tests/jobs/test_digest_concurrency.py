@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from tests.fakeapi import FakeCtgov, load_fixture_records
-from tests.smtpserver import SmtpServer
-from tests.test_digests import MAIL, SENDER, T0, _change_status, _sync
-from tests.test_sync import ROOT
+from tests.factories import MAIL, SENDER, T0, change_status, sync_mmn
+from tests.support.cli import ROOT
+from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.smtpserver import SmtpServer
 from trialwatch.digest.render import make_environment
 from trialwatch.jobs.digests import build_digests_once
 from trialwatch.store import subscribers as subscriber_store
@@ -42,14 +42,14 @@ def _due_subscribers(engine: Engine, fake: FakeCtgov, count: int) -> list[str]:
         watchlist_store.upsert_watchlists(
             session, load_watchlists(ROOT / "config" / "watchlists"), T0
         )
-    _sync(engine, fake)
+    sync_mmn(engine, fake)
     emails = [f"person{i:03d}@example.org" for i in range(count)]
     with session_scope(make_sessionmaker(engine)) as session:
         for email in emails:
             request = SubscriptionRequest(email=email, watchlists=("mmn",), frequency="immediate")
             subscriber_store.subscribe(session, request, T0)
-    _change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
-    _sync(engine, fake)
+    change_status(fake, "NCT05225675", "COMPLETED", "2026-11-28")
+    sync_mmn(engine, fake)
     return emails
 
 
