@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from trialwatch.config import DEFAULT_API_URL, load_settings
+from trialwatch.config import load_settings
+from trialwatch.ctgov import DEFAULT_API_URL
 from trialwatch.errors import ConfigError
 
 

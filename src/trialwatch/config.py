@@ -18,11 +18,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from trialwatch.ctgov import DEFAULT_API_URL
 from trialwatch.errors import ConfigError
 
 MIN_SECRET_BYTES = 32  # the shortest TRIALWATCH_SECRET_KEY accepted
 
-DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
 DEFAULT_CONFIG_PATH = Path("config/trialwatch.toml")
 ENV_PREFIX = "TRIALWATCH_"
 _SECRET_SETTINGS = ("secret_key", "smtp_url", "database_url")

@@ -109,3 +109,9 @@ class ConnectionLost(DeliveryError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, permanent=False)
+
+
+def first_line(exc: BaseException | None) -> str:
+    """The first line of an error's message, for one-line reports ("unknown error" if none)."""
+    text = str(exc).strip() if exc is not None else ""
+    return text.splitlines()[0] if text else "unknown error"

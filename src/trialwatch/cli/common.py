@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.config import Settings, load_settings
-from trialwatch.errors import ConfigError, DatabaseError, TrialwatchError
+from trialwatch.errors import ConfigError, DatabaseError, TrialwatchError, first_line
 from trialwatch.jobs.runner import Jobs
 from trialwatch.logs import configure_logging
 from trialwatch.store.db import (
@@ -107,11 +107,6 @@ def current_database() -> str | None:
     """The database of the command that is running, if it opened one."""
     opened = [app for app in _open_apps if "engine" in app.__dict__]
     return opened[-1].database if opened else None
-
-
-def first_line(exc: BaseException | None) -> str:
-    text = str(exc).strip() if exc is not None else ""
-    return text.splitlines()[0] if text else "unknown error"
 
 
 def load_app(default_log_level: str = "WARNING") -> App:

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from trialwatch.cli.common import JsonOpt, err, first_line, load_app, out, print_json, print_table
+from trialwatch.cli.common import JsonOpt, err, load_app, out, print_json, print_table
 from trialwatch.config import not_utf8
-from trialwatch.errors import ConfigError, TrialwatchError
+from trialwatch.errors import ConfigError, TrialwatchError, first_line
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.subscribers import SubscriptionRequest
 

@@ -19,6 +19,9 @@ drips one byte at a time cannot hold a request open (an attempt that overruns is
 a transient failure, retried like a read timeout). Paging stops with
 :class:`~trialwatch.errors.CtgovPageLoop` when a page token repeats or the pages
 outnumber what the first page's ``totalCount`` allows.
+
+Size: over the ~400-line aim because it is the one httpx boundary: paging, retries,
+the rate limit and the request deadline all wrap the same request.
 """
 
 from __future__ import annotations
@@ -39,11 +42,11 @@ import httpx
 import orjson
 
 import trialwatch
+from trialwatch.ctgov import DEFAULT_API_URL
 from trialwatch.errors import ConfigError, CtgovBadResponse, CtgovPageLoop, CtgovUnavailable
 
 logger = logging.getLogger("trialwatch.ctgov")
 
-DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
 MAX_PAGE_SIZE = 1000  # spec: pageSize "will be coerced down to 1,000, if greater than that"
 # A Retry-After longer than this is not worth waiting for inside one sync run: we
 # give up at once with CtgovUnavailable and let the next scheduled run try again.
@@ -89,7 +92,7 @@ class CtgovClient:
 
     def __init__(
         self,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str = DEFAULT_API_URL,
         *,
         timeout: float = 30.0,
         max_attempts: int = 6,

@@ -30,7 +30,7 @@ from trialwatch.mail.transport import MailTransport
 from trialwatch.store import outbox
 from trialwatch.store.db import session_scope
 
-log = logging.getLogger("trialwatch.digest")
+log = logging.getLogger("trialwatch.jobs.delivery")
 
 
 @dataclass

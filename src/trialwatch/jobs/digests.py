@@ -36,7 +36,7 @@ from trialwatch.store.db import make_sessionmaker
 from trialwatch.store.locks import exclusive_lock
 from trialwatch.store.models import Subscriber, Subscription, Watchlist
 
-log = logging.getLogger("trialwatch.digest")
+log = logging.getLogger("trialwatch.jobs.digests")
 
 BUILD_LOCK_NAME = "digest build"
 BUILD_LOCK_WAIT = 600.0  # seconds a second builder waits for the first to finish

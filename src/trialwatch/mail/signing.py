@@ -40,7 +40,7 @@ SECRET_FILE_NAME = ".trialwatch-secret"  # noqa: S105 - a file name, not a passw
 # subscriber.token: URL-safe base64 (secrets.token_urlsafe), at most the column's 64.
 _OPAQUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-log = logging.getLogger("trialwatch.tokens")
+log = logging.getLogger("trialwatch.mail")
 
 
 @dataclass(frozen=True)

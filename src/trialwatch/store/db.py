@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from trialwatch.errors import ConfigError, DatabaseError
+from trialwatch.errors import ConfigError, DatabaseError, first_line
 
 log = logging.getLogger("trialwatch.store")
 
@@ -100,7 +100,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     try:
         command.upgrade(_alembic_config(engine), revision)
     except OperationalError as exc:
-        raise DatabaseError(f"cannot reach the database: {_first_line(exc.orig)}") from exc
+        raise DatabaseError(f"cannot reach the database: {first_line(exc.orig)}") from exc
 
 
 def downgrade(engine: Engine, revision: str) -> None:
@@ -148,13 +148,9 @@ def check_schema(engine: Engine) -> None:
     try:
         tables = set(inspect(engine).get_table_names())
     except OperationalError as exc:
-        raise DatabaseError(f"cannot reach the database: {_first_line(exc.orig)}") from exc
+        raise DatabaseError(f"cannot reach the database: {first_line(exc.orig)}") from exc
     if "watchlist" not in tables:
         raise ConfigError(
             f"database {engine.url.render_as_string(hide_password=True)} is not initialised:"
             " run 'trialwatch init'"
         )
-
-
-def _first_line(exc: BaseException | None) -> str:
-    return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else "unknown error"

@@ -8,6 +8,9 @@ synced by two processes): rows with a unique key are written insert-or-get
 (``INSERT … ON CONFLICT DO NOTHING … RETURNING``, then read back what another
 writer stored first), in key order so that two writers wait for each other in one
 order and never deadlock.
+
+Size: over the ~400-line aim because insert-or-get of studies, versions and
+membership is one concurrency argument, best read in one place.
 """
 
 from __future__ import annotations
