@@ -612,9 +612,9 @@ class Inputs:
 
 STEPS = {
     "_due_subscribers": ("db read", digests_mod),
-    "newest_change_id": ("db read", outbox),
-    "changes_for_watchlist": ("db read", outbox),
-    "study_infos": ("db read", outbox),
+    "newest_change_id": ("db read", change_store),
+    "changes_for_watchlist": ("db read", change_store),
+    "study_rows": ("db read", study_store),
     "_recipient": ("token", digests_mod),
     "build_digest": ("assemble", digests_mod),
     "render_digest": ("render", digests_mod),
@@ -681,7 +681,12 @@ def isolated(env: jinja2.Environment, inputs: Inputs) -> dict[str, Timed]:
     """The pure steps on the same inputs, without the database, as _queue calls them."""
     out: dict[str, Timed] = {}
     people = [
-        Subscriber(id=d.recipient.subscriber_id, email=d.recipient.email) for d in inputs.digests
+        Subscriber(
+            id=d.recipient.subscriber_id,
+            email=d.recipient.email,
+            token=f"token{d.recipient.subscriber_id}",
+        )
+        for d in inputs.digests
     ]
     rendered: list[Any] = []
     steps: list[tuple[str, Callable[[], Any]]] = [
@@ -1057,7 +1062,8 @@ def main(argv: list[str] | None = None) -> int:
         "--server",
         choices=("sink", "recording", "thread"),
         default="sink",
-        help="aiosmtpd in a subprocess that only counts (default), tests.support.smtpserver.SmtpServer"
+        help="aiosmtpd in a subprocess that only counts (default), tests.support.smtpserver"
+        " SmtpServer"
         " in a subprocess, or SmtpServer in a thread of this process",
     )
     parser.add_argument(

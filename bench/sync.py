@@ -462,9 +462,9 @@ def _import_for(phase: str) -> None:
     if phase in SYNC_PHASES:
         import sqlalchemy  # noqa: F401
 
-        from trialwatch import sync  # noqa: F401
         from trialwatch.ctgov import client  # noqa: F401
-        from trialwatch.store import db, repo  # noqa: F401
+        from trialwatch.jobs import sync  # noqa: F401
+        from trialwatch.store import db, studies  # noqa: F401
 
 
 def run_phase(

@@ -76,3 +76,11 @@ def test_it_names_the_file_and_line_of_a_config_that_is_not_utf8(tmp_path: Path)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"{config}: line 2: not UTF-8 text")
+
+
+def test_a_secret_file_that_is_not_utf8_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A binary TRIALWATCH_SECRET_KEY_FILE is a ConfigError naming the variable and the file."""
+    secret = tmp_path / "key"
+    secret.write_bytes(b"\xff\xfe" + b"k" * 40)
+    with pytest.raises(ConfigError, match=r"TRIALWATCH_SECRET_KEY_FILE: .*key.*not UTF-8"):
+        load_settings({"TRIALWATCH_SECRET_KEY_FILE": str(secret)})

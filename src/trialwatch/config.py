@@ -133,6 +133,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 raise ConfigError(
                     f"{env_name}_FILE: cannot read {secret_path}: {exc.strerror}"
                 ) from exc
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{env_name}_FILE: {not_utf8(secret_path, exc)}") from exc
             origin[field_name] = f"{env_name}_FILE"
         elif env_name in env:
             if env[env_name] == "" and Settings.model_fields[field_name].default is None:

@@ -314,6 +314,21 @@ def test_an_smtp_url_alone_sends_over_smtp(
     assert not (install / "outbox").exists()
 
 
+def test_outbox_send_with_the_server_down_exits_1_and_leaves_the_queue(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    install: Path,
+) -> None:
+    """`outbox --send` against a refused connection: one line, exit 1, all still queued."""
+    monkeypatch.setenv("TRIALWATCH_SMTP_URL", "smtp://127.0.0.1:1")
+    _init_and_queue(capsys, install, 2)
+    code, out, err = run_cli(capsys, "outbox", "--send")
+    assert code == 1, (out, err)
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: delivery stopped, messages stay queued:")
+    assert "queued: 2" in out
+
+
 def test_digest_send_says_where_it_sent_without_the_password(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

@@ -126,6 +126,7 @@ def outbox_cmd(
             }
             for d in outbox.recent(session, limit)
         ]
+    purged_or_none = purged if purge_sent_before is not None else None
     if json_output:
         print_json(
             {
@@ -136,12 +137,24 @@ def outbox_cmd(
                 "messages": rows,
             }
         )
-        return
-    if retry_failed:
+    else:
+        _print_outbox(requeued if retry_failed else None, sent, purged_or_none, counts, rows)
+    if sent is not None and sent["error"]:
+        raise DeliveryError(f"delivery stopped, messages stay queued: {sent['error']}")
+
+
+def _print_outbox(
+    requeued: int | None,
+    sent: dict[str, Any] | None,
+    purged: int | None,
+    counts: dict[str, int],
+    rows: list[dict[str, Any]],
+) -> None:
+    if requeued is not None:
         out.print(f"queued {requeued} failed message(s) again")
     if sent is not None:
         out.print(send_summary(sent), markup=False)
-    if purge_sent_before is not None:
+    if purged is not None:
         out.print(f"deleted {purged} sent message(s)")
     out.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "the outbox is empty")
     if rows:
