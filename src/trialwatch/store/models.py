@@ -78,6 +78,11 @@ class Watchlist(Base):
     # Newest lastUpdatePostDate seen by a successful sync; incremental syncs start there.
     sync_cursor: Mapped[date | None] = mapped_column(Date)
     last_synced_at: Mapped[datetime | None]
+    # The criteria (their hash) and the registry's dataTimestamp of the last successful
+    # sync: changed criteria make the next sync full; an unchanged timestamp means
+    # nothing new was published.
+    criteria_hash: Mapped[str | None] = mapped_column(String(64))
+    data_timestamp: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -237,10 +242,11 @@ class Digest(Base):
     __tablename__ = "digest"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subscriber_id: Mapped[int] = mapped_column(
+    # None for alert mails to admins, who need not be subscribers.
+    subscriber_id: Mapped[int | None] = mapped_column(
         ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(20), default="digest")  # digest | confirm
+    kind: Mapped[str] = mapped_column(String(20), default="digest")  # digest | confirm | alert
     status: Mapped[str] = mapped_column(String(20))  # queued | sending | sent | failed
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     recipient: Mapped[str] = mapped_column(String(320))
@@ -257,3 +263,28 @@ class Digest(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_digest_status_next", "status", "next_attempt_at"),)
+
+
+class Lease(Base):
+    """One row per leader role: who holds it and until when (renewed by the holder)."""
+
+    __tablename__ = "lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))  # host:pid:start
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class HealthAlert(Base):
+    """One row per alert condition: mailed once when it starts and once when it clears."""
+
+    __tablename__ = "health_alert"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # e.g. "stale:mmn"
+    kind: Mapped[str] = mapped_column(String(40))
+    watchlist_id: Mapped[int | None] = mapped_column(ForeignKey("watchlist.id", ondelete="CASCADE"))
+    active: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    cleared_at: Mapped[datetime | None]
