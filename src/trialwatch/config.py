@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from trialwatch.ctgov import DEFAULT_API_URL
 from trialwatch.errors import ConfigError
+from trialwatch.timeparse import parse_duration
 
 MIN_SECRET_BYTES = 32  # the shortest TRIALWATCH_SECRET_KEY accepted
 
@@ -58,6 +60,17 @@ class Settings(BaseSettings):
     templates: Path | None = None
     digest_max_studies: int = Field(default=25, ge=1, le=500)
     send_max_attempts: int = Field(default=8, ge=1, le=50)
+    # Unattended operation (`trialwatch run`)
+    # How often /version is asked whether the registry published new data.
+    poll_every: timedelta = timedelta(minutes=10)
+    # The leader's lease: renewed every third of it; a standby takes over after it.
+    lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    # Health alerts go to these addresses (comma-separated); empty: no alerts.
+    admin_emails: str = ""
+    # A watchlist with no successful sync for this long is alerted on.
+    stale_after: timedelta = timedelta(hours=48)
+    # Sent outbox rows older than this are deleted by the scheduler, once a day.
+    outbox_retention: timedelta = timedelta(days=90)
     config_file: Path | None = None
 
     @field_validator("api_url", "public_url")
@@ -84,6 +97,28 @@ class Settings(BaseSettings):
         if value is None or value == "":
             return default_state_dir(str(info.data.get("database_url", "")))
         return value
+
+    @field_validator("poll_every", "stale_after", "outbox_retention", mode="before")
+    @classmethod
+    def _duration(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse_duration(value, f"{ENV_PREFIX}{(info.field_name or '').upper()}")
+            except ConfigError as exc:
+                raise ValueError(str(exc).partition(": ")[2] or str(exc)) from exc
+        return value
+
+    @field_validator("poll_every")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("must be a positive duration")
+        return value
+
+    @property
+    def admin_addresses(self) -> tuple[str, ...]:
+        """``admin_emails`` as a tuple of addresses (empty: no health alerts)."""
+        return tuple(a.strip() for a in self.admin_emails.split(",") if a.strip())
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -147,7 +182,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         error = exc.errors()[0]
         key = str(error["loc"][0]) if error["loc"] else "?"
         where = origin.get(key, key)
-        raise ConfigError(f"{where}: {error['msg']}") from exc
+        raise ConfigError(f"{where}: {error['msg'].removeprefix('Value error, ')}") from exc
 
 
 def default_state_dir(database_url: str) -> Path:
