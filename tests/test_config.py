@@ -44,7 +44,7 @@ def test_it_reads_secrets_from_files(tmp_path: Path) -> None:
     ("environ", "fragment"),
     [
         ({"TRIALWATCH_PAGE_SIZE": "5000"}, "TRIALWATCH_PAGE_SIZE: Input should be less than"),
-        ({"TRIALWATCH_API_URL": "ftp://x"}, "TRIALWATCH_API_URL: Value error, must start"),
+        ({"TRIALWATCH_API_URL": "ftp://x"}, "TRIALWATCH_API_URL: must start"),
         ({"TRIALWATCH_CONFIG": "/nonexistent/tw.toml"}, "config file not found"),
     ],
 )
