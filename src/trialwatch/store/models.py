@@ -127,6 +127,8 @@ class SyncRun(Base):
     # Records the run could not store (malformed), and the first reason with its place.
     skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skip_reason: Mapped[str | None] = mapped_column(Text)
+    # Top-level record sections this run met that TrialWatch does not know (format drift).
+    unknown_sections: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_sync_run_watchlist_started", "watchlist_id", "started_at"),)

@@ -7,6 +7,8 @@ Create Date: 2026-12-01
 - ``watchlist.criteria_hash``: the criteria a watchlist's last successful sync used
   (a change makes the next sync full); ``watchlist.data_timestamp``: the registry's
   ``dataTimestamp`` that sync saw.
+- ``sync_run.unknown_sections``: top-level record sections the sync did not know
+  (the API's format drifted).
 - ``lease``: one row per leader role (owner, expiry).
 - ``health_alert``: one row per alert condition, active or cleared.
 - ``digest.subscriber_id`` becomes nullable: alert mails go to admins, who need not
@@ -28,6 +30,10 @@ def upgrade() -> None:
     with op.batch_alter_table("watchlist") as batch:
         batch.add_column(sa.Column("criteria_hash", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("data_timestamp", sa.String(length=40), nullable=True))
+    with op.batch_alter_table("sync_run") as batch:
+        batch.add_column(
+            sa.Column("unknown_sections", sa.JSON(), nullable=False, server_default="[]")
+        )
     op.create_table(
         "lease",
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -63,6 +69,8 @@ def downgrade() -> None:
         batch.alter_column("subscriber_id", existing_type=sa.Integer(), nullable=False)
     op.drop_table("health_alert")
     op.drop_table("lease")
+    with op.batch_alter_table("sync_run") as batch:
+        batch.drop_column("unknown_sections")
     with op.batch_alter_table("watchlist") as batch:
         batch.drop_column("data_timestamp")
         batch.drop_column("criteria_hash")

@@ -1,0 +1,60 @@
+"""The leader lease: one row per role, taken by whoever finds it free or expired.
+
+Any number of ``trialwatch run`` processes may share a database; the one holding
+the ``scheduler`` lease acts, the others stand by. Taking and renewing are single
+conditional statements (an UPDATE that matches only a free, expired or own row, or
+an INSERT that a concurrent taker's primary key makes fail), so two processes can
+never both hold it: the database decides. PostgreSQL additionally backs the lease
+with a session advisory lock held by the leader's connection
+(:func:`trialwatch.store.locks.exclusive_lock`), so a leader whose process dies is
+replaced as soon as the server notices, without waiting for the expiry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from trialwatch.store.models import Lease
+
+SCHEDULER = "scheduler"
+"""The lease of the process that syncs, builds digests and sends mail."""
+
+
+def take(session: Session, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+    """Take or renew the lease for ``owner`` until ``now + ttl``; True if it is ours.
+
+    It is ours when nobody holds it, its holder let it expire, or we hold it already.
+    Commit right after: the lease is only held once the transaction is committed.
+    """
+    taken = session.execute(
+        update(Lease)
+        .where(Lease.name == name, or_(Lease.owner == owner, Lease.expires_at <= now))
+        .values(owner=owner, expires_at=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    if int(taken.rowcount or 0) == 1:  # type: ignore[attr-defined]
+        return True
+    if session.scalar(select(Lease.name).where(Lease.name == name)) is not None:
+        return False  # held by someone else, not expired
+    try:
+        with session.begin_nested():
+            session.execute(
+                insert(Lease).values(name=name, owner=owner, acquired_at=now, expires_at=now + ttl)
+            )
+    except IntegrityError:  # another process inserted it first
+        return False
+    return True
+
+
+def release(session: Session, name: str, owner: str) -> None:
+    """Give the lease up (if we still hold it) so that a standby takes over at once."""
+    session.execute(delete(Lease).where(Lease.name == name, Lease.owner == owner))
+
+
+def holder(session: Session, name: str) -> Lease | None:
+    """The lease row (owner, expiry), or None when nobody has ever held it or it was released."""
+    return session.get(Lease, name)
