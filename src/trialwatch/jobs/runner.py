@@ -22,6 +22,7 @@ from trialwatch.digest.model import Digest
 from trialwatch.digest.render import RenderedMessage, make_environment
 from trialwatch.jobs.delivery import SendResult, send_digests_once
 from trialwatch.jobs.digests import BuildResult, MailSettings, build_digests_once, preview_digest
+from trialwatch.jobs.housekeeping import purge_sent_outbox
 from trialwatch.jobs.sync import SyncProgress, SyncResult, sync_watchlist
 from trialwatch.mail.signing import resolve_secret
 from trialwatch.mail.transport import MailTransport, make_transport
@@ -113,4 +114,12 @@ class Jobs:
             sender=self.settings.mail_from,
             now=self.clock,
             max_attempts=self.settings.send_max_attempts,
+        )
+
+    # --- housekeeping -------------------------------------------------------------------
+
+    def housekeeping(self) -> int:
+        """Delete sent messages older than ``TRIALWATCH_OUTBOX_RETENTION``; how many went."""
+        return purge_sent_outbox(
+            self.engine, retention=self.settings.outbox_retention, now=self.clock()
         )
