@@ -12,6 +12,7 @@ from trialwatch.cli import (
     change_cmds,
     digest_cmds,
     run_cmd,
+    status_cmd,
     study_cmds,
     subscriber_cmds,
     sync_cmds,
@@ -39,6 +40,7 @@ app.add_typer(subscriber_cmds.subscriber_app, name="subscriber")
 app.command("digest")(digest_cmds.digest)
 app.command("outbox")(digest_cmds.outbox_cmd)
 app.command("run")(run_cmd.run)
+app.command("status")(status_cmd.status)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, or_, select
+from sqlalchemy import Row, and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from trialwatch.store.locks import join_change_writers, newest_committed_change_id
@@ -169,3 +169,25 @@ def changes_for_watchlist(
         .order_by(Change.id)
     )
     return session.execute(query).all()
+
+
+def count_changes(
+    session: Session, watchlist_id: int, *, since: datetime, significance: str = "minor"
+) -> int:
+    """How many changes :func:`list_changes` would list for the watchlist since ``since``."""
+    members = select(WatchlistStudy.study_id).where(WatchlistStudy.watchlist_id == watchlist_id)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Change)
+            .where(
+                Change.detected_at >= since,
+                Change.significance.in_(at_least(significance)),
+                or_(
+                    Change.watchlist_id == watchlist_id,
+                    Change.watchlist_id.is_(None) & Change.study_id.in_(members),
+                ),
+            )
+        )
+        or 0
+    )

@@ -145,3 +145,13 @@ def run_counts(run: SyncRun) -> Mapping[str, Any]:
         "cursor_after": run.cursor_after.isoformat() if run.cursor_after else None,
         "error": run.error,
     }
+
+
+def last_success_at(session: Session, watchlist_id: int) -> datetime | None:
+    """When the newest succeeded run of the watchlist finished (None: never succeeded)."""
+    return session.scalar(
+        select(SyncRun.finished_at)
+        .where(SyncRun.watchlist_id == watchlist_id, SyncRun.status == "succeeded")
+        .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+        .limit(1)
+    )

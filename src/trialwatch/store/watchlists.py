@@ -73,3 +73,13 @@ def set_synced(session: Session, watchlist_id: int, cursor: date | None, now: da
     row = session.get_one(Watchlist, watchlist_id)
     row.sync_cursor = cursor
     row.last_synced_at = now
+
+
+def newest_data_timestamp(session: Session) -> str | None:
+    """The newest registry ``dataTimestamp`` any watchlist was synced against."""
+    return session.scalar(
+        select(Watchlist.data_timestamp)
+        .where(Watchlist.data_timestamp.is_not(None))
+        .order_by(Watchlist.data_timestamp.desc())
+        .limit(1)
+    )
