@@ -62,6 +62,24 @@ def record_problem(record: Any) -> str | None:
     return None
 
 
+# The top-level properties of the Study schema of API v2 (ctg-oas-v2.yaml, 2.0.5).
+KNOWN_SECTIONS = frozenset(
+    {
+        "protocolSection",
+        "resultsSection",
+        "annotationSection",
+        "documentSection",
+        "derivedSection",
+        "hasResults",
+    }
+)
+
+
+def unknown_sections(record: Mapping[str, Any]) -> set[str]:
+    """The record's top-level keys that the API v2 Study schema does not define."""
+    return {str(key) for key in record if key not in KNOWN_SECTIONS}
+
+
 @dataclass(frozen=True)
 class StudySummary:
     """The few fields of a record that TrialWatch lists, sorts and filters on."""

@@ -10,13 +10,19 @@ all in the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from trialwatch.ctgov.parse import canonical_json, content_hash, nct_id_of, summarise
+from trialwatch.ctgov.parse import (
+    canonical_json,
+    content_hash,
+    nct_id_of,
+    summarise,
+    unknown_sections,
+)
 from trialwatch.diff import Change as DiffChange
 from trialwatch.diff import diff_records
 from trialwatch.store import changes as change_store
@@ -50,6 +56,8 @@ class PageOutcome:
     unchanged: int
     changes: int
     max_last_update: date | None
+    unknown_sections: set[str] = field(default_factory=set)
+    """Top-level sections of the page's records outside the API's Study schema."""
 
 
 def store_records(
@@ -85,6 +93,7 @@ def store_records(
         max_last_update=max(
             filter(None, (_parse_day(r.last_update_posted) for r in rows)), default=None
         ),
+        unknown_sections=set().union(*(unknown_sections(r) for r in records)),
     )
 
 

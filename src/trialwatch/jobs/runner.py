@@ -22,6 +22,7 @@ from trialwatch.digest.model import Digest
 from trialwatch.digest.render import RenderedMessage, make_environment
 from trialwatch.jobs.delivery import SendResult, send_digests_once
 from trialwatch.jobs.digests import BuildResult, MailSettings, build_digests_once, preview_digest
+from trialwatch.jobs.health import HealthResult, check_health
 from trialwatch.jobs.housekeeping import purge_sent_outbox
 from trialwatch.jobs.sync import SyncProgress, SyncResult, sync_watchlist
 from trialwatch.mail.signing import resolve_secret
@@ -114,6 +115,20 @@ class Jobs:
             sender=self.settings.mail_from,
             now=self.clock,
             max_attempts=self.settings.send_max_attempts,
+        )
+
+    # --- health -------------------------------------------------------------------------
+
+    def health(self) -> HealthResult:
+        """Open and clear health alerts; mail each start and clear once to the admins."""
+        s = self.settings
+        return check_health(
+            self.engine,
+            self.templates,
+            admins=s.admin_addresses,
+            sender=s.mail_from,
+            stale_after=s.stale_after,
+            now=self.clock(),
         )
 
     # --- housekeeping -------------------------------------------------------------------

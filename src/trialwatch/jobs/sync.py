@@ -422,6 +422,7 @@ def _store_page(
             requests=requests,
         )
         run_store.add_skipped(session, run_id, problems)
+        run_store.add_unknown_sections(session, run_id, stored.unknown_sections)
     return _PageCounts(
         seen=len(page.studies),
         new=stored.new,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -155,3 +155,17 @@ def last_success_at(session: Session, watchlist_id: int) -> datetime | None:
         .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
         .limit(1)
     )
+
+
+MAX_UNKNOWN_SECTIONS = 50  # names kept per run (each cut to 100 characters)
+
+
+def add_unknown_sections(session: Session, run_id: int, sections: Iterable[str]) -> None:
+    """Add top-level record sections TrialWatch does not know to the run's sorted list."""
+    names = {name[:100] for name in sections}
+    if not names:
+        return
+    run = session.get_one(SyncRun, run_id)
+    known = set(run.unknown_sections or ())
+    if not names <= known:
+        run.unknown_sections = sorted(known | names)[:MAX_UNKNOWN_SECTIONS]
