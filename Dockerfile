@@ -6,6 +6,7 @@ COPY templates ./templates
 COPY config ./config
 RUN pip install --no-cache-dir . && useradd --create-home trialwatch
 USER trialwatch
-ENV TRIALWATCH_CONFIG=/app/config/trialwatch.toml
+ENV TRIALWATCH_CONFIG=/app/config/trialwatch.toml \
+    PYTHONUNBUFFERED=1
 ENTRYPOINT ["trialwatch"]
 CMD ["run"]

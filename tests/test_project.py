@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,21 +40,50 @@ def test_every_command_has_help_and_is_in_the_readme(path: str) -> None:
 
 
 def test_docker_compose_is_valid_and_wires_postgres() -> None:
-    """The compose file parses; the scheduler runs after init, against the db service."""
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
-    assert set(services) == {"db", "init", "scheduler"}
-    assert services["scheduler"]["command"] == ["run"]
-    assert services["init"]["command"] == ["init"]
-    url = services["scheduler"]["environment"]["TRIALWATCH_DATABASE_URL"]
-    assert url.startswith("postgresql://")
-    assert "@db:5432/" in url
-    assert services["scheduler"]["depends_on"]["init"]["condition"] == (
-        "service_completed_successfully"
+    """The compose file passes the Compose schema; init, run, Mailpit and db are wired."""
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    compose_file = ROOT / "docker-compose.yml"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(compose_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+    compose = yaml.safe_load(compose_file.read_text())
+    services = compose["services"]
+    assert set(services) == {"db", "mailpit", "init", "run", "web"}
     assert "pgdata" in compose["volumes"]
+    assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
+    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+
+    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    published = {str(port).rsplit(":", 2)[-1] for port in services["mailpit"]["ports"]}
+    assert {"1025", "8025"} <= published
+
+    init, run, web = services["init"], services["run"], services["web"]
+    assert init["command"] == ["init"]
+    assert init["depends_on"]["db"]["condition"] == "service_healthy"
+    assert run["command"] == ["run"]
+    assert run["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert run["healthcheck"]["test"][-3:] == ["trialwatch", "status", "--json"]
+    for service in (init, run):
+        assert "./config:/app/config:ro" in service["volumes"]
+        env = service["environment"]
+        url = env["TRIALWATCH_DATABASE_URL"]
+        assert url.startswith("postgresql://")
+        assert "@db:5432/" in url
+        assert env["TRIALWATCH_SMTP_URL"] == "${TRIALWATCH_SMTP_URL:-smtp://mailpit:1025}"
+
+    # The web interface of the next issue: behind a profile, so `up` does not start it.
+    assert web["profiles"] == ["web"]
+    assert web["command"] == ["serve", "--host", "0.0.0.0"]
+    assert any(str(port).endswith("8000:8000") for port in web["ports"])
+
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["trialwatch"]' in dockerfile
+    assert "\nUSER trialwatch\n" in dockerfile
 
 
 def test_example_env_lists_every_setting() -> None:
