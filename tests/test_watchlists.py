@@ -73,6 +73,14 @@ def test_it_normalises_ids_statuses_and_phases(tmp_path: Path) -> None:
         ('slug = "x"\nname = "x"\n[criteria]\nconditions=["a"]\nphases=["PHASE9"]', "'PHASE9'"),
         ('slug = "x"\nname = "x"\n[criteria]\nstatuses=["RECRUITING"]', "set at least one"),
         ('slug = "x"\nname = "x"\nschedule = "daily"\n[criteria]\nconditions=["a"]', "schedule"),
+        (
+            'slug = "x"\nname = "x"\nschedule = "99 99 * * *"\n[criteria]\nconditions=["a"]',
+            "schedule: '99 99 * * *' is not a valid cron expression",
+        ),
+        (
+            'slug = "x"\nname = "x"\nschedule = "0 6 * * mon-xyz"\n[criteria]\nconditions=["a"]',
+            "schedule: '0 6 * * mon-xyz'",
+        ),
         ('slug = "x"\nname = "x"\nenabled = "yes"\n[criteria]\nconditions=["a"]', "enabled"),
         ('slug = "x"\nname = "x"\n[criteria]\nconditions=["a"]\nspecies=["b"]', "species"),
     ],
@@ -111,3 +119,31 @@ def test_it_names_the_file_and_line_of_a_watchlist_that_is_not_utf8(tmp_path: Pa
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"{path}: line 3: not UTF-8 text")
+
+
+def test_it_accepts_the_cron_forms_the_scheduler_accepts(tmp_path: Path) -> None:
+    """Ranges, steps, lists and day names pass: APScheduler's own parser decides."""
+    text = VALID.replace('name = "Demo"', 'name = "Demo"\nschedule = "*/15 6-18 * * mon-fri"')
+    assert load_watchlist_file(_write(tmp_path, text)).schedule == "*/15 6-18 * * mon-fri"
+
+
+def test_it_hashes_criteria_stably_whatever_the_order_of_values() -> None:
+    """The criteria hash is 64 hex digits, ignores value order and changes with any value."""
+    one = Criteria(conditions=("a", "b"), statuses=("RECRUITING",))
+    same = Criteria(conditions=("b", "a"), statuses=("RECRUITING",))
+    other = Criteria(conditions=("a", "b"), statuses=("COMPLETED",))
+    assert len(one.criteria_hash()) == 64
+    assert int(one.criteria_hash(), 16) >= 0
+    assert one.criteria_hash() == same.criteria_hash()
+    assert one.criteria_hash() != other.criteria_hash()
+    assert Criteria.from_dict(one.to_dict()).criteria_hash() == one.criteria_hash()
+    assert Criteria(conditions=("a",)).criteria_hash() != Criteria(terms=("a",)).criteria_hash()
+
+
+def test_it_remembers_when_the_file_was_last_modified(tmp_path: Path) -> None:
+    """A spec read from a file carries the file's modification time (UTC)."""
+    path = _write(tmp_path, VALID)
+    spec = load_watchlist_file(path)
+    assert spec.modified_at is not None
+    assert spec.modified_at.tzinfo is not None
+    assert abs(spec.modified_at.timestamp() - path.stat().st_mtime) < 1e-3

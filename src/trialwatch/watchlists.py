@@ -5,29 +5,36 @@ A watchlist file (``config/watchlists/<slug>.toml``) looks like::
     slug = "mmn"
     name = "Multifocal motor neuropathy"
     description = "..."
-    schedule = "0 6 * * *"          # cron expression, UTC
+    schedule = "0 6 * * *"          # cron expression, UTC (checked by APScheduler's parser)
+    enabled = true                   # false: kept, not synced unless named
 
     [criteria]
     conditions = ["multifocal motor neuropathy"]
     interventions = ["ARGX-117", "empasiprubart"]
     terms = []                       # free text, Essie syntax allowed
-    nct_ids = []                     # always watched, whatever else matches
+    nct_ids = []                     # always watched, whatever the filters say
     statuses = []                    # e.g. ["RECRUITING", "NOT_YET_RECRUITING"]
     phases = []                      # e.g. ["PHASE2", "PHASE3"]
     countries = []                   # e.g. ["Netherlands"]
 
 A study belongs to the watchlist when it matches *any* of conditions,
-interventions, terms or nct_ids, and *all* of the filters (statuses, phases,
-countries) that are set.
+interventions or terms, and *all* of the filters (statuses, phases, countries)
+that are set; a study listed in nct_ids always belongs to it (the sync asks for
+the listed studies the filters hid by ID).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
 
 from trialwatch.config import not_utf8
 from trialwatch.errors import ConfigError
@@ -71,6 +78,18 @@ class Criteria:
     def from_dict(cls, data: dict[str, Any]) -> Criteria:
         return cls(**{key: tuple(data.get(key, ())) for key in _CRITERIA_KEYS})
 
+    def criteria_hash(self) -> str:
+        """SHA-256 (hex) of the criteria as canonical JSON, each list sorted.
+
+        Two criteria that match the same studies in a different order of values hash
+        alike; any added, removed or edited value changes the hash. The sync job keeps
+        it on the watchlist (``watchlist.criteria_hash``): a different hash makes the
+        next sync full.
+        """
+        canonical = {key: sorted(values) for key, values in self.to_dict().items()}
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
 
 @dataclass(frozen=True)
 class WatchlistSpec:
@@ -83,6 +102,8 @@ class WatchlistSpec:
     schedule: str = "0 6 * * *"
     enabled: bool = True
     source: str = field(default="", compare=False)
+    # When the file was last modified (UTC); None for a spec not read from a file.
+    modified_at: datetime | None = field(default=None, compare=False)
 
 
 def load_watchlist_file(path: Path) -> WatchlistSpec:
@@ -95,7 +116,12 @@ def load_watchlist_file(path: Path) -> WatchlistSpec:
         raise not_utf8(path, exc) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    return parse_watchlist(data, source=str(path))
+    spec = parse_watchlist(data, source=str(path))
+    try:
+        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    except OSError:  # removed since it was read: no time to go by
+        return spec
+    return replace(spec, modified_at=modified)
 
 
 def load_watchlists(directory: Path) -> list[WatchlistSpec]:
@@ -130,6 +156,9 @@ def parse_watchlist(data: dict[str, Any], *, source: str = "<watchlist>") -> Wat
     schedule = _optional_str(data, "schedule", fail, "0 6 * * *")
     if len(schedule.split()) != _CRON_FIELDS:
         raise fail("schedule", f"'{schedule}' is not a 5-field cron expression")
+    problem = schedule_problem(schedule)
+    if problem is not None:
+        raise fail("schedule", f"'{schedule}' is not a valid cron expression: {problem}")
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise fail("enabled", "must be true or false")
@@ -148,6 +177,15 @@ def parse_watchlist(data: dict[str, Any], *, source: str = "<watchlist>") -> Wat
         criteria=criteria,
         source=source,
     )
+
+
+def schedule_problem(expression: str) -> str | None:
+    """Why APScheduler (which runs the schedules) rejects a cron expression, or None."""
+    try:
+        CronTrigger.from_crontab(expression, timezone=UTC)
+    except ValueError as exc:
+        return " ".join(str(exc).split()) or "rejected by the cron parser"
+    return None
 
 
 def _parse_criteria(raw: dict[str, Any], fail: Any) -> Criteria:

@@ -1,17 +1,27 @@
-"""``trialwatch sync``."""
+"""``trialwatch sync``: each watchlist in turn; one failure does not stop the others."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from trialwatch.cli.common import JsonOpt, err, load_app, print_json, print_table, progress_wanted
-from trialwatch.errors import TrialwatchError
+from trialwatch.cli.common import (
+    App,
+    JsonOpt,
+    err,
+    load_app,
+    print_json,
+    print_table,
+    progress_wanted,
+)
+from trialwatch.errors import TrialwatchError, first_line
 from trialwatch.jobs.sync import SyncProgress, SyncResult
+from trialwatch.store import runs as run_store
 from trialwatch.store import watchlists as watchlist_store
 
 
@@ -27,7 +37,12 @@ def sync(
     ] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Fetch new and updated studies of watchlists from ClinicalTrials.gov."""
+    """Fetch new and updated studies of watchlists from ClinicalTrials.gov.
+
+    Each watchlist is synced in turn; one that fails does not stop the others. The
+    command then exits with the failure's code (1 for API and database errors) and one
+    line naming the failed watchlists.
+    """
     app = load_app()
     with app.session() as session:
         if slugs:
@@ -35,17 +50,22 @@ def sync(
         else:
             targets = [w.slug for w in watchlist_store.list_watchlists(session) if w.enabled]
     results: list[SyncResult] = []
-    failure: TrialwatchError | None = None
+    entries: list[dict[str, Any]] = []
+    failures: list[tuple[str, TrialwatchError]] = []
     with app.jobs.client() as client:
         for slug in targets:
+            newest = _newest_run_id(app, slug)
             with _progress(progress_wanted(json_output), slug) as on_page:
                 try:
-                    results.append(app.jobs.sync(slug, full=full, client=client, on_page=on_page))
+                    result = app.jobs.sync(slug, full=full, client=client, on_page=on_page)
                 except TrialwatchError as exc:
-                    failure = exc
-                    break
+                    failures.append((slug, exc))
+                    entries.append(_failed_entry(app, slug, exc, newest))
+                    continue
+            results.append(result)
+            entries.append(result.to_dict())
     if json_output:
-        print_json([r.to_dict() for r in results])
+        print_json(entries)
     elif results:
         print_table(
             "sync summary",
@@ -85,10 +105,46 @@ def sync(
                     f"{r.slug}: skipped {r.skipped} malformed record(s); first: {r.skip_reason}",
                     soft_wrap=True,
                 )
-    if failure is not None:
-        raise failure
+    if failures:
+        _fail(failures, len(targets))
     if not targets:
         err.print("no enabled watchlists: add one to the config folder and run 'trialwatch init'")
+
+
+def _newest_run_id(app: App, slug: str) -> int | None:
+    with app.session() as session:
+        runs = run_store.last_runs(session, watchlist_store.get_watchlist(session, slug).id, 1)
+        return runs[0].id if runs else None
+
+
+def _failed_entry(
+    app: App, slug: str, exc: TrialwatchError, newest_before: int | None
+) -> dict[str, Any]:
+    """The --json entry of a failed watchlist: its run's counts when a run was opened."""
+    entry = SyncResult(slug=slug, run_id=0, mode="", status="failed").to_dict()
+    entry.update(run_id=None, mode=None, error=first_line(exc))
+    with app.session() as session:
+        runs = run_store.last_runs(session, watchlist_store.get_watchlist(session, slug).id, 1)
+        if runs and (newest_before is None or runs[0].id > newest_before):
+            counts = dict(run_store.run_counts(runs[0]))
+            entry.update({k: v for k, v in counts.items() if k in entry and k != "error"})
+            entry["cursor"] = counts["cursor_before"]
+    return entry
+
+
+def _fail(failures: list[tuple[str, TrialwatchError]], total: int) -> None:
+    """One line naming each failed watchlist; the exit code they share, else 1."""
+    if len(failures) == 1:
+        slug, exc = failures[0]
+        message = first_line(exc)
+        if f"'{slug}'" not in message:
+            message = f"{message} (watchlist '{slug}')"
+    else:
+        named = "; ".join(f"{slug}: {first_line(exc)}" for slug, exc in failures)
+        message = f"{len(failures)} of {total} watchlists failed: {named}"
+    codes = {exc.exit_code for _, exc in failures}
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(codes.pop() if len(codes) == 1 else 1)
 
 
 @contextmanager

@@ -1,9 +1,11 @@
-"""``trialwatch init`` and ``trialwatch watchlist list|show``."""
+"""``trialwatch init`` and ``trialwatch watchlist list|show|check|enable|disable``."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -18,19 +20,27 @@ from trialwatch.cli.common import (
     print_json,
     print_table,
 )
-from trialwatch.errors import DatabaseError
+from trialwatch.ctgov.query import build_ids_params, build_search_params
+from trialwatch.errors import ConfigError, DatabaseError, NotFoundError
 from trialwatch.store import runs as run_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import check_database_file, upgrade
-from trialwatch.watchlists import load_watchlists
+from trialwatch.watchlists import WatchlistSpec, load_watchlist_file, load_watchlists
 
-watchlist_app = typer.Typer(help="List and inspect watchlists.", no_args_is_help=True)
+watchlist_app = typer.Typer(
+    help="List, inspect, check, enable and disable watchlists.", no_args_is_help=True
+)
 
 
 def init(json_output: JsonOpt = False) -> None:
-    """Create or upgrade the database and load the watchlists from config."""
+    """Create or upgrade the database and load the watchlists from config.
+
+    Watchlists whose file is gone are disabled (their history is kept); a watchlist
+    whose criteria changed is synced in full next time.
+    """
     app = load_app()
-    specs = load_watchlists(app.settings.watchlists_dir)
+    folder = app.settings.watchlists_dir
+    specs = load_watchlists(folder)
     check_database_file(app.engine, create=True)
     try:
         upgrade(app.engine)
@@ -38,8 +48,11 @@ def init(json_output: JsonOpt = False) -> None:
         if isinstance(exc.__cause__, DBAPIError):
             raise database_error(exc.__cause__, app.database) from exc
         raise
+    now = datetime.now(UTC)
     with app.session() as session:
-        report = watchlist_store.upsert_watchlists(session, specs, datetime.now(UTC))
+        report = watchlist_store.upsert_watchlists(session, specs, now)
+        slugs = {spec.slug for spec in specs}
+        report += watchlist_store.disable_missing(session, slugs, now, str(folder))
     url = app.database
     if json_output:
         print_json({"database": url, "watchlists": report})
@@ -74,7 +87,7 @@ def watchlist_list(json_output: JsonOpt = False) -> None:
         return
     print_table(
         None,
-        ["slug", "name", "studies", "schedule", "last synced", "enabled"],
+        ["slug", "name", "studies", "schedule", "last synced", "state"],
         [
             [
                 r["slug"],
@@ -82,7 +95,7 @@ def watchlist_list(json_output: JsonOpt = False) -> None:
                 r["studies"],
                 r["schedule"],
                 r["last_synced_at"] or "never",
-                r["enabled"],
+                _state(bool(r["enabled"])),
             ]
             for r in rows
         ],
@@ -124,6 +137,10 @@ def watchlist_show(slug: str, json_output: JsonOpt = False) -> None:
             out.print(f"  {key}: {', '.join(values)}")
     cursor = data["cursor"] or "-"
     out.print(f"schedule: {data['schedule']}  studies: {members}  left: {left}  cursor: {cursor}")
+    state = _state(wl.enabled)
+    if not wl.enabled:
+        state += f" (skipped by a plain sync; 'trialwatch watchlist enable {wl.slug}')"
+    out.print(f"state: {state}  file: {wl.source or '-'}")
     if runs:
         print_table(
             "recent sync runs",
@@ -142,3 +159,114 @@ def watchlist_show(slug: str, json_output: JsonOpt = False) -> None:
                 for r in runs
             ],
         )
+
+
+def _state(enabled: bool) -> str:
+    return "enabled" if enabled else "disabled"
+
+
+SlugArg = Annotated[str, typer.Argument(help="The watchlist's slug.")]
+
+
+@watchlist_app.command("enable")
+def watchlist_enable(slug: SlugArg, json_output: JsonOpt = False) -> None:
+    """Enable a watchlist: `trialwatch sync` and the scheduler sync it again.
+
+    Lasts until its file is edited; `trialwatch init` then applies the file's `enabled`.
+    """
+    _switch(slug, True, json_output)
+
+
+@watchlist_app.command("disable")
+def watchlist_disable(slug: SlugArg, json_output: JsonOpt = False) -> None:
+    """Disable a watchlist: kept with its history, not synced unless named.
+
+    Lasts until its file is edited; `trialwatch init` then applies the file's `enabled`.
+    """
+    _switch(slug, False, json_output)
+
+
+def _switch(slug: str, enabled: bool, json_output: bool) -> None:
+    app = load_app()
+    with app.session() as session:
+        changed = watchlist_store.set_enabled(session, slug, enabled, datetime.now(UTC))
+    if json_output:
+        print_json({"slug": slug, "enabled": enabled, "changed": changed})
+        return
+    state = _state(enabled)
+    out.print(f"watchlist {slug}: {state}" if changed else f"watchlist {slug}: already {state}")
+
+
+@watchlist_app.command("check")
+def watchlist_check(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="The slug of a file in the watchlists folder, or the path of a .toml file."
+        ),
+    ],
+    json_output: JsonOpt = False,
+) -> None:
+    """Validate a watchlist file and ask the registry how many studies it matches now.
+
+    Prints the API query parameters and the API's totalCount (one request, pageSize=1);
+    stores nothing and needs no database.
+    """
+    app = load_app()
+    spec = _find_spec(target, app.settings.watchlists_dir)
+    criteria = spec.criteria
+    params = build_search_params(criteria)
+    filtered = criteria.statuses or criteria.phases or criteria.countries
+    listed = build_ids_params(criteria.nct_ids) if criteria.nct_ids and filtered else None
+    with app.jobs.client() as client:
+        total = next(iter(client.iter_pages(params, page_size=1))).total_count
+    data: dict[str, Any] = {
+        "slug": spec.slug,
+        "name": spec.name,
+        "source": spec.source,
+        "enabled": spec.enabled,
+        "schedule": spec.schedule,
+        "criteria": criteria.to_dict(),
+        "params": params,
+        "total_count": total,
+        "always_watched": list(criteria.nct_ids),
+        "listed_params": listed,
+    }
+    if json_output:
+        print_json(data)
+        return
+    out.print(Text.assemble(bold(spec.name), f" ({spec.slug}): valid, {spec.source}"))
+    out.print(f"schedule: {spec.schedule} (cron, UTC)  state in file: {_state(spec.enabled)}")
+    out.print("query parameters of GET /studies:")
+    for key, value in params.items():
+        out.print(f"  {key} = {value}")
+    if listed is not None:
+        ids = ", ".join(criteria.nct_ids)
+        out.print(f"always watched, also fetched without the filters: {ids}")
+    count = "unknown" if total is None else str(total)
+    plural = "study matches" if total == 1 else "studies match"
+    out.print(f"ClinicalTrials.gov: {count} {plural} now (totalCount)")
+
+
+def _find_spec(target: str, folder: Path) -> WatchlistSpec:
+    """A path to a .toml file, or the file of the folder whose slug is ``target``."""
+    if target.endswith(".toml") or "/" in target or os.sep in target:
+        return load_watchlist_file(Path(target))
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: watchlist folder does not exist")
+    named = folder / f"{target}.toml"
+    found: list[str] = []
+    if named.is_file():
+        spec = load_watchlist_file(named)  # its own mistakes are what check reports
+        if spec.slug == target:
+            return spec
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            spec = load_watchlist_file(path)
+        except ConfigError:
+            continue  # another file's mistake is not this check's business
+        if spec.slug == target:
+            return spec
+        found.append(spec.slug)
+    known = ", ".join(sorted(found)) or "none"
+    raise NotFoundError(f"no watchlist file with slug '{target}' in {folder} (found: {known})")

@@ -16,6 +16,10 @@ countries)::
                                             AND AREA[LocationCountry]("United States" OR Belgium)
                                             AND AREA[LastUpdatePostDate]RANGE[2025-01-01,MAX]
 
+The filters apply to the NCT IDs in this query too; the sync job then asks for any
+listed NCT ID the filters hid with :func:`build_ids_params` (no filters), because a
+listed NCT ID is always watched.
+
 Values of conditions, interventions and countries are *literals*: each becomes a
 bare word when it is a plain word (letters and digits) and a quoted phrase
 otherwise. Terms are *Essie expressions* written by the admin (the watchlist file
@@ -86,7 +90,7 @@ def build_search_params(
     if criteria.countries:
         advanced.append(f"AREA[LocationCountry]({_any_of(criteria.countries)})")
     if updated_since is not None:
-        advanced.append(f"AREA[LastUpdatePostDate]RANGE[{updated_since.isoformat()},MAX]")
+        advanced.append(_since(updated_since))
     if advanced:
         params["filter.advanced"] = " AND ".join(advanced)
 
@@ -94,12 +98,16 @@ def build_search_params(
     return params
 
 
-def build_ids_params(nct_ids: Sequence[str]) -> dict[str, str]:
+def build_ids_params(
+    nct_ids: Sequence[str], *, updated_since: datetime.date | None = None
+) -> dict[str, str]:
     """Return the ``GET /studies`` parameters that fetch exactly these studies.
 
-    Use it to check which known studies still exist. The API also matches
+    Use it to check which known studies still exist, and to fetch the NCT IDs a
+    watchlist lists (always watched, whatever its filters). The API also matches
     ``NCTIdAlias``, so a merged study comes back under its current NCT ID. Keep
     batches modest (a few hundred IDs) so that the URL stays short.
+    ``updated_since`` keeps only those updated on or after that day.
 
     Raises ``ValueError`` for an empty list: without ``filter.ids`` the API would
     return every study in the registry.
@@ -107,7 +115,10 @@ def build_ids_params(nct_ids: Sequence[str]) -> dict[str, str]:
     ids = [nct.strip().upper() for nct in nct_ids if nct.strip()]
     if not ids:
         raise ValueError("build_ids_params needs at least one NCT ID")
-    return {"format": "json", "filter.ids": ",".join(dict.fromkeys(ids))}
+    params = {"format": "json", "filter.ids": ",".join(dict.fromkeys(ids))}
+    if updated_since is not None:
+        params["filter.advanced"] = _since(updated_since)
+    return params
 
 
 def essie_literal(value: str) -> str:
@@ -120,6 +131,10 @@ def essie_literal(value: str) -> str:
     if _PLAIN_WORD.fullmatch(text) and text not in _ESSIE_OPERATORS:
         return text
     return f'"{text}"'
+
+
+def _since(day: datetime.date) -> str:
+    return f"AREA[LastUpdatePostDate]RANGE[{day.isoformat()},MAX]"
 
 
 def _any_of(values: Iterable[str]) -> str:

@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -169,6 +169,9 @@ class _Plan:
     mode: str
     cursor: date | None
     params: dict[str, Any]
+    criteria: Criteria
+    criteria_hash: str
+    updated_since: date | None = None
 
 
 def _sync_locked(
@@ -194,6 +197,10 @@ def _sync_locked(
         max_seen = _fetch_pages(
             factory, client, plan, result, page_size, now, requests_before, on_page
         )
+        listed_seen = _fetch_listed(
+            factory, client, plan, result, page_size, now, requests_before, on_page
+        )
+        max_seen = max(filter(None, [max_seen, listed_seen]), default=None)
         if plan.mode == "full":
             result.left, result.removed = _settle_departures(
                 factory, client, plan.watchlist_id, plan.run_id, now, page_size, result, slug
@@ -208,7 +215,14 @@ def _sync_locked(
                 cursor_after=new_cursor,
                 requests=client.request_count - requests_before,
             )
-            watchlist_store.set_synced(session, plan.watchlist_id, new_cursor, now())
+            watchlist_store.set_synced(
+                session,
+                plan.watchlist_id,
+                new_cursor,
+                now(),
+                criteria_hash=plan.criteria_hash,
+                data_timestamp=result.data_timestamp,
+            )
         result.status = "succeeded"
         result.cursor = new_cursor.isoformat() if new_cursor else None
     except CtgovPageLoop as exc:
@@ -234,7 +248,12 @@ def _begin(
     api_url: str,
     now: Callable[[], datetime],
 ) -> _Plan:
-    """Settle abandoned runs, choose full or incremental, open the run, build the query."""
+    """Settle abandoned runs, choose full or incremental, open the run, build the query.
+
+    The run is full when asked, when there is no cursor yet, when the last full run is
+    over a week old, and when the criteria differ from those of the last successful
+    sync (``watchlist.criteria_hash``): new matches join and old ones leave at once.
+    """
     with session_scope(factory) as session:
         watchlist = watchlist_store.get_watchlist(session, slug)
         abandoned = run_store.abandon_running(session, watchlist.id, now())
@@ -243,9 +262,12 @@ def _begin(
         watchlist_id = watchlist.id
         criteria = Criteria.from_dict(watchlist.criteria)
         cursor = watchlist.sync_cursor
+        synced_hash = watchlist.criteria_hash
         last_full = run_store.last_full_run(session, watchlist_id)
+    criteria_hash = criteria.criteria_hash()
     stale_full = last_full is None or now() - last_full.started_at > FULL_SYNC_EVERY
-    mode = "full" if full or cursor is None or stale_full else "incremental"
+    edited = synced_hash != criteria_hash
+    mode = "full" if full or cursor is None or stale_full or edited else "incremental"
     with session_scope(factory) as session:
         run_id = run_store.start_run(
             session, watchlist_id, mode=mode, now=now(), api_url=api_url, cursor_before=cursor
@@ -256,13 +278,55 @@ def _begin(
     params = build_search_params(criteria, updated_since=updated_since)
     params["countTotal"] = "true"
     log.debug(
-        "sync started watchlist=%s run=%d mode=%s since=%s",
+        "sync started watchlist=%s run=%d mode=%s since=%s criteria_changed=%s",
         slug,
         run_id,
         mode,
         updated_since.isoformat() if updated_since else "-",
+        edited,
     )
-    return _Plan(watchlist_id, run_id, mode, cursor, params)
+    return _Plan(watchlist_id, run_id, mode, cursor, params, criteria, criteria_hash, updated_since)
+
+
+def _fetch_listed(
+    factory: sessionmaker[Session],
+    client: StudySource,
+    plan: _Plan,
+    result: SyncResult,
+    page_size: int,
+    now: Callable[[], datetime],
+    requests_before: int,
+    on_page: Callable[[SyncProgress], None] | None,
+) -> date | None:
+    """Fetch the listed NCT IDs the search did not return: they are always watched.
+
+    The search already holds them (``AREA[NCTId]`` or ``filter.ids``), so only when
+    status, phase or country filters are set can it miss one; those are then asked for
+    by ID, without the filters (narrowed by the cursor like the search). Returns the
+    newest update date seen.
+    """
+    c = plan.criteria
+    if not c.nct_ids or not (c.statuses or c.phases or c.countries):
+        return None
+    with session_scope(factory) as session:
+        matched = watchlist_store.matched_by_run(session, plan.watchlist_id, plan.run_id, c.nct_ids)
+    missing = [nct for nct in c.nct_ids if nct not in matched]
+    max_seen: date | None = None
+    for start in range(0, len(missing), _IDS_PER_REQUEST):
+        batch = missing[start : start + _IDS_PER_REQUEST]
+        params = build_ids_params(batch, updated_since=plan.updated_since)
+        seen = _fetch_pages(
+            factory,
+            client,
+            replace(plan, params=params),
+            result,
+            page_size,
+            now,
+            requests_before,
+            on_page,
+        )
+        max_seen = max(filter(None, [max_seen, seen]), default=None)
+    return max_seen
 
 
 def _fetch_pages(
