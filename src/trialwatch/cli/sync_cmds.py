@@ -19,10 +19,11 @@ from trialwatch.cli.common import (
     print_table,
     progress_wanted,
 )
-from trialwatch.errors import TrialwatchError, first_line
+from trialwatch.errors import NotFoundError, TrialwatchError, first_line
 from trialwatch.jobs.sync import SyncProgress, SyncResult
 from trialwatch.store import runs as run_store
 from trialwatch.store import watchlists as watchlist_store
+from trialwatch.store.models import SyncRun
 
 
 def sync(
@@ -111,10 +112,20 @@ def sync(
         err.print("no enabled watchlists: add one to the config folder and run 'trialwatch init'")
 
 
-def _newest_run_id(app: App, slug: str) -> int | None:
+def _last_run(app: App, slug: str) -> SyncRun | None:
+    """The newest run of a watchlist (None when it has none, or is gone)."""
     with app.session() as session:
-        runs = run_store.last_runs(session, watchlist_store.get_watchlist(session, slug).id, 1)
-        return runs[0].id if runs else None
+        try:
+            watchlist = watchlist_store.get_watchlist(session, slug)
+        except NotFoundError:
+            return None
+        runs = run_store.last_runs(session, watchlist.id, 1)
+        return runs[0] if runs else None
+
+
+def _newest_run_id(app: App, slug: str) -> int | None:
+    run = _last_run(app, slug)
+    return run.id if run is not None else None
 
 
 def _failed_entry(
@@ -123,12 +134,11 @@ def _failed_entry(
     """The --json entry of a failed watchlist: its run's counts when a run was opened."""
     entry = SyncResult(slug=slug, run_id=0, mode="", status="failed").to_dict()
     entry.update(run_id=None, mode=None, error=first_line(exc))
-    with app.session() as session:
-        runs = run_store.last_runs(session, watchlist_store.get_watchlist(session, slug).id, 1)
-        if runs and (newest_before is None or runs[0].id > newest_before):
-            counts = dict(run_store.run_counts(runs[0]))
-            entry.update({k: v for k, v in counts.items() if k in entry and k != "error"})
-            entry["cursor"] = counts["cursor_before"]
+    run = _last_run(app, slug)
+    if run is not None and (newest_before is None or run.id > newest_before):
+        counts = dict(run_store.run_counts(run))
+        entry.update({k: v for k, v in counts.items() if k in entry and k != "error"})
+        entry["cursor"] = counts["cursor_before"]
     return entry
 
 
