@@ -14,6 +14,7 @@ uses the library and never leave it::
     ├── DatabaseError            the database is unreachable or failed (exit 1)
     ├── InvalidToken             a signed link is forged or tampered  (exit 2)
     ├── SyncInProgress           another sync holds the watchlist lock (exit 3)
+    ├── LostLeadership           another `run` process holds the leader lease now
     └── DeliveryError            mail could not be delivered          (exit 1)
         ├── ConnectionFailure    the transport failed: stop, leave the rest queued
         └── ConnectionLost       the connection broke during one message
@@ -74,6 +75,10 @@ class SyncInProgress(TrialwatchError):
     """Another process is already syncing this watchlist."""
 
     exit_code = 3
+
+
+class LostLeadership(TrialwatchError):
+    """Another ``trialwatch run`` process holds the leader lease now: stop acting."""
 
 
 class DeliveryError(TrialwatchError):

@@ -1,70 +1,251 @@
-"""APScheduler wiring: sync each watchlist on its cron schedule; build and send digests.
+"""``trialwatch run``: one leader among any number of processes, a cycle every poll.
 
-Only wiring lives here: each scheduled job calls the same
-:class:`~trialwatch.jobs.runner.Jobs` methods as the CLI and logs, never raises,
-so one failing watchlist does not stop the others.
+Wiring only; the work is :func:`trialwatch.jobs.cycle.run_cycle`.
+
+- **Leader.** Every process tries to take the ``scheduler`` lease
+  (:mod:`trialwatch.store.lease`); the holder acts, the others stand by and try
+  again every third of ``TRIALWATCH_LEASE_SECONDS``. The leader renews the lease
+  from an APScheduler background job on its own connection, every third of the
+  lease, even while a long sync runs; if a renewal finds the lease taken, the
+  leader stops acting before its next step. On PostgreSQL the leader also holds a
+  session advisory lock, released by the server the moment its process dies, so a
+  standby that gets that lock takes the lease over at once.
+- **Cycles.** The leader runs a cycle at start (catching up after downtime) and
+  then every ``TRIALWATCH_POLL_EVERY`` (with a little jitter), in the main thread.
+  Housekeeping (purging old sent mail) runs once a day.
+- **Signals.** SIGTERM or SIGINT: a cycle in progress is interrupted (the page in
+  hand is rolled back, the run is marked failed, never left ``running``), the lease
+  is released so a standby takes over at once, and the process exits 0. SIGHUP
+  reloads the watchlist files before the next cycle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from datetime import UTC
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import FrameType
 
-from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
+from trialwatch.clock import utcnow
 from trialwatch.config import Settings
-from trialwatch.errors import ConfigError, TrialwatchError
+from trialwatch.errors import LostLeadership, SyncInProgress, TrialwatchError, first_line
+from trialwatch.jobs.cycle import CycleResult, run_cycle
 from trialwatch.jobs.runner import Jobs
+from trialwatch.store import lease
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.locks import exclusive_lock
+from trialwatch.watchlists import load_watchlists
 
 log = logging.getLogger("trialwatch.scheduler")
 
-DIGEST_SCHEDULE = "15 * * * *"  # hourly: daily/weekly digests go out once due
+HOUSEKEEPING_EVERY = timedelta(days=1)
+_LEADER_LOCK = "scheduler leader"
 
 
-class ScheduledJobs:
-    """The scheduler's entry points: each calls one job and logs, never raises."""
+def owner_name() -> str:
+    """This process as a lease owner: host:pid:start."""
+    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
 
-    def __init__(self, jobs: Jobs) -> None:
-        self.jobs = jobs
 
-    def sync(self, slug: str) -> None:
-        """Sync one watchlist, then deliver what is due (immediate subscribers)."""
+@dataclass
+class Service:
+    """The long-running scheduler of one process."""
+
+    settings: Settings
+    engine: Engine
+    owner: str = field(default_factory=owner_name)
+
+    def __post_init__(self) -> None:
+        self.jobs = Jobs(self.settings, self.engine)
+        self._ttl = timedelta(seconds=self.settings.lease_seconds)
+        self._leader = threading.Event()
+        self._stopping = threading.Event()
+        self._reload = threading.Event()
+        self._in_cycle = False
+        self._advisory: contextlib.ExitStack | None = None
+        self._last_housekeeping: float | None = None
+        self._heartbeat = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit code (0)."""
+        self._install_signals()
+        self.reload_watchlists()
+        self._heartbeat.add_job(
+            self._renew,
+            IntervalTrigger(seconds=max(self.settings.lease_seconds / 3, 0.2)),
+            id="lease",
+            next_run_time=utcnow(),
+        )
+        self._heartbeat.start()
+        poll = IntervalTrigger(
+            seconds=self.settings.poll_every.total_seconds(),
+            jitter=min(self.settings.poll_every.total_seconds() * 0.1, 30.0),
+            timezone="UTC",
+        )
+        log.info(
+            "scheduler started owner=%s poll_every=%s lease_seconds=%s",
+            self.owner,
+            self.settings.poll_every,
+            self.settings.lease_seconds,
+        )
         try:
-            self.jobs.sync(slug)
-        except TrialwatchError as exc:
-            log.error("scheduled sync failed watchlist=%s error=%s", slug, exc)
+            next_cycle = time.monotonic()
+            while not self._stopping.is_set():
+                if not self._leader.is_set():
+                    self._stopping.wait(max(self.settings.lease_seconds / 3, 0.2))
+                    next_cycle = time.monotonic()  # a new leader catches up at once
+                    continue
+                if time.monotonic() >= next_cycle:
+                    if self._reload.is_set():
+                        self._reload.clear()
+                        self.reload_watchlists()
+                    self.cycle()
+                    wait = _seconds_until_next(poll)
+                    next_cycle = time.monotonic() + wait
+                self._stopping.wait(max(0.0, min(next_cycle - time.monotonic(), 1.0)))
+        except KeyboardInterrupt:  # raised by _on_stop: an interrupted sync says "interrupted"
+            log.info("stopping: interrupted a cycle in progress")
+        finally:
+            self._shutdown()
+        return 0
+
+    def cycle(self) -> CycleResult | None:
+        """One cycle as the leader (None if leadership was lost during it)."""
+        self._in_cycle = True
+        try:
+            result = run_cycle(
+                self.jobs,
+                still_leader=self._leader.is_set,
+                jitter=min(2.0, self.settings.poll_every.total_seconds() * 0.1),
+            )
+            self._housekeeping()
+            return result
+        except LostLeadership as exc:
+            log.warning("stopped acting: %s", exc)
+            return None
+        finally:
+            self._in_cycle = False
+
+    def reload_watchlists(self) -> None:
+        """Bring the watchlist rows in line with their files (on start and on SIGHUP)."""
+        try:
+            specs = load_watchlists(self.settings.watchlists_dir)
+            with session_scope(make_sessionmaker(self.engine)) as session:
+                for line in watchlist_store.upsert_watchlists(session, specs, utcnow()):
+                    log.info("watchlist %s", line)
+        except TrialwatchError as exc:  # keep running with the rows as they are
+            log.error("watchlist files not reloaded: %s", first_line(exc))
+
+    # --- the lease ----------------------------------------------------------------------
+
+    def _renew(self) -> None:
+        """Take or renew the lease (heartbeat thread); set or clear leadership."""
+        if self._stopping.is_set():
             return
-        self.digests()
-
-    def digests(self) -> None:
-        """Build the digests that are due and deliver the queue."""
         try:
-            self.jobs.build_digests()
-            self.jobs.deliver()
+            forced = self._hold_advisory_lock()
+            with session_scope(make_sessionmaker(self.engine)) as session:
+                mine = lease.take(
+                    session, lease.SCHEDULER, self.owner, utcnow(), self._ttl, force=forced
+                )
         except TrialwatchError as exc:
-            log.error("scheduled digests failed error=%s", exc)
+            log.error("lease renewal failed: %s", first_line(exc))
+            mine = False
+        except Exception as exc:  # a database error: not the leader until it renews
+            log.error("lease renewal failed: %s", first_line(exc))
+            mine = False
+        if mine and not self._leader.is_set():
+            log.info("became the leader owner=%s", self.owner)
+            self._leader.set()
+        elif not mine and self._leader.is_set():
+            log.warning("lost the leader lease owner=%s", self.owner)
+            self._leader.clear()
+            self._drop_advisory_lock()
 
+    def _hold_advisory_lock(self) -> bool:
+        """PostgreSQL: hold the leader's advisory lock; True when we got it just now.
 
-def build_scheduler(settings: Settings, engine: Engine) -> tuple[BlockingScheduler, ScheduledJobs]:
-    """One cron job per enabled watchlist plus the hourly digest job."""
-    jobs = ScheduledJobs(Jobs(settings, engine))
-    scheduler = BlockingScheduler(
-        timezone=UTC,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
-    )
-    with session_scope(make_sessionmaker(engine)) as session:
-        watchlists = [w for w in watchlist_store.list_watchlists(session) if w.enabled]
-    for wl in watchlists:
+        Getting it means no live process holds it, so an unexpired lease row is a dead
+        leader's and may be taken over at once.
+        """
+        if self.engine.dialect.name != "postgresql" or self._advisory is not None:
+            return False
+        stack = contextlib.ExitStack()
         try:
-            trigger = CronTrigger.from_crontab(wl.schedule, timezone=UTC)
-        except ValueError as exc:
-            raise ConfigError(f"watchlist '{wl.slug}': schedule: {exc}") from exc
-        scheduler.add_job(jobs.sync, trigger, args=[wl.slug], id=f"sync:{wl.slug}")
-    scheduler.add_job(
-        jobs.digests, CronTrigger.from_crontab(DIGEST_SCHEDULE, timezone=UTC), id="digests"
-    )
-    return scheduler, jobs
+            stack.enter_context(exclusive_lock(self.engine, _LEADER_LOCK))
+        except SyncInProgress:
+            stack.close()
+            return False
+        self._advisory = stack
+        return True
+
+    def _drop_advisory_lock(self) -> None:
+        if self._advisory is not None:
+            self._advisory.close()
+            self._advisory = None
+
+    def _housekeeping(self) -> None:
+        if self._last_housekeeping is not None and (
+            time.monotonic() - self._last_housekeeping < HOUSEKEEPING_EVERY.total_seconds()
+        ):
+            return
+        self._last_housekeeping = time.monotonic()
+        try:
+            self.jobs.housekeeping()
+        except TrialwatchError as exc:
+            log.error("housekeeping failed: %s", first_line(exc))
+
+    # --- signals and shutdown -------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        self._stopping.set()
+        if self._in_cycle:
+            raise KeyboardInterrupt
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        log.info("SIGHUP: watchlist files are reloaded before the next cycle")
+        self._reload.set()
+
+    def _shutdown(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(Exception):
+            self._heartbeat.shutdown(wait=True)
+        if self._leader.is_set():
+            try:
+                with session_scope(make_sessionmaker(self.engine)) as session:
+                    lease.release(session, lease.SCHEDULER, self.owner)
+                log.info("released the leader lease owner=%s", self.owner)
+            except Exception as exc:  # the lease expires by itself
+                log.warning("could not release the lease: %s", first_line(exc))
+            self._leader.clear()
+        self._drop_advisory_lock()
+        log.info("scheduler stopped owner=%s", self.owner)
+
+
+def _seconds_until_next(trigger: IntervalTrigger) -> float:
+    now = utcnow()
+    fire = trigger.get_next_fire_time(None, now)
+    return max((fire - now).total_seconds(), 0.0) if fire is not None else 60.0

@@ -146,6 +146,24 @@ def test_a_full_sync_that_finds_none_of_three_studies_mails_the_admin_once_over_
         assert (row.kind, row.subscriber_id, row.status) == ("alert", None, "sent")
 
 
+def test_an_alert_to_an_admin_address_the_server_rejects_is_marked_failed_not_stuck(
+    engine: Engine, fake: FakeCtgov, smtp: SmtpServer
+) -> None:
+    """A 550 for the admin: the alert row fails (no subscriber to bounce), delivery goes on."""
+    _init(engine)
+    _sync(engine, fake, T0)
+    _drop_all(fake)
+    at = T0 + timedelta(hours=1)
+    _sync(engine, fake, at, full=True)
+    assert _check(engine, at).queued == 1
+    smtp.reject_recipient(ADMIN)
+    _deliver(engine, smtp, at)
+    with session_scope(make_sessionmaker(engine)) as session:
+        row = session.scalars(select(Digest)).one()
+        assert (row.kind, row.status, row.attempts) == ("alert", "failed", 1)
+        assert "550" in (row.last_error or "")
+
+
 def test_matches_coming_back_send_one_recovery_mail(
     engine: Engine, fake: FakeCtgov, smtp: SmtpServer
 ) -> None:

@@ -24,15 +24,25 @@ SCHEDULER = "scheduler"
 """The lease of the process that syncs, builds digests and sends mail."""
 
 
-def take(session: Session, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+def take(
+    session: Session,
+    name: str,
+    owner: str,
+    now: datetime,
+    ttl: timedelta,
+    *,
+    force: bool = False,
+) -> bool:
     """Take or renew the lease for ``owner`` until ``now + ttl``; True if it is ours.
 
-    It is ours when nobody holds it, its holder let it expire, or we hold it already.
-    Commit right after: the lease is only held once the transaction is committed.
+    It is ours when nobody holds it, its holder let it expire, or we hold it already;
+    ``force`` takes it from a holder known to be dead (PostgreSQL: we got the
+    leader's advisory lock). Commit right after: the lease is held once committed.
     """
+    free = or_(Lease.owner == owner, Lease.expires_at <= now)
     taken = session.execute(
         update(Lease)
-        .where(Lease.name == name, or_(Lease.owner == owner, Lease.expires_at <= now))
+        .where(Lease.name == name, *([] if force else [free]))
         .values(owner=owner, expires_at=now + ttl)
         .execution_options(synchronize_session=False)
     )

@@ -110,7 +110,7 @@ def mark_failed(
     row.claimed_at = None
     row.attempts += 1
     row.last_error = error
-    if bounce_at is not None:
+    if bounce_at is not None and row.subscriber_id is not None:  # alerts have no subscriber
         subscriber = session.get_one(Subscriber, row.subscriber_id)
         subscriber.status = "bounced"
         subscriber.bounced_at = bounce_at
