@@ -12,6 +12,7 @@ from trialwatch.cli import (
     change_cmds,
     digest_cmds,
     run_cmd,
+    serve_cmd,
     status_cmd,
     study_cmds,
     subscriber_cmds,
@@ -41,6 +42,7 @@ app.command("digest")(digest_cmds.digest)
 app.command("outbox")(digest_cmds.outbox_cmd)
 app.command("run")(run_cmd.run)
 app.command("status")(status_cmd.status)
+app.command("serve")(serve_cmd.serve)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,110 @@
+"""The FastAPI application: settings, database, templates, and the routers of each concern."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, cast
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import trialwatch
+from trialwatch.config import Settings
+from trialwatch.digest.render import default_template_dir
+from trialwatch.jobs.runner import Jobs
+from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
+
+
+@dataclass
+class WebContext:
+    """What every route needs: settings, the database, the jobs, the page templates."""
+
+    settings: Settings
+    engine: Engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_sessionmaker(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.sessions) as session:
+            yield session
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        return Jobs(self.settings, self.engine)
+
+    @cached_property
+    def templates(self) -> Jinja2Templates:
+        folder = (self.settings.templates or default_template_dir()) / "web"
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(folder),
+            autoescape=True,  # every value from the registry or a subscriber is data
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.globals["version"] = trialwatch.__version__
+        env.globals["public_url"] = self.settings.public_url
+        return Jinja2Templates(env=env)
+
+    def page(
+        self, request: Request, name: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """Render ``templates/web/<name>`` with ``context``."""
+        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def context_of(request: Request) -> WebContext:
+    """The application's :class:`WebContext` (a FastAPI dependency)."""
+    return cast(WebContext, request.app.state.ctx)
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """The web application over ``settings`` (and ``engine``, made from them if not given)."""
+    app = FastAPI(
+        title="TrialWatch",
+        version=trialwatch.__version__,
+        description="Watchlists of ClinicalTrials.gov studies: what they hold and what changed.",
+    )
+    app.state.ctx = WebContext(settings, engine or make_engine(settings.database_url))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        ctx = context_of(request)
+        return ctx.page(request, "error.html", status_code=exc.status_code, message=str(exc.detail))
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for router in _routers():
+        app.include_router(router)
+    return app
+
+
+def _routers() -> list[Any]:
+    """Each concern's router, in the order their paths should match."""
+    import importlib
+
+    routers = []
+    for name in ("pages", "subscribe", "manage", "feeds", "api", "admin"):
+        try:
+            module = importlib.import_module(f"trialwatch.web.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"trialwatch.web.{name}":
+                raise
+            continue
+        routers.append(module.router)
+    return routers
