@@ -27,7 +27,7 @@ MIN_SECRET_BYTES = 32  # the shortest TRIALWATCH_SECRET_KEY accepted
 
 DEFAULT_CONFIG_PATH = Path("config/trialwatch.toml")
 ENV_PREFIX = "TRIALWATCH_"
-_SECRET_SETTINGS = ("secret_key", "smtp_url", "database_url")
+_SECRET_SETTINGS = ("secret_key", "smtp_url", "database_url", "admin_password_hash")
 
 
 class Settings(BaseSettings):
@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     stale_after: timedelta = timedelta(hours=48)
     # Sent outbox rows older than this are deleted by the scheduler, once a day.
     outbox_retention: timedelta = timedelta(days=90)
+    # Web admin: an argon2 hash (`trialwatch admin hash-password`); empty: no admin login.
+    admin_password_hash: str = ""
     config_file: Path | None = None
 
     @field_validator("api_url", "public_url")

@@ -214,6 +214,8 @@ class Subscriber(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
+    # When the last confirmation email was queued (rate limit; dates the link).
+    confirm_sent_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
     bounced_at: Mapped[datetime | None]
 
