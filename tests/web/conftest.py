@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -88,3 +89,39 @@ def serve(settings: Settings, engine: Engine, port: int) -> Iterator[LiveApp]:
         finally:
             server.should_exit = True
             thread.join(timeout=10)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTEFACTS = ROOT / "tests" / "artefacts"
+"""Screenshots the browser tests save (not committed; CI keeps the folder for a look)."""
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (headless); skipped only outside CI."""
+    import os
+
+    if not CHROMIUM.exists():
+        if os.environ.get("TRIALWATCH_REQUIRE_BROWSER") == "1":
+            pytest.fail("/usr/bin/chromium is missing but TRIALWATCH_REQUIRE_BROWSER=1")
+        pytest.skip("browser tests need Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
