@@ -100,3 +100,28 @@ def test_a_watchlist_is_due_when_the_registry_published_or_its_criteria_or_clock
 ) -> None:
     """New dataTimestamp, changed criteria, a fired cron or a day: due; otherwise not."""
     assert due_reason(_watchlist(**overrides), timestamp, NOW) == reason
+
+
+def test_run_once_exits_1_when_a_job_failed(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """With the registry unreachable, `run --once` says so in one line and exits 1 for cron."""
+    for key, value in {
+        "TRIALWATCH_CONFIG": str(ROOT / "config" / "trialwatch.toml"),
+        "TRIALWATCH_DATABASE_URL": database_url,
+        "TRIALWATCH_API_URL": "http://127.0.0.1:9/api/v2",
+        "TRIALWATCH_MAX_ATTEMPTS": "1",
+        "TRIALWATCH_MAIL": f"file:{tmp_path / 'outbox'}",
+        "TRIALWATCH_STATE_DIR": str(tmp_path),
+        "TRIALWATCH_LOG_FORMAT": "text",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "init")[0] == 0
+    code, _, err = run_cli(capsys, "run", "--once")
+    assert code == 1
+    assert "error: registry: " in err
+    assert "Traceback" not in err
