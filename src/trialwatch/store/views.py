@@ -1,0 +1,434 @@
+"""Read queries of the web pages, feeds and API: bounded lists, rows out.
+
+Every list here is limited and ordered on an indexed key (keyset paging), so a page
+costs the same however many studies and changes are stored. Record texts are
+returned as stored (canonical JSON); the web layer parses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from trialwatch.store.changes import ChangeView
+from trialwatch.store.models import (
+    Change,
+    Study,
+    StudyVersion,
+    Watchlist,
+    WatchlistStudy,
+)
+from trialwatch.vocab import at_least
+
+
+@dataclass(frozen=True)
+class WatchlistRow:
+    id: int
+    slug: str
+    name: str
+    description: str
+    enabled: bool
+    study_count: int
+    last_synced_at: datetime | None
+
+
+def watchlist_rows(
+    session: Session,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+    slug: str | None = None,
+) -> list[WatchlistRow]:
+    """Watchlists by slug (after ``after``), with their current member counts."""
+    counts = (
+        select(WatchlistStudy.watchlist_id, func.count().label("n"))
+        .where(WatchlistStudy.left_at.is_(None))
+        .group_by(WatchlistStudy.watchlist_id)
+        .subquery()
+    )
+    query = (
+        select(Watchlist, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.watchlist_id == Watchlist.id)
+        .order_by(Watchlist.slug)
+    )
+    if after is not None:
+        query = query.where(Watchlist.slug > after)
+    if slug is not None:
+        query = query.where(Watchlist.slug == slug)
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        WatchlistRow(
+            id=w.id,
+            slug=w.slug,
+            name=w.name,
+            description=w.description,
+            enabled=w.enabled,
+            study_count=int(n),
+            last_synced_at=w.last_synced_at,
+        )
+        for w, n in session.execute(query).tuples()
+    ]
+
+
+def find_watchlist(session: Session, slug: str) -> WatchlistRow | None:
+    """One watchlist by slug, or None."""
+    found = watchlist_rows(session, slug=slug)
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class StudyListRow:
+    id: int
+    nct_id: str
+    brief_title: str
+    acronym: str | None
+    overall_status: str | None
+    phases: str
+    last_update_posted: str | None
+    record: str
+    last_change_at: datetime | None
+
+
+def _country_match(country: str) -> ColumnElement[bool]:
+    """Whether a canonical record names ``country`` as a location's country."""
+    needle = orjson.dumps({"country": country.strip()}).decode()[1:-1]
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return StudyVersion.record.ilike(f"%{escaped}%", escape="\\")
+
+
+def _member_query(watchlist_id: int, status: str | None, country: str | None) -> Any:
+    query = (
+        select(Study.id)
+        .join(WatchlistStudy, WatchlistStudy.study_id == Study.id)
+        .where(WatchlistStudy.watchlist_id == watchlist_id, WatchlistStudy.left_at.is_(None))
+    )
+    if status:
+        query = query.where(Study.overall_status == status)
+    if country and country.strip():
+        query = query.join(
+            StudyVersion,
+            and_(
+                StudyVersion.study_id == Study.id,
+                StudyVersion.version == Study.current_version,
+            ),
+        ).where(_country_match(country))
+    return query
+
+
+def watchlist_studies(
+    session: Session,
+    watchlist_id: int,
+    *,
+    status: str | None = None,
+    country: str | None = None,
+    after: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> list[StudyListRow]:
+    """Current members by NCT ID (after ``after``, skipping ``offset``), at most ``limit``,
+    each with its current record text and when its newest change was detected."""
+    query = _member_query(watchlist_id, status, country).add_columns(Study.nct_id)
+    if after is not None:
+        query = query.where(Study.nct_id > after)
+    query = query.order_by(Study.nct_id).offset(offset).limit(limit)
+    ids = [sid for sid, _ in session.execute(query).tuples()]
+    if not ids:
+        return []
+    records = dict(
+        iter(
+            session.execute(
+                select(StudyVersion.study_id, StudyVersion.record)
+                .join(Study, Study.id == StudyVersion.study_id)
+                .where(Study.id.in_(ids), StudyVersion.version == Study.current_version)
+            ).tuples()
+        )
+    )
+    last_change = dict(
+        iter(
+            session.execute(
+                select(Change.study_id, func.max(Change.detected_at))
+                .where(Change.study_id.in_(ids))
+                .group_by(Change.study_id)
+            ).tuples()
+        )
+    )
+    rows = session.scalars(select(Study).where(Study.id.in_(ids)).order_by(Study.nct_id))
+    return [
+        StudyListRow(
+            id=s.id,
+            nct_id=s.nct_id,
+            brief_title=s.brief_title,
+            acronym=s.acronym,
+            overall_status=s.overall_status,
+            phases=s.phases,
+            last_update_posted=s.last_update_posted,
+            record=records.get(s.id, "{}"),
+            last_change_at=last_change.get(s.id),
+        )
+        for s in rows
+    ]
+
+
+def count_watchlist_studies(
+    session: Session, watchlist_id: int, *, status: str | None = None, country: str | None = None
+) -> int:
+    inner = _member_query(watchlist_id, status, country).subquery()
+    return int(session.scalar(select(func.count()).select_from(inner)) or 0)
+
+
+def watchlist_statuses(session: Session, watchlist_id: int) -> list[str]:
+    """The overall statuses the current members have (for a filter's choices)."""
+    return sorted(
+        s
+        for s in session.scalars(
+            select(Study.overall_status)
+            .join(WatchlistStudy, WatchlistStudy.study_id == Study.id)
+            .where(WatchlistStudy.watchlist_id == watchlist_id, WatchlistStudy.left_at.is_(None))
+            .distinct()
+        )
+        if s
+    )
+
+
+@dataclass(frozen=True)
+class StudyRowView:
+    id: int
+    nct_id: str
+    brief_title: str
+    acronym: str | None
+    overall_status: str | None
+    phases: str
+    last_update_posted: str | None
+    current_version: int
+    first_seen_at: datetime
+    record: str
+
+
+def find_study(session: Session, nct_id: str) -> StudyRowView | None:
+    """A stored study with its current record text, or None."""
+    row = session.execute(
+        select(Study, StudyVersion.record)
+        .join(
+            StudyVersion,
+            and_(
+                StudyVersion.study_id == Study.id,
+                StudyVersion.version == Study.current_version,
+            ),
+        )
+        .where(Study.nct_id == nct_id.upper())
+    ).first()
+    if row is None:
+        return None
+    s, record = row
+    return StudyRowView(
+        id=s.id,
+        nct_id=s.nct_id,
+        brief_title=s.brief_title,
+        acronym=s.acronym,
+        overall_status=s.overall_status,
+        phases=s.phases,
+        last_update_posted=s.last_update_posted,
+        current_version=s.current_version,
+        first_seen_at=s.first_seen_at,
+        record=record,
+    )
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: int
+    content_hash: str
+    last_update_posted: str | None
+    fetched_at: datetime
+    sync_run_id: int | None
+
+
+def version_rows(session: Session, study_id: int, limit: int = 500) -> list[VersionRow]:
+    """A study's versions, newest first, without their records."""
+    return [
+        VersionRow(*row)
+        for row in session.execute(
+            select(
+                StudyVersion.version,
+                StudyVersion.content_hash,
+                StudyVersion.last_update_posted,
+                StudyVersion.fetched_at,
+                StudyVersion.sync_run_id,
+            )
+            .where(StudyVersion.study_id == study_id)
+            .order_by(StudyVersion.version.desc())
+            .limit(limit)
+        ).tuples()
+    ]
+
+
+def _of_watchlist(watchlist_id: int) -> ColumnElement[bool]:
+    members = select(WatchlistStudy.study_id).where(WatchlistStudy.watchlist_id == watchlist_id)
+    return or_(
+        Change.watchlist_id == watchlist_id,
+        Change.watchlist_id.is_(None) & Change.study_id.in_(members),
+    )
+
+
+def _change_views(
+    session: Session, where: list[ColumnElement[bool]], limit: int
+) -> list[ChangeView]:
+    query = (
+        select(
+            Change,
+            Study.nct_id,
+            Study.acronym,
+            Study.brief_title,
+            StudyVersion.version,
+            Watchlist.slug,
+        )
+        .join(Study, Study.id == Change.study_id)
+        .outerjoin(StudyVersion, StudyVersion.id == Change.version_id)
+        .outerjoin(Watchlist, Watchlist.id == Change.watchlist_id)
+        .where(*where)
+        .order_by(Change.detected_at.desc(), Change.id.desc())
+        .limit(limit)
+    )
+    return [
+        ChangeView(
+            id=c.id,
+            nct_id=nct,
+            acronym=acronym,
+            title=title,
+            version=version,
+            kind=c.kind,
+            field=c.field,
+            old=c.old,
+            new=c.new,
+            summary=c.summary,
+            significance=c.significance,
+            countries=list(c.countries or []),
+            detected_at=c.detected_at,
+            watchlist=slug,
+        )
+        for c, nct, acronym, title, version, slug in session.execute(query).tuples()
+    ]
+
+
+def change_page(
+    session: Session,
+    *,
+    watchlist_id: int | None = None,
+    study_id: int | None = None,
+    since: datetime | None = None,
+    significance: str = "minor",
+    before: tuple[datetime, int] | None = None,
+    limit: int = 50,
+) -> list[ChangeView]:
+    """Changes newest first (detected time, then id), older than ``before`` when given.
+
+    ``significance`` is 'major', 'minor' (major and minor) or 'all' (noise too).
+    """
+    where: list[ColumnElement[bool]] = []
+    if significance != "all":
+        where.append(Change.significance.in_(at_least(significance)))
+    if since is not None:
+        where.append(Change.detected_at >= since)
+    if watchlist_id is not None:
+        where.append(_of_watchlist(watchlist_id))
+    if study_id is not None:
+        where.append(Change.study_id == study_id)
+    if before is not None:
+        at, change_id = before
+        where.append(
+            or_(Change.detected_at < at, and_(Change.detected_at == at, Change.id < change_id))
+        )
+    return _change_views(session, where, limit)
+
+
+@dataclass(frozen=True)
+class FeedGroup:
+    """The changes of one study in one sync run (one feed entry)."""
+
+    run_id: int | None
+    study_id: int
+    nct_id: str
+    title: str
+    acronym: str | None
+    updated: datetime
+    first_change_id: int
+    changes: list[ChangeView]
+
+
+def feed_groups(session: Session, watchlist_id: int, limit: int = 100) -> list[FeedGroup]:
+    """The newest ``limit`` (sync run, study) groups of a watchlist's changes, noise
+    excluded, each with all its changes (in detection order)."""
+    where = [Change.significance != "noise", _of_watchlist(watchlist_id)]
+    keys: list[tuple[int | None, int]] = []
+    recent = session.execute(
+        select(Change.sync_run_id, Change.study_id)
+        .where(*where)
+        .order_by(Change.detected_at.desc(), Change.id.desc())
+        .limit(limit * 20)
+    ).tuples()
+    for key in recent:
+        if key not in keys:
+            keys.append(key)
+            if len(keys) == limit:
+                break
+    if not keys:
+        return []
+    wanted = set(keys)
+    run_ids = sorted({rid for rid, _ in keys if rid is not None})
+    run_match: ColumnElement[bool] = Change.sync_run_id.in_(run_ids)
+    if None in {rid for rid, _ in keys}:
+        run_match = or_(run_match, Change.sync_run_id.is_(None))
+    query = (
+        select(Change, Study.nct_id, Study.acronym, Study.brief_title, StudyVersion.version)
+        .join(Study, Study.id == Change.study_id)
+        .outerjoin(StudyVersion, StudyVersion.id == Change.version_id)
+        .where(*where, Change.study_id.in_(sorted({sid for _, sid in keys})), run_match)
+        .order_by(Change.id)
+    )
+    grouped: dict[tuple[int | None, int], list[ChangeView]] = {}
+    for c, nct, acronym, title, version in session.execute(query).tuples():
+        key = (c.sync_run_id, c.study_id)
+        if key not in wanted:
+            continue
+        grouped.setdefault(key, []).append(
+            ChangeView(
+                id=c.id,
+                nct_id=nct,
+                acronym=acronym,
+                title=title,
+                version=version,
+                kind=c.kind,
+                field=c.field,
+                old=c.old,
+                new=c.new,
+                summary=c.summary,
+                significance=c.significance,
+                countries=list(c.countries or []),
+                detected_at=c.detected_at,
+                watchlist=None,
+            )
+        )
+    groups = []
+    for key in keys:
+        changes = grouped.get(key)
+        if not changes:
+            continue
+        groups.append(
+            FeedGroup(
+                run_id=key[0],
+                study_id=key[1],
+                nct_id=changes[0].nct_id,
+                title=changes[0].title,
+                acronym=changes[0].acronym,
+                updated=max(c.detected_at for c in changes),
+                first_change_id=changes[0].id,
+                changes=changes,
+            )
+        )
+    return groups

@@ -1,0 +1,166 @@
+"""Public pages: the watchlists, one watchlist's studies and changes, one study's history.
+
+Plain HTML (no JavaScript): semantic tables, GET forms for the filters, next and
+previous links. Every list is bounded (50 studies a page, the newest changes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException
+
+from trialwatch.ctgov.parse import export_row
+from trialwatch.store import views
+from trialwatch.vocab import status_label
+from trialwatch.web.app import WebContext, context_of
+
+router = APIRouter()
+Context = Annotated[WebContext, Depends(context_of)]
+
+PAGE_SIZE = 50
+RECENT_CHANGES = 30
+STUDY_CHANGES = 200
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the pages and the API show of a study's current record."""
+
+    nct_id: str
+    title: str
+    acronym: str | None
+    status: str | None
+    phases: list[str]
+    sponsor: str | None
+    conditions: list[str]
+    countries: list[str]
+    last_update_posted: str | None
+
+    @property
+    def url(self) -> str:
+        return registry_url(self.nct_id)
+
+
+def registry_url(nct_id: str) -> str:
+    return f"https://clinicaltrials.gov/study/{nct_id}"
+
+
+def facts_of(nct_id: str, record_text: str) -> Facts:
+    """The summary of a stored (canonical JSON) record."""
+    try:
+        record: Any = orjson.loads(record_text)
+    except orjson.JSONDecodeError:
+        record = {}
+    row = export_row(record) if isinstance(record, dict) and record else {}
+    return Facts(
+        nct_id=nct_id,
+        title=row.get("title") or "",
+        acronym=row.get("acronym"),
+        status=row.get("status"),
+        phases=list(row.get("phases") or []),
+        sponsor=row.get("sponsor"),
+        conditions=list(row.get("conditions") or []),
+        countries=list(row.get("countries") or []),
+        last_update_posted=row.get("last_update_posted"),
+    )
+
+
+def label(value: str | None) -> str:
+    """A status code as words (``vocab``): ``RECRUITING`` → ``Recruiting``."""
+    return status_label(value) if value else "—"
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        number = int(raw or "1")
+    except ValueError:
+        return 1
+    return min(max(number, 1), 100_000)
+
+
+def _render(ctx: WebContext, request: Request, name: str, **context: Any) -> HTMLResponse:
+    return ctx.page(request, name, label=label, when=when, **context)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def index(request: Request, ctx: Context) -> HTMLResponse:
+    with ctx.session() as session:
+        watchlists = views.watchlist_rows(session)
+    return _render(ctx, request, "index.html", watchlists=watchlists)
+
+
+@router.get("/w/{slug}", response_class=HTMLResponse, include_in_schema=False)
+def watchlist_page(
+    request: Request,
+    slug: str,
+    ctx: Context,
+    status: str | None = None,
+    country: str | None = None,
+    page: str | None = None,
+) -> HTMLResponse:
+    number = _page_number(page)
+    status = (status or "").strip()[:40] or None
+    country = (country or "").strip()[:100] or None
+    with ctx.session() as session:
+        watchlist = views.find_watchlist(session, slug)
+        if watchlist is None:
+            raise HTTPException(404, f"No watchlist '{slug}'")
+        rows = views.watchlist_studies(
+            session,
+            watchlist.id,
+            status=status,
+            country=country,
+            offset=(number - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE + 1,
+        )
+        total = views.count_watchlist_studies(session, watchlist.id, status=status, country=country)
+        statuses = views.watchlist_statuses(session, watchlist.id)
+        changes = views.change_page(session, watchlist_id=watchlist.id, limit=RECENT_CHANGES)
+    studies = [(row, facts_of(row.nct_id, row.record)) for row in rows[:PAGE_SIZE]]
+    query = {k: v for k, v in (("status", status), ("country", country)) if v}
+    return _render(
+        ctx,
+        request,
+        "watchlist.html",
+        watchlist=watchlist,
+        studies=studies,
+        total=total,
+        statuses=statuses,
+        status=status or "",
+        country=country or "",
+        changes=changes,
+        page=number,
+        first=(number - 1) * PAGE_SIZE + 1,
+        prev_query=({**query, "page": number - 1} if number > 1 else None),
+        next_query=({**query, "page": number + 1} if len(rows) > PAGE_SIZE else None),
+        feed_url=f"{ctx.settings.public_url.rstrip('/')}/w/{slug}/feed.atom",
+    )
+
+
+@router.get("/study/{nct_id}", response_class=HTMLResponse, include_in_schema=False)
+def study_page(request: Request, nct_id: str, ctx: Context) -> HTMLResponse:
+    with ctx.session() as session:
+        study = views.find_study(session, nct_id[:20])
+        if study is None:
+            raise HTTPException(404, f"No stored study {nct_id[:20]}")
+        versions = views.version_rows(session, study.id)
+        changes = views.change_page(session, study_id=study.id, limit=STUDY_CHANGES)
+    return _render(
+        ctx,
+        request,
+        "study.html",
+        study=study,
+        facts=facts_of(study.nct_id, study.record),
+        versions=versions,
+        changes=changes,
+    )
