@@ -27,7 +27,7 @@ from trialwatch.digest.render import RenderedMessage, render_digest
 from trialwatch.digest.schedule import is_due
 from trialwatch.errors import DeliveryError
 from trialwatch.mail.message import build_message
-from trialwatch.mail.signing import make_unsubscribe_token, unsubscribe_url
+from trialwatch.mail.signing import make_unsubscribe_token, manage_url, unsubscribe_url
 from trialwatch.store import changes as change_store
 from trialwatch.store import outbox
 from trialwatch.store import studies as study_store
@@ -103,6 +103,7 @@ def _recipient(subscriber: Subscriber, mail: MailSettings) -> Recipient:
         email=subscriber.email,
         name=subscriber.name,
         unsubscribe_url=unsubscribe_url(mail.public_url, token),
+        manage_url=manage_url(mail.public_url, token),
     )
 
 

@@ -16,6 +16,11 @@ empty, :func:`resolve_secret` makes a random key once and keeps it in
 ``.trialwatch-secret`` in the state folder (``TRIALWATCH_STATE_DIR``), so a
 single-machine install works without configuration. Deployments with several
 machines, or whose state folder is not kept, must set the key.
+
+Confirmation tokens (double opt-in) are different: they carry the subscriber's
+opaque token and the time they were made (itsdangerous timed serializer, salt
+``"confirm"``, so an unsubscribe token is never a confirmation token and back),
+and expire after :data:`CONFIRM_MAX_AGE`.
 """
 
 from __future__ import annotations
@@ -28,14 +33,24 @@ import secrets
 import stat
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import (
+    BadSignature,
+    SignatureExpired,
+    TimestampSigner,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
 
 from trialwatch.config import MIN_SECRET_BYTES
 from trialwatch.errors import ConfigError, InvalidToken
 
 SALT = "unsubscribe"
+CONFIRM_SALT = "confirm"
+CONFIRM_MAX_AGE = timedelta(days=7)
 SECRET_FILE_NAME = ".trialwatch-secret"  # noqa: S105 - a file name, not a password
 # subscriber.token: URL-safe base64 (secrets.token_urlsafe), at most the column's 64.
 _OPAQUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -87,6 +102,58 @@ def unsubscribe_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/unsubscribe/{token}"
 
 
+class ExpiredToken(InvalidToken):
+    """A genuine confirmation token that is older than :data:`CONFIRM_MAX_AGE`."""
+
+    def __init__(self, message: str, subscriber_token: str) -> None:
+        super().__init__(message)
+        self.subscriber_token = subscriber_token
+
+
+def make_confirm_token(secret: str, subscriber_token: str, now: datetime) -> str:
+    """A signed confirmation token for the subscriber, dated ``now``."""
+    if not _OPAQUE.fullmatch(subscriber_token):
+        raise InvalidToken("a subscriber token must be 1 to 64 URL-safe characters")
+    return _timed_serializer(secret, now).dumps({"c": subscriber_token})
+
+
+def read_confirm_token(
+    secret: str, token: str, now: datetime, max_age: timedelta = CONFIRM_MAX_AGE
+) -> str:
+    """The subscriber token a confirmation token names, as of ``now``.
+
+    Raises :class:`ExpiredToken` (which carries the subscriber token: the signature
+    is genuine) when the token is older than ``max_age``, and :class:`InvalidToken`
+    when it is forged, tampered or malformed.
+    """
+    serializer = _timed_serializer(secret, now)
+    try:
+        payload = serializer.loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired as exc:
+        expired = _confirm_payload(serializer.load_payload(exc.payload or b""))
+        raise ExpiredToken("this confirmation link has expired", expired) from exc
+    except BadSignature as exc:
+        raise InvalidToken("invalid or tampered confirmation token") from exc
+    return _confirm_payload(payload)
+
+
+def _confirm_payload(payload: Any) -> str:
+    match payload:
+        case {"c": str(opaque)} if len(payload) == 1 and _OPAQUE.fullmatch(opaque):
+            return opaque
+    raise InvalidToken("confirmation token has an unexpected payload")
+
+
+def confirm_url(public_url: str, token: str) -> str:
+    """Return the confirmation link: ``<public_url>/confirm/<token>``."""
+    return f"{public_url.rstrip('/')}/confirm/{token}"
+
+
+def manage_url(public_url: str, token: str) -> str:
+    """Return the preferences link: ``<public_url>/manage/<token>`` (an unsubscribe token)."""
+    return f"{public_url.rstrip('/')}/manage/{token}"
+
+
 def resolve_secret(configured: str, state_dir: Path) -> str:
     """Return the secret key: ``configured`` if set, else the one kept in ``state_dir``.
 
@@ -121,6 +188,19 @@ def _serializer(secret: str) -> URLSafeSerializer:
     if not secret:
         raise ConfigError("TRIALWATCH_SECRET_KEY: empty secret key")
     return URLSafeSerializer(secret, salt=SALT)
+
+
+def _timed_serializer(secret: str, now: datetime) -> URLSafeTimedSerializer:
+    """A timed serializer whose clock is ``now`` (both to date and to check tokens)."""
+    if not secret:
+        raise ConfigError("TRIALWATCH_SECRET_KEY: empty secret key")
+    stamp = int(now.timestamp())
+
+    class _Signer(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return stamp
+
+    return URLSafeTimedSerializer(secret, salt=CONFIRM_SALT, signer=_Signer)
 
 
 def _read_secret(path: Path) -> str | None:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
-from sqlalchemy import String, delete, select, update
+from sqlalchemy import String, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from trialwatch.errors import ConfigError, NotFoundError
 from trialwatch.store.changes import newest_change_id
-from trialwatch.store.models import Subscriber, Subscription, Watchlist
+from trialwatch.store.models import (
+    Study,
+    StudyVersion,
+    Subscriber,
+    Subscription,
+    Watchlist,
+    WatchlistStudy,
+)
 from trialwatch.store.watchlists import get_watchlist
 from trialwatch.vocab import FREQUENCIES, MAILED_SIGNIFICANCES
 
@@ -296,3 +305,133 @@ def mark_mailed(session: Session, subscription_ids: Sequence[int], now: datetime
             .values(last_digest_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+# --- self-service (double opt-in) -----------------------------------------------------------
+
+CONFIRM_INTERVAL = timedelta(minutes=10)
+"""At most one confirmation email per address in this time."""
+
+
+def find_subscriber(session: Session, email: str) -> Subscriber | None:
+    """The subscriber of an address (validated first: ConfigError if it is not one), or None."""
+    try:
+        return get_subscriber(session, email)
+    except NotFoundError:
+        return None
+
+
+def request_pending(session: Session, req: SubscriptionRequest, now: datetime) -> Subscriber:
+    """A pending subscriber with exactly the requested subscriptions (created or updated).
+
+    Only a new, pending, unsubscribed or bounced subscriber is changed (it becomes
+    pending); an active one is returned as it is, so nobody changes another
+    person's subscription by typing their address.
+    """
+    req = validate_request(req)
+    existing = find_subscriber(session, req.email)
+    if existing is not None and existing.status == "active":
+        return existing
+    if existing is None:
+        return subscribe(session, dataclasses.replace(req, status="pending"), now)
+    existing.status = "pending"
+    existing.confirmed_at = None
+    set_subscriptions(session, existing, req, now)
+    return existing
+
+
+def set_subscriptions(
+    session: Session, subscriber: Subscriber, req: SubscriptionRequest, now: datetime
+) -> Subscriber:
+    """Make the subscriber's subscriptions exactly ``req``'s watchlists and preferences."""
+    req = validate_request(dataclasses.replace(req, email=subscriber.email))
+    keep = [get_watchlist(session, slug).id for slug in req.watchlists]
+    session.execute(
+        delete(Subscription).where(
+            Subscription.subscriber_id == subscriber.id, Subscription.watchlist_id.not_in(keep)
+        )
+    )
+    status = subscriber.status
+    subscribe(
+        session,
+        dataclasses.replace(req, name=subscriber.name, timezone=subscriber.timezone, status=status),
+        now,
+    )
+    subscriber.status = status
+    return subscriber
+
+
+def claim_confirmation(session: Session, subscriber: Subscriber, now: datetime) -> bool:
+    """Record that a confirmation email goes out now; False if one went out recently.
+
+    A compare-and-set UPDATE, so two requests at once send one email between them.
+    """
+    result = session.execute(
+        update(Subscriber)
+        .where(
+            Subscriber.id == subscriber.id,
+            or_(
+                Subscriber.confirm_sent_at.is_(None),
+                Subscriber.confirm_sent_at <= now - CONFIRM_INTERVAL,
+            ),
+        )
+        .values(confirm_sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = bool(result.rowcount)  # type: ignore[attr-defined]
+    if claimed:
+        subscriber.confirm_sent_at = now
+    return claimed
+
+
+def activate(session: Session, subscriber: Subscriber, now: datetime) -> None:
+    """A pending subscriber becomes active; their subscriptions start at the newest change."""
+    subscriber.status = "active"
+    subscriber.confirmed_at = now
+    session.execute(
+        update(Subscription)
+        .where(Subscription.subscriber_id == subscriber.id)
+        .values(cursor=newest_change_id(session))
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+
+
+def subscriptions_of(
+    session: Session, subscriber: Subscriber
+) -> list[tuple[Subscription, Watchlist]]:
+    """The subscriber's subscriptions with their watchlists, by watchlist slug."""
+    return list(
+        session.execute(
+            select(Subscription, Watchlist)
+            .join(Watchlist, Watchlist.id == Subscription.watchlist_id)
+            .where(Subscription.subscriber_id == subscriber.id)
+            .order_by(Watchlist.slug)
+        ).tuples()
+    )
+
+
+def watchlist_countries(session: Session, watchlist_ids: Sequence[int]) -> list[str]:
+    """The countries of the sites of the current studies of these watchlists, sorted."""
+    query = (
+        select(StudyVersion.record)
+        .join(
+            Study,
+            and_(Study.id == StudyVersion.study_id, StudyVersion.version == Study.current_version),
+        )
+        .join(WatchlistStudy, WatchlistStudy.study_id == Study.id)
+        .where(
+            WatchlistStudy.watchlist_id.in_(list(watchlist_ids)), WatchlistStudy.left_at.is_(None)
+        )
+        .distinct()
+        .execution_options(yield_per=200)
+    )
+    countries: set[str] = set()
+    for text in session.scalars(query):
+        record = orjson.loads(text)
+        module = record.get("protocolSection", {}).get("contactsLocationsModule", {})
+        for location in module.get("locations", None) or ():
+            country = location.get("country") if isinstance(location, dict) else None
+            if isinstance(country, str) and country.strip():
+                countries.add(" ".join(country.split()))
+    return sorted(countries, key=str.casefold)
