@@ -1,0 +1,66 @@
+"""Screenshots of the main pages at desktop and phone widths, in real Chromium.
+
+They are saved under ``tests/artefacts/screenshots/`` to be looked at; the test checks
+that each page renders its heading and has no horizontal scroll on a phone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.support.fakeapi import FakeCtgov
+from tests.web.conftest import ARTEFACTS, LiveApp
+from tests.web.seed import ARDA, seed_mmn
+from trialwatch.mail.signing import make_unsubscribe_token
+from trialwatch.store import subscribers as subscriber_store
+from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.subscribers import SubscriptionRequest
+
+pytestmark = pytest.mark.slow
+
+SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+def _manage_path(live: LiveApp) -> str:
+    with session_scope(make_sessionmaker(live.engine)) as session:
+        request = SubscriptionRequest(email="ana@example.org", watchlists=("mmn",))
+        subscriber = subscriber_store.subscribe(session, request, datetime.now(UTC))
+        token = make_unsubscribe_token(live.settings.secret_key, subscriber.token)
+    return f"/manage/{token}"
+
+
+def test_the_main_pages_render_at_desktop_and_phone_widths(
+    engine: Engine, fake: FakeCtgov, live: LiveApp, browser: Any
+) -> None:
+    """Home, watchlist, study, subscribe and manage: a heading, no sideways scroll on a phone."""
+    seed_mmn(engine, fake)
+    pages = {
+        "home": "/",
+        "watchlist": "/w/mmn",
+        "study": f"/study/{ARDA}",
+        "subscribe": "/subscribe",
+        "manage": _manage_path(live),
+    }
+    folder = ARTEFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for size, (width, height) in SIZES.items():
+        context = browser.new_context(viewport={"width": width, "height": height})
+        try:
+            page = context.new_page()
+            for name, path in pages.items():
+                response = page.goto(live.url + path)
+                assert response is not None
+                assert response.status == 200, (name, response.status)
+                assert page.locator("h1").first.inner_text().strip(), name
+                page.screenshot(path=str(folder / f"{name}-{size}.png"), full_page=True)
+                if size == "phone":
+                    overflow = page.evaluate(
+                        "document.documentElement.scrollWidth - window.innerWidth"
+                    )
+                    assert overflow <= 1, (name, overflow)
+        finally:
+            context.close()
