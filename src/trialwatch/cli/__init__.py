@@ -9,6 +9,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from trialwatch.cli import (
+    admin_cmd,
     change_cmds,
     digest_cmds,
     run_cmd,
@@ -43,6 +44,7 @@ app.command("outbox")(digest_cmds.outbox_cmd)
 app.command("run")(run_cmd.run)
 app.command("status")(status_cmd.status)
 app.command("serve")(serve_cmd.serve)
+app.add_typer(admin_cmd.admin_app, name="admin")
 
 
 def main(argv: list[str] | None = None) -> None:

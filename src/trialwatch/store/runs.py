@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trialwatch.store.models import SyncRun
@@ -169,3 +169,12 @@ def add_unknown_sections(session: Session, run_id: int, sections: Iterable[str])
     known = set(run.unknown_sections or ())
     if not names <= known:
         run.unknown_sections = sorted(known | names)[:MAX_UNKNOWN_SECTIONS]
+
+
+def latest_runs(session: Session) -> dict[int, SyncRun]:
+    """The newest run of each watchlist that has one, by watchlist id."""
+    newest = select(func.max(SyncRun.id)).group_by(SyncRun.watchlist_id)
+    return {
+        run.watchlist_id: run
+        for run in session.scalars(select(SyncRun).where(SyncRun.id.in_(newest)))
+    }

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
-from sqlalchemy import String, and_, delete, or_, select, update
+from sqlalchemy import String, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from trialwatch.errors import ConfigError, NotFoundError
@@ -435,3 +435,35 @@ def watchlist_countries(session: Session, watchlist_ids: Sequence[int]) -> list[
             if isinstance(country, str) and country.strip():
                 countries.add(" ".join(country.split()))
     return sorted(countries, key=str.casefold)
+
+
+# --- the admin's listing --------------------------------------------------------------------
+
+
+def subscriber_page(
+    session: Session, *, offset: int, limit: int
+) -> tuple[list[tuple[Subscriber, list[str]]], int]:
+    """One page of subscribers by address, each with its watchlists' slugs; and the total."""
+    total = session.scalar(select(func.count()).select_from(Subscriber)) or 0
+    rows = list(
+        session.scalars(
+            select(Subscriber).order_by(Subscriber.email, Subscriber.id).offset(offset).limit(limit)
+        )
+    )
+    slugs: dict[int, list[str]] = {}
+    for subscriber_id, slug in session.execute(
+        select(Subscription.subscriber_id, Watchlist.slug)
+        .join(Watchlist, Watchlist.id == Subscription.watchlist_id)
+        .where(Subscription.subscriber_id.in_([s.id for s in rows]))
+        .order_by(Watchlist.slug)
+    ).tuples():
+        slugs.setdefault(subscriber_id, []).append(slug)
+    return [(s, slugs.get(s.id, [])) for s in rows], int(total)
+
+
+def state_counts(session: Session) -> dict[str, int]:
+    """How many subscribers are in each state."""
+    rows = session.execute(
+        select(Subscriber.status, func.count()).group_by(Subscriber.status)
+    ).tuples()
+    return {status: int(count) for status, count in rows}
