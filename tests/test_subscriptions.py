@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from itsdangerous import URLSafeSerializer
@@ -14,8 +16,15 @@ from sqlalchemy import Engine, select
 
 from tests.factories import MAIL, T0, build, prepare_due
 from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from trialwatch import subscriptions
+from trialwatch.digest.render import make_environment
 from trialwatch.errors import InvalidToken
-from trialwatch.mail.signing import SALT, make_unsubscribe_token
+from trialwatch.mail.signing import (
+    SALT,
+    ExpiredToken,
+    make_confirm_token,
+    make_unsubscribe_token,
+)
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber
@@ -147,3 +156,103 @@ def test_a_tampered_token_or_one_of_another_key_is_refused(engine: Engine) -> No
     tampered = good[:index] + ("A" if good[index] != "A" else "B") + good[index + 1 :]
     with pytest.raises(InvalidToken):
         _resolve(engine, MAIL.secret, tampered)
+
+
+# --- self-service: double opt-in, manage, unsubscribe -----------------------------------------
+
+
+def _outbox(engine: Engine) -> list[tuple[str, str]]:
+    with make_sessionmaker(engine)() as session:
+        return [
+            (kind, to)
+            for kind, to in session.execute(
+                select(Digest.kind, Digest.recipient).order_by(Digest.id)
+            ).tuples()
+        ]
+
+
+def _request(engine: Engine, email: str, now: datetime, **prefs: Any) -> bool:
+    with session_scope(make_sessionmaker(engine)) as session:
+        return subscriptions.request_subscription(
+            session,
+            make_environment(),
+            MAIL,
+            email,
+            subscriptions.Preferences(watchlists=("mmn",), **prefs),
+            now,
+        )
+
+
+def _status(engine: Engine, email: str) -> str:
+    with make_sessionmaker(engine)() as session:
+        status = session.scalar(select(Subscriber.status).where(Subscriber.email == email))
+        assert status is not None
+        return status
+
+
+def test_a_request_is_pending_with_one_confirmation_per_ten_minutes(engine: Engine) -> None:
+    _add_subscriber(engine, "someone@example.org")
+    assert _request(engine, "ana@example.org", T0)
+    assert not _request(engine, "ana@example.org", T0 + timedelta(minutes=9), frequency="weekly")
+    assert _status(engine, "ana@example.org") == "pending"
+    assert _outbox(engine) == [("confirm", "ana@example.org")]
+    assert _request(engine, "ana@example.org", T0 + timedelta(minutes=10))
+    assert len(_outbox(engine)) == 2
+
+
+def test_a_request_for_an_active_address_changes_and_sends_nothing(engine: Engine) -> None:
+    _add_subscriber(engine, "ana@example.org")
+    assert not _request(engine, "ana@example.org", T0, frequency="weekly")
+    assert _status(engine, "ana@example.org") == "active"
+    assert _outbox(engine) == []
+
+
+def test_confirmation_activates_and_expires_after_seven_days(engine: Engine) -> None:
+    _add_subscriber(engine, "someone@example.org")
+    _request(engine, "ana@example.org", T0)
+    with session_scope(make_sessionmaker(engine)) as session:
+        row = session.scalar(select(Subscriber).where(Subscriber.email == "ana@example.org"))
+        assert row is not None
+        token = make_confirm_token(MAIL.secret, row.token, T0)
+        with pytest.raises(ExpiredToken):
+            subscriptions.confirm(session, MAIL.secret, token, T0 + timedelta(days=7, seconds=1))
+        with pytest.raises(InvalidToken):
+            subscriptions.confirm(session, OTHER_SECRET, token, T0)
+        # An unsubscribe token is not a confirmation token.
+        with pytest.raises(InvalidToken):
+            subscriptions.confirm(
+                session, MAIL.secret, make_unsubscribe_token(MAIL.secret, row.token), T0
+            )
+        assert subscriptions.confirm(session, MAIL.secret, token, T0 + timedelta(days=6)) == (
+            "confirmed"
+        )
+        assert subscriptions.confirm(session, MAIL.secret, token, T0) == "already"
+    assert _status(engine, "ana@example.org") == "active"
+
+
+def test_manage_and_unsubscribe_by_link_are_idempotent(engine: Engine) -> None:
+    _, opaque = _add_subscriber(engine, "ana@example.org")
+    link = make_unsubscribe_token(MAIL.secret, opaque)
+    with session_scope(make_sessionmaker(engine)) as session:
+        prefs = subscriptions.Preferences(watchlists=("mmn",), frequency="weekly")
+        subscriptions.manage(session, MAIL.secret, link, prefs, T0)
+        subscriptions.manage(session, MAIL.secret, link, prefs, T0)
+        row = session.scalar(select(Subscriber).where(Subscriber.email == "ana@example.org"))
+        assert row is not None
+        assert subscriptions.current_preferences(session, row).frequency == "weekly"
+        assert subscriptions.unsubscribe(session, MAIL.secret, link, T0)
+        assert not subscriptions.unsubscribe(session, MAIL.secret, link, T0)
+    assert _status(engine, "ana@example.org") == "unsubscribed"
+
+
+def test_a_digest_carries_the_manage_link(engine: Engine, fake: FakeCtgov) -> None:
+    prepare_due(engine, fake, ["ana@example.org"])
+    assert build(engine) == 1
+    with make_sessionmaker(engine)() as session:
+        raw = session.scalars(select(Digest.message)).one()
+    message = message_from_string(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    for kind in ("plain", "html"):
+        part = message.get_body((kind,))
+        assert part is not None
+        assert "https://tw.example/manage/" in str(part.get_content())
