@@ -151,9 +151,9 @@ def _assemble(
         )
     }
     # Subscribers with the same preferences and cursors get the same digest content:
-    # assemble it once and give each their own recipient (links, name). The manage
-    # link is part of the key because assembly may use it for "and N more".
-    assembled: dict[tuple[tuple[SubscriptionPrefs, ...], str | None], Digest | None] = {}
+    # assemble it once and give each their own recipient (links, name). "And N more"
+    # links to the watchlist's page on the site, the same for everyone.
+    assembled: dict[tuple[SubscriptionPrefs, ...], Digest | None] = {}
     for item in due:
         prefs = tuple(
             SubscriptionPrefs(
@@ -166,15 +166,24 @@ def _assemble(
             for sub, wl in item.subscriptions
         )
         recipient = _recipient(item.subscriber, mail)
-        key = (prefs, recipient.manage_url)
-        if key not in assembled:
+        if prefs not in assembled:
             changes = [
                 c for sub, wl in item.subscriptions for c in feed[wl.id] if c.change_id > sub.cursor
             ]
-            assembled[key] = build_digest(
-                recipient, prefs, changes, studies, now=now, max_studies=mail.max_studies
+            more_urls = {
+                wl.slug: f"{mail.public_url.rstrip('/')}/w/{wl.slug}"
+                for _, wl in item.subscriptions
+            }
+            assembled[prefs] = build_digest(
+                recipient,
+                prefs,
+                changes,
+                studies,
+                now=now,
+                max_studies=mail.max_studies,
+                more_urls=more_urls,
             )
-        digest = assembled[key]
+        digest = assembled[prefs]
         yield item, None if digest is None else dataclasses.replace(digest, recipient=recipient)
 
 
