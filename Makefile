@@ -40,6 +40,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/changes.py
 	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/web.py
 
 ## make demo: serve the recorded sample records on loopback and sync them (no internet needed)
 demo: $(VENV)/.dev-installed
