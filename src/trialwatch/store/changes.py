@@ -54,6 +54,34 @@ class ChangeView:
     detected_at: datetime
     watchlist: str | None
 
+    @classmethod
+    def of(
+        cls,
+        c: Change,
+        nct_id: str,
+        acronym: str | None,
+        title: str,
+        version: int | None,
+        watchlist: str | None,
+    ) -> ChangeView:
+        """A change row joined with its study, version number and watchlist slug."""
+        return cls(
+            id=c.id,
+            nct_id=nct_id,
+            acronym=acronym,
+            title=title,
+            version=version,
+            kind=c.kind,
+            field=c.field,
+            old=c.old,
+            new=c.new,
+            summary=c.summary,
+            significance=c.significance,
+            countries=list(c.countries or []),
+            detected_at=c.detected_at,
+            watchlist=watchlist,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["detected_at"] = self.detected_at.isoformat()
@@ -101,22 +129,7 @@ def list_changes(
     if limit is not None:
         query = query.limit(limit)
     return [
-        ChangeView(
-            id=c.id,
-            nct_id=nct,
-            acronym=acronym,
-            title=title,
-            version=version,
-            kind=c.kind,
-            field=c.field,
-            old=c.old,
-            new=c.new,
-            summary=c.summary,
-            significance=c.significance,
-            countries=list(c.countries or []),
-            detected_at=c.detected_at,
-            watchlist=slug,
-        )
+        ChangeView.of(c, nct, acronym, title, version, slug)
         for c, nct, acronym, title, version, slug in session.execute(query)
     ]
 

@@ -296,22 +296,7 @@ def _change_views(
         .limit(limit)
     )
     return [
-        ChangeView(
-            id=c.id,
-            nct_id=nct,
-            acronym=acronym,
-            title=title,
-            version=version,
-            kind=c.kind,
-            field=c.field,
-            old=c.old,
-            new=c.new,
-            summary=c.summary,
-            significance=c.significance,
-            countries=list(c.countries or []),
-            detected_at=c.detected_at,
-            watchlist=slug,
-        )
+        ChangeView.of(c, nct, acronym, title, version, slug)
         for c, nct, acronym, title, version, slug in session.execute(query).tuples()
     ]
 
@@ -396,24 +381,7 @@ def feed_groups(session: Session, watchlist_id: int, limit: int = 100) -> list[F
         key = (c.sync_run_id, c.study_id)
         if key not in wanted:
             continue
-        grouped.setdefault(key, []).append(
-            ChangeView(
-                id=c.id,
-                nct_id=nct,
-                acronym=acronym,
-                title=title,
-                version=version,
-                kind=c.kind,
-                field=c.field,
-                old=c.old,
-                new=c.new,
-                summary=c.summary,
-                significance=c.significance,
-                countries=list(c.countries or []),
-                detected_at=c.detected_at,
-                watchlist=None,
-            )
-        )
+        grouped.setdefault(key, []).append(ChangeView.of(c, nct, acronym, title, version, None))
     groups = []
     for key in keys:
         changes = grouped.get(key)
