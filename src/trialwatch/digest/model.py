@@ -9,7 +9,7 @@ touches the database, the clock or the network.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from trialwatch.vocab import MailedSignificance, Significance, StatusInfo
@@ -19,6 +19,30 @@ SectionKey = Literal["new", "changed"]
 
 
 # --- inputs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SitePlace:
+    """Where a trial site is, as the registry gives it (any part may be missing)."""
+
+    facility: str | None
+    city: str | None
+    country: str | None
+    lat: float | None = None
+    lon: float | None = None
+    status: str | None = None
+    """The site's recruitment status (API enum), e.g. ``"RECRUITING"``."""
+
+
+@dataclass(frozen=True)
+class NearPlace:
+    """A subscriber's "near me": a resolved place and a radius in kilometres."""
+
+    label: str
+    """As shown in lines, e.g. ``"Leiden"``."""
+    lat: float
+    lon: float
+    within_km: float
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,10 @@ class ChangeItem:
     detected_at: datetime
     countries: tuple[str, ...] = ()
     """For site-level changes, the countries of the sites concerned; ``()`` otherwise."""
+    sites: tuple[SitePlace, ...] = ()
+    """For site-level changes, the sites concerned (new side); ``()`` otherwise."""
+    posted: date | None = None
+    """When the registry posted the version that made this change (``lastUpdatePostDate``)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +76,8 @@ class StudyInfo:
     acronym: str | None
     overall_status: str
     """The API enum, e.g. ``"ACTIVE_NOT_RECRUITING"``."""
+    sites: tuple[SitePlace, ...] = ()
+    """The study's current sites (for country and near-me filters, and "where")."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +90,8 @@ class SubscriptionPrefs:
     """Only site-level changes in these countries (case-insensitive); ``()`` = all."""
     event_kinds: tuple[str, ...] = ()
     """Only these change kinds; ``()`` = all kinds."""
+    near: NearPlace | None = None
+    """Only changes with a site within ``near.within_km`` of the place; ``None`` = anywhere."""
     cursor: int = 0
     """The last ``change_id`` already delivered (or skipped) for this subscription."""
 
@@ -88,6 +120,10 @@ class ChangeLine:
     significance: Significance
     detected_at: datetime
     countries: tuple[str, ...] = ()
+    posted: date | None = None
+    """When the registry posted the version that made this change."""
+    where: str | None = None
+    """Distance wording from the filter, e.g. ``"18 km from Leiden"``; ``None`` without one."""
 
     @property
     def is_major(self) -> bool:
@@ -110,6 +146,9 @@ class StudyEntry:
     significance: MailedSignificance
     """The highest significance among :attr:`changes`."""
     last_detected_at: datetime
+    matching_sites: tuple[str, ...] = ()
+    """With a country or near-me filter: the matching sites, nearest first, as shown
+    ("Leiden (18 km)", "Amsterdam"); ``()`` without a filter."""
 
 
 @dataclass(frozen=True)
