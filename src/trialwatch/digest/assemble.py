@@ -175,6 +175,7 @@ def _entry(candidate: _Candidate, study: StudyInfo | None, site_base_url: str) -
                 significance=c.significance,
                 detected_at=c.detected_at,
                 countries=c.countries,
+                posted=c.posted,
             )
             for c in candidate.items
         ),
