@@ -91,13 +91,28 @@ def not_noise(changes: list[Change]) -> list[Change]:
 def assert_values_match(
     old: Mapping[str, Any], new: Mapping[str, Any], changes: list[Change]
 ) -> None:
-    """Each change's ``old``/``new`` is what its ``field`` holds in the old/new record."""
+    """Each change's ``old``/``new`` is what its ``field`` holds in the old/new record.
+
+    A keyed item is named by its key in the newer record. Where that key names
+    something else in the older one (an item matched under a new key, such as a
+    corrected site or a renamed intervention, or one added among items sharing a
+    key), ``old`` is still an item of the older list, or ``None`` for an addition.
+    """
     for change in changes:
         if change.kind in GROUPED:
             listed_old = value_at(old, change.field) or []
             listed_new = value_at(new, change.field) or []
             assert all(item in listed_old for item in change.old), change
             assert all(item in listed_new for item in change.new), change
-        else:
-            assert value_at(old, change.field) == change.old, change
+            continue
+        keyed_item = change.field.endswith("]")
+        if change.new is not None or not keyed_item:
             assert value_at(new, change.field) == change.new, change
+        if change.old is None and keyed_item:
+            continue
+        if change.new is None or value_at(old, change.field) == change.old:
+            assert value_at(old, change.field) == change.old, change
+        else:
+            listed = value_at(old, change.field[: change.field.index("[")])
+            assert isinstance(listed, list), change
+            assert change.old in listed, change

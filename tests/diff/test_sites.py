@@ -108,13 +108,14 @@ def test_it_reports_a_site_closing_as_minor() -> None:
 
 
 def test_it_reports_site_contacts_as_minor_and_other_site_details_as_noise() -> None:
-    """Contacts at a site are minor; a moved geo point is noise."""
+    """Contacts at a site are minor and say what changed; a moved geo point is noise."""
     old, new = load_pair("NCT06171568.json")
     _sites(new)[0]["contacts"][0]["phone"] = "01.00.00.00.00"
     change = of_kind(_diff(old, new), "site_updated")
     assert (change.significance, change.summary) == (
         "minor",
-        "Site contacts updated: Paris, Ile-de-France, France",
+        "Site in Paris, Ile-de-France, France:"
+        " contact Camille Heslot, MD: new phone +33 01.00.00.00.00",
     )
     old, new = load_pair("NCT06171568.json")
     _sites(new)[0]["geoPoint"]["lat"] = 48.9

@@ -181,13 +181,30 @@ def date_words(date: Any, *, with_day: bool = False) -> str:
     return words
 
 
-def join_words(items: Iterable[str], limit: int) -> str:
-    """Join ``items`` with ", ", dropping the tail as "and N more" past ``limit`` characters."""
+def join_words(items: Iterable[str], limit: int, sep: str = ", ") -> str:
+    """Join ``items`` with ``sep``, dropping the tail as "and N more" past ``limit`` characters."""
     items = list(items)
     for keep in range(len(items), 0, -1):
-        text = ", ".join(items[:keep])
+        text = sep.join(items[:keep])
         if keep < len(items):
             text += f" and {len(items) - keep} more"
         if len(text) <= limit:
             return text
     return clip(f"{len(items)} items", limit)
+
+
+def some_of(parts: list[str], limit: int, sep: str = "; ") -> str:
+    """As many of ``parts`` as fit in ``limit`` characters, then ``"and N more"``.
+
+    The first part is always shown, clipped if it must be.
+
+    >>> some_of(["New exclusion: IVIg", "New exclusion: pregnancy"], 31)
+    'New exclusion: IVIg; and 1 more'
+    """
+    for keep in range(len(parts), 0, -1):
+        tail = f"{sep}and {len(parts) - keep} more" if keep < len(parts) else ""
+        text = sep.join(parts[:keep]) + tail
+        if len(text) <= limit:
+            return text
+    tail = f"{sep}and {len(parts) - 1} more" if len(parts) > 1 else ""
+    return clip(parts[0], limit - len(tail)) + tail if parts else ""

@@ -6,13 +6,18 @@ summaries on purpose: in registry data it is often a placeholder ("Investigator
 site", "Research Site", sponsor site codes such as "As0006 125") and would make
 lines long; it stays in ``field`` and in ``old``/``new`` for anyone who wants it.
 
-A site that stays on the list gives one change: ``site_status`` when its status
-changed (whatever else did), else ``site_updated``, minor when its contacts
-changed and noise otherwise (a geo point, say).
+Sites are matched by key, then corrected sites by place (see
+:mod:`trialwatch.diff.sitematch`). A site that stays on the list gives one change:
+``site_status`` when its status changed (whatever else did), else
+``site_updated``: "Site details corrected" when its name or place was edited
+(minor; noise when only its zip code or state was), minor when its contacts
+changed (saying what changed), noise otherwise (a geo point, say). For a
+corrected site ``field`` names it by its new key; ``old`` is the site as it was.
 
 More than :data:`GROUP_OVER` changes of one kind in one version are grouped into a
 single change (``sites_added``, ``sites_removed``, ``sites_updated``, and
-``sites_status`` per new status), whose ``old``/``new`` are the lists of sites.
+``sites_status`` per new status), whose ``old``/``new`` are the lists of sites and
+whose summary counts them by country, naming the first few cities.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from trialwatch.diff.keys import canonical, item_field, site_label
+from trialwatch.diff.contacts import contacts_words
+from trialwatch.diff.keys import canonical, item_field
 from trialwatch.diff.labels import MAX_SUMMARY, status_words
-from trialwatch.diff.lists import Item, is_equivalent, match
+from trialwatch.diff.lists import Item, is_equivalent
 from trialwatch.diff.model import Change, strongest
+from trialwatch.diff.sitematch import match_sites
 from trialwatch.vocab import Significance
 
 GROUP_OVER = 3
@@ -68,14 +75,34 @@ def _removed(path: str, label: str, site: Item) -> Change:
     return Change("site_removed", item_field(path, label), site, None, summary, "minor")
 
 
+_CORRECTED = (("facility", "name"), ("city", "city"), ("country", "country"))
+_FORMAT = (("state", "state"), ("zip", "zip code"))
+
+
+def _edited(before: Item, after: Item, parts: tuple[tuple[str, str], ...]) -> list[str]:
+    def text(site: Item, key: str) -> str:
+        return " ".join(str(site.get(key) or "").split()).casefold()
+
+    return [words for key, words in parts if text(before, key) != text(after, key)]
+
+
 def _changed(path: str, label: str, before: Item, after: Item) -> Change:
     field = item_field(path, label)
     if before.get("status") != after.get("status"):
         summary = f"Site in {place(after)}: {_status_text(before)} → {_status_text(after)}"
         significance: Significance = "major" if _among(after.get("status"), NOW_OPEN) else "minor"
         return Change("site_status", field, before, after, summary, significance)
-    if before.get("contacts") != after.get("contacts"):
-        summary = f"Site contacts updated: {place(after)}"
+    corrected, formatted = _edited(before, after, _CORRECTED), _edited(before, after, _FORMAT)
+    contacts = before.get("contacts") != after.get("contacts")
+    if corrected or formatted:
+        what = [*corrected, *formatted, *(["contacts"] if contacts else [])]
+        summary = f"Site details corrected: {place(after)} ({', '.join(what)})"
+        significance = "minor" if corrected or contacts else "noise"
+        return Change("site_updated", field, before, after, summary, significance)
+    head = f"Site in {place(after)}: "
+    words = contacts_words(before.get("contacts"), after.get("contacts"), MAX_SUMMARY - len(head))
+    if contacts:
+        summary = head + words if words else f"Site contacts updated: {place(after)}"
         return Change("site_updated", field, before, after, summary, "minor")
     summary = f"Site details updated: {place(after)}"
     return Change("site_updated", field, before, after, summary, "noise")
@@ -124,7 +151,7 @@ def _now(status: Any) -> Callable[[int], str]:
 
 def site_changes(path: str, old: Any, new: Any) -> list[Change] | None:
     """Changes between two ``locations`` lists; ``None`` when they are not lists of dicts."""
-    matched = match(old, new, site_label)
+    matched = match_sites(old, new)
     if not matched:
         return [] if is_equivalent(old, new) else None
     changes = _grouped(
