@@ -6,7 +6,11 @@ a subscriber state takes it from here, so each is written once:
 - :data:`STATUSES`: every ``overallStatus`` value of the API (OpenAPI ``Status``
   enum) with its label as ClinicalTrials.gov shows it and a one-sentence
   explanation for readers who are not researchers, in the order of a study's life
-  (the order of the glossary at the foot of a digest).
+  (the order of the glossary at the foot of a digest). A site's status
+  (:data:`SITE_STATUSES`, the ``RecruitmentStatus`` enum) is one of them too, so
+  each explanation reads right for a trial and for one of its sites.
+- :data:`TERMS`: the registry's words a digest uses (phase, enrollment, expected
+  and actual, primary completion...), explained the same way.
 - :data:`SIGNIFICANCES`: ``major`` / ``minor`` / ``noise`` and their rank;
   :data:`MAILED_SIGNIFICANCES` are the levels a subscriber may choose.
 - :data:`FREQUENCIES` and :data:`SUBSCRIBER_STATES`.
@@ -32,6 +36,15 @@ class StatusInfo:
     """``None`` for a status the glossary does not know (a new API value)."""
 
 
+@dataclass(frozen=True)
+class GlossaryTerm:
+    """A registry word in plain language, for the glossary at the foot of a digest."""
+
+    key: str
+    label: str
+    explanation: str
+
+
 def _entry(code: str, label: str, explanation: str) -> tuple[str, StatusInfo]:
     return code, StatusInfo(code=code, label=label, explanation=explanation)
 
@@ -42,44 +55,44 @@ STATUSES: Mapping[str, StatusInfo] = MappingProxyType(
             _entry(
                 "NOT_YET_RECRUITING",
                 "Not yet recruiting",
-                "The study is planned but has not started looking for participants.",
+                "Not looking for participants yet: recruitment is planned but has not started.",
             ),
             _entry(
                 "RECRUITING",
                 "Recruiting",
-                "The study is looking for participants now.",
+                "Looking for participants now.",
             ),
             _entry(
                 "ENROLLING_BY_INVITATION",
                 "Enrolling by invitation",
-                "The study only takes people the researchers invite, for example from"
-                " an earlier study; you cannot apply to join it.",
+                "Only taking people the researchers invite, for example from an"
+                " earlier study; you cannot apply to join.",
             ),
             _entry(
                 "ACTIVE_NOT_RECRUITING",
                 "Active, not recruiting",
-                "The study is going on and its participants are being treated or"
-                " followed up, but it is not taking new participants.",
+                "Going on: participants are being treated or followed up, but no new"
+                " participants are being taken.",
             ),
             _entry(
                 "SUSPENDED",
                 "Suspended",
-                "The study has paused early and may start again.",
+                "Paused early; it may start again.",
             ),
             _entry(
                 "TERMINATED",
                 "Terminated",
-                "The study stopped early and will not start again.",
+                "Stopped early; it will not start again.",
             ),
             _entry(
                 "COMPLETED",
                 "Completed",
-                "The study has ended as planned; results may be posted later.",
+                "Ended as planned: participants are no longer being treated or examined.",
             ),
             _entry(
                 "WITHDRAWN",
                 "Withdrawn",
-                "The study stopped before anyone took part in it.",
+                "Stopped before anyone took part.",
             ),
             _entry(
                 "UNKNOWN",
@@ -91,7 +104,7 @@ STATUSES: Mapping[str, StatusInfo] = MappingProxyType(
                 "AVAILABLE",
                 "Available",
                 "The treatment can be requested outside a trial (expanded access),"
-                " usually through a treating doctor.",
+                " usually through a treating doctor; for a site, it can be had there.",
             ),
             _entry(
                 "NO_LONGER_AVAILABLE",
@@ -120,6 +133,67 @@ STATUSES: Mapping[str, StatusInfo] = MappingProxyType(
 )
 
 OVERALL_STATUSES: frozenset[str] = frozenset(STATUSES)
+
+SITE_STATUSES: frozenset[str] = frozenset(
+    {
+        "ACTIVE_NOT_RECRUITING",
+        "COMPLETED",
+        "ENROLLING_BY_INVITATION",
+        "NOT_YET_RECRUITING",
+        "RECRUITING",
+        "SUSPENDED",
+        "TERMINATED",
+        "WITHDRAWN",
+        "AVAILABLE",
+    }
+)
+"""The API's ``RecruitmentStatus`` enum: the statuses a site can have, all in :data:`STATUSES`."""
+
+TERMS: Mapping[str, GlossaryTerm] = MappingProxyType(
+    {
+        term.key: term
+        for term in (
+            GlossaryTerm(
+                "phase",
+                "Phase",
+                "How far a treatment has been tested. Phase 1 trials check safety in a few"
+                " people, phase 2 whether it works and at what dose, phase 3 compare it with"
+                " the usual treatment in many people, and phase 4 follow it after approval.",
+            ),
+            GlossaryTerm(
+                "enrollment",
+                "Enrollment",
+                "How many people take part in the trial: the number the researchers aim"
+                " for (expected) until recruitment ends, then the number who joined (actual).",
+            ),
+            GlossaryTerm(
+                "expected",
+                "Expected and actual",
+                "An expected date or number is the researchers' plan and may still change;"
+                " an actual one has already happened.",
+            ),
+            GlossaryTerm(
+                "primary_completion",
+                "Primary completion",
+                "When the last participant has been examined or treated for the trial's"
+                " main question (its primary outcome). The trial itself may go on after it.",
+            ),
+            GlossaryTerm(
+                "eligibility",
+                "Eligibility criteria",
+                "The rules for who can and cannot take part, such as age, diagnosis or"
+                " earlier treatment.",
+            ),
+            GlossaryTerm(
+                "results",
+                "Results",
+                "A summary of what the trial found, posted in the registry's own tables;"
+                " it is not always published in a journal as well.",
+            ),
+        )
+    }
+)
+"""Registry terms a digest may use, in the order of its glossary."""
 
 
 def status_label(code: str) -> str:

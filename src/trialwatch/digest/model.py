@@ -12,13 +12,24 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from trialwatch.vocab import MailedSignificance, Significance, StatusInfo
+from trialwatch.vocab import GlossaryTerm, MailedSignificance, Significance, StatusInfo
 
-__all__ = ["MailedSignificance", "Significance", "StatusInfo"]  # re-exported: the vocabulary
+# re-exported: the vocabulary
+__all__ = ["GlossaryTerm", "MailedSignificance", "Significance", "StatusInfo"]
 SectionKey = Literal["new", "changed"]
 
 
 # --- inputs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Whom to ask about a trial or a site, as the registry gives it (``Contact`` schema)."""
+
+    name: str | None
+    phone: str | None = None
+    """With its ``phoneExt`` when the registry gives one."""
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,8 @@ class SitePlace:
     lon: float | None = None
     status: str | None = None
     """The site's recruitment status (API enum), e.g. ``"RECRUITING"``."""
+    contacts: tuple[Contact, ...] = ()
+    """The site's contacts (``locations[].contacts``), in registry order."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,22 @@ class StudyInfo:
     """The API enum, e.g. ``"ACTIVE_NOT_RECRUITING"``."""
     sites: tuple[SitePlace, ...] = ()
     """The study's current sites (for country and near-me filters, and "where")."""
+    phases: tuple[str, ...] = ()
+    """API ``Phase`` values, e.g. ``("PHASE2", "PHASE3")``."""
+    minimum_age: str | None = None
+    """As the registry writes it, e.g. ``"18 Years"``."""
+    maximum_age: str | None = None
+    sex: str | None = None
+    """API ``Sex``: ``"ALL"``, ``"FEMALE"`` or ``"MALE"``."""
+    enrollment: int | None = None
+    enrollment_type: str | None = None
+    """API ``EnrollmentType``: ``"ESTIMATED"`` (a target) or ``"ACTUAL"``."""
+    central_contacts: tuple[Contact, ...] = ()
+    """The trial's central contacts (``contactsLocationsModule.centralContacts``)."""
+    first_posted: date | None = None
+    """``studyFirstPostDateStruct``: when the trial first appeared on the registry."""
+    results_posted: date | None = None
+    """``resultsFirstPostDateStruct``: when results were first posted, if they were."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +140,22 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A link in a change line: where it goes and its words."""
+
+    url: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One line about a new trial: ``Fact("Who can take part", "18 years and older")``."""
+
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
 class ChangeLine:
     """One change as shown under its study."""
 
@@ -124,6 +169,10 @@ class ChangeLine:
     """When the registry posted the version that made this change."""
     where: str | None = None
     """Distance wording from the filter, e.g. ``"18 km from Leiden"``; ``None`` without one."""
+    sites: tuple[SitePlace, ...] = ()
+    """For site changes, the sites concerned, to say where and whom to ask."""
+    link: Link | None = None
+    """Where to read more about this change, e.g. the results tab for results posted."""
 
     @property
     def is_major(self) -> bool:
@@ -149,6 +198,10 @@ class StudyEntry:
     matching_sites: tuple[str, ...] = ()
     """With a country or near-me filter: the matching sites, nearest first, as shown
     ("Leiden (18 km)", "Amsterdam"); ``()`` without a filter."""
+    facts: tuple[Fact, ...] = ()
+    """For a new trial: where, for whom, phase, enrollment (see ``digest.details``)."""
+    contacts: tuple[Contact, ...] = ()
+    """For a new trial: its central contacts."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +239,7 @@ class Digest:
     generated_at: datetime
     groups: tuple[WatchlistGroup, ...]
     glossary: tuple[StatusInfo, ...]
-    """The statuses that appear in the digest, in lifecycle order."""
+    """The statuses that appear in the digest (of trials and of sites), in lifecycle order."""
     covered: dict[str, tuple[int, int]]
     """Per watchlist slug: (lowest, highest) ``change_id`` that passed the filters,
     shown or counted in "and N more"."""
@@ -203,6 +256,8 @@ class Digest:
     """Studies in "Changes to trials you follow" sections, including omitted ones."""
     omitted_count: int
     """Studies left out by the cap, over all watchlists."""
+    terms: tuple[GlossaryTerm, ...] = ()
+    """The registry terms the digest uses ("primary completion", "enrollment"...)."""
 
     @property
     def watchlist_names(self) -> tuple[str, ...]:

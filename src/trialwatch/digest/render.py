@@ -19,9 +19,11 @@ Template variables:
   ``watchlist_names`` (a tuple of str, maybe empty).
 
 Filters: ``wrap(width=78, indent="", subsequent=None)`` re-flows plain text,
-``longdate`` formats a date as "12 March 2026", ``and_join`` joins names as
-"A, B and C"; global ``plural(count, singular, plural=None)`` gives "1 trial",
-"2 trials".
+``longdate`` formats a date as "12 March 2026", ``shortdate`` as "12 Mar 2026",
+``and_join`` joins names as "A, B and C", ``tel`` makes a phone number a
+``tel:`` link target; test ``email_address`` tells whether a registry string can
+be a ``mailto:`` link; global ``plural(count, singular, plural=None)`` gives
+"1 trial", "2 trials".
 """
 
 from __future__ import annotations
@@ -38,13 +40,18 @@ from typing import Any
 import jinja2
 
 import trialwatch
-from trialwatch.digest.model import Digest, Recipient
+from trialwatch.digest.glossary import describe_status
+from trialwatch.digest.model import Contact, Digest, Recipient
 from trialwatch.errors import ConfigError
 
 EMAIL_FOLDER = "email"
 SUBJECT_MAX_LENGTH = 120
 TEXT_WIDTH = 78
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_EMAIL_RE = re.compile(
+    r"[^@\s<>\"'(),;:?&=/\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}"
+)
+_NOT_DIALLED_RE = re.compile(r"[^0-9+]")
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,28 @@ def long_date(value: date) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
+def short_date(value: date) -> str:
+    """Format a date briefly without ambiguity: ``12 Mar 2026``."""
+    return f"{value.day} {value:%b %Y}"
+
+
+def is_email_address(value: object) -> bool:
+    """Whether ``value`` is plainly one email address (safe to put after ``mailto:``)."""
+    return isinstance(value, str) and _EMAIL_RE.fullmatch(value) is not None
+
+
+def tel_target(phone: object) -> str:
+    """The digits (and a leading +) of a phone number, for a ``tel:`` link."""
+    text = str(phone)
+    digits = _NOT_DIALLED_RE.sub("", text.partition(" ext. ")[0])
+    return ("+" + digits.replace("+", "")) if digits.startswith("+") else digits.replace("+", "")
+
+
+def contact_text(contact: Contact) -> str:
+    """A contact on one line for the plain-text part: ``"Name, phone, email"``."""
+    return ", ".join(part for part in (contact.name, contact.phone, contact.email) if part)
+
+
 def and_join(names: Iterable[str]) -> str:
     """Join names as people write them: ``"A"``, ``"A and B"``, ``"A, B and C"``."""
     items = list(names)
@@ -163,8 +192,13 @@ def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
     )
     env.filters["wrap"] = wrap_text
     env.filters["longdate"] = long_date
+    env.filters["shortdate"] = short_date
+    env.filters["tel"] = tel_target
+    env.tests["email_address"] = is_email_address
     env.filters["and_join"] = and_join
     env.globals["plural"] = plural
+    env.globals["contact_text"] = contact_text
+    env.globals["describe_status"] = describe_status
     return env
 
 

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from email.utils import parseaddr
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from trialwatch.digest.assemble import build_digest
+from trialwatch.digest.details import add_details, change_sites, study_info
 from trialwatch.digest.model import ChangeItem, Digest, Recipient, StudyInfo, SubscriptionPrefs
 from trialwatch.digest.render import RenderedMessage, render_digest
 from trialwatch.digest.schedule import is_due
@@ -107,24 +108,43 @@ def _recipient(subscriber: Subscriber, mail: MailSettings) -> Recipient:
     )
 
 
+def _posted(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
 def _change_items(session: Session, wl: Watchlist, after: int, upto: int) -> list[ChangeItem]:
     """The watchlist's mailable changes in ``(after, upto]`` as the digest model has them."""
     return [
         ChangeItem(
-            change_id=change_id,
+            change_id=row.id,
             watchlist_slug=wl.slug,
             watchlist_name=wl.name,
-            nct_id=nct,
-            kind=kind,
-            summary=summary,
-            significance=significance,
-            detected_at=detected_at,
-            countries=tuple(countries or ()),
+            nct_id=row.nct_id,
+            kind=row.kind,
+            summary=row.summary,
+            significance=row.significance,  # type: ignore[arg-type]
+            detected_at=row.detected_at,
+            countries=tuple(row.countries or ()),
+            sites=change_sites(row.kind, row.old, row.new),
+            posted=_posted(row.last_update_posted),
         )
-        for change_id, nct, kind, summary, significance, detected_at, countries in (
-            change_store.changes_for_watchlist(session, wl.id, after, upto)
-        )
+        for row in change_store.change_feed(session, wl.id, after, upto)
     ]
+
+
+def _study_infos(session: Session, nct_ids: list[str]) -> dict[str, StudyInfo]:
+    """What the digest shows about each study: from its current record, else its row."""
+    records = study_store.current_records_by_nct(session, nct_ids)
+    infos = {nct: study_info(record) for nct, record in records.items()}
+    for nct, title, acronym, status in study_store.study_rows(session, nct_ids):
+        if nct not in infos or not infos[nct].title:
+            infos[nct] = StudyInfo(
+                nct_id=nct, title=title, acronym=acronym, overall_status=status or "UNKNOWN"
+            )
+    return infos
 
 
 def _assemble(
@@ -144,12 +164,7 @@ def _assemble(
     feed: dict[int, list[ChangeItem]] = {
         wl_id: _change_items(session, wl, after, horizon) for wl_id, (wl, after) in lowest.items()
     }
-    studies = {
-        nct: StudyInfo(nct_id=nct, title=title, acronym=acronym, overall_status=status or "UNKNOWN")
-        for nct, title, acronym, status in study_store.study_rows(
-            session, sorted({c.nct_id for items in feed.values() for c in items})
-        )
-    }
+    studies = _study_infos(session, sorted({c.nct_id for items in feed.values() for c in items}))
     # Subscribers with the same preferences and cursors get the same digest content:
     # assemble it once and give each their own recipient (links, name). "And N more"
     # links to the watchlist's page on the site, the same for everyone.
@@ -174,7 +189,7 @@ def _assemble(
                 wl.slug: f"{mail.public_url.rstrip('/')}/w/{wl.slug}"
                 for _, wl in item.subscriptions
             }
-            assembled[prefs] = build_digest(
+            digest = build_digest(
                 recipient,
                 prefs,
                 changes,
@@ -183,6 +198,7 @@ def _assemble(
                 max_studies=mail.max_studies,
                 more_urls=more_urls,
             )
+            assembled[prefs] = None if digest is None else add_details(digest, studies, changes)
         digest = assembled[prefs]
         yield item, None if digest is None else dataclasses.replace(digest, recipient=recipient)
 

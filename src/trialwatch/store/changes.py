@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select
+from sqlalchemy import Row, Select, and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from trialwatch.store.locks import join_change_writers, newest_committed_change_id
@@ -147,21 +147,52 @@ def changes_for_watchlist(
     Study-level changes count while the study is a member (or was, when the change
     was detected); membership changes count for their own watchlist only.
     """
+    return session.execute(_mailable(select(*_FEED_COLUMNS), watchlist_id, after, upto)).all()
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """A mailable change as a digest shows it: the row, its values and its version's date."""
+
+    id: int
+    nct_id: str
+    kind: str
+    summary: str
+    significance: str
+    detected_at: datetime
+    countries: list[str]
+    old: Any
+    new: Any
+    last_update_posted: str | None
+    """``lastUpdatePostDate`` of the version that made the change (``yyyy-MM-dd``)."""
+
+
+def change_feed(session: Session, watchlist_id: int, after: int, upto: int) -> list[FeedRow]:
+    """The changes :func:`changes_for_watchlist` gives, with old/new and the version's date."""
+    query = select(
+        *_FEED_COLUMNS, Change.old, Change.new, StudyVersion.last_update_posted
+    ).outerjoin(StudyVersion, StudyVersion.id == Change.version_id)
+    return [FeedRow(*row) for row in session.execute(_mailable(query, watchlist_id, after, upto))]
+
+
+_FEED_COLUMNS = (
+    Change.id,
+    Study.nct_id,
+    Change.kind,
+    Change.summary,
+    Change.significance,
+    Change.detected_at,
+    Change.countries,
+)
+
+
+def _mailable(query: Select[Any], watchlist_id: int, after: int, upto: int) -> Select[Any]:
     member = and_(
         WatchlistStudy.watchlist_id == watchlist_id,
         WatchlistStudy.study_id == Change.study_id,
     )
-    query = (
-        select(
-            Change.id,
-            Study.nct_id,
-            Change.kind,
-            Change.summary,
-            Change.significance,
-            Change.detected_at,
-            Change.countries,
-        )
-        .join(Study, Study.id == Change.study_id)
+    return (
+        query.join(Study, Study.id == Change.study_id)
         .outerjoin(WatchlistStudy, member)
         .where(
             Change.id > after,
@@ -181,7 +212,6 @@ def changes_for_watchlist(
         )
         .order_by(Change.id)
     )
-    return session.execute(query).all()
 
 
 def count_changes(

@@ -423,3 +423,16 @@ def study_rows(
             Study.nct_id.in_(list(nct_ids))
         )
     ).all()
+
+
+def current_records_by_nct(session: Session, nct_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The current record of each study named that is stored, by NCT ID."""
+    query = (
+        select(Study.nct_id, StudyVersion.record)
+        .join(
+            StudyVersion,
+            and_(StudyVersion.study_id == Study.id, StudyVersion.version == Study.current_version),
+        )
+        .where(Study.nct_id.in_(list(nct_ids)))
+    )
+    return {nct: dict(orjson.loads(text)) for nct, text in session.execute(query).tuples()}
