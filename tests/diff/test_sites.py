@@ -134,7 +134,7 @@ def test_it_ignores_reordered_sites_in_a_large_record() -> None:
 
 
 def test_it_groups_many_new_sites_by_country() -> None:
-    """The example from the design: 12 new sites: 8 in Germany, 3 in France, 1 in Netherlands."""
+    """Twelve new sites: counted by country, with the first cities of each as room allows."""
     old, new = load_pair("NCT02513394.json")
     added = [_site(f"Stadt {i}", "Germany", None) for i in range(8)]
     added += [_site(f"Ville {i}", "France", None) for i in range(3)]
@@ -142,7 +142,10 @@ def test_it_groups_many_new_sites_by_country() -> None:
     _sites(new)[100:100] = added
     bump(new)
     change = of_kind(_diff(old, new), "sites_added")
-    assert change.summary == "12 new sites: 8 in Germany, 3 in France, 1 in Netherlands"
+    assert change.summary == (
+        "12 new sites: 8 in Germany (Stadt 0, Stadt 1 and 6 more),"
+        " 3 in France (Ville 0 and 2 more), 1 in Netherlands (Leiden)"
+    )
     assert (change.field, change.old, change.significance) == (LOCATIONS, [], "major")
     assert sorted(map(repr, change.new)) == sorted(map(repr, added))
     assert change.countries == ("France", "Germany", "Netherlands")
@@ -157,7 +160,9 @@ def test_it_groups_many_sites_removed_and_keeps_few_separate() -> None:
     changes = _diff(old, new)
     assert kinds(changes) == ["site_added"] * 3 + ["sites_removed"]
     grouped = changes[-1]
-    assert grouped.summary == "5 sites removed: 5 in United States"
+    assert grouped.summary == (
+        "5 sites removed: 5 in United States (Los Angeles, Birmingham, Madera, Sacramento)"
+    )
     assert (grouped.new, grouped.significance) == ([], "minor")
     assert sorted(map(repr, grouped.old)) == sorted(map(repr, removed))
 
@@ -175,7 +180,9 @@ def test_it_groups_status_changes_by_new_status() -> None:
         ("sites_status", "major"),
         ("site_status", "minor"),
     ]
-    assert changes[0].summary == "4 sites now Recruiting: 4 in United States"
+    assert changes[0].summary == (
+        "4 sites now Recruiting: 4 in United States (Los Angeles, Birmingham, Madera)"
+    )
     assert [s["status"] for s in changes[0].old] == ["NOT_YET_RECRUITING"] * 4
 
 
@@ -188,8 +195,15 @@ def test_it_groups_sites_losing_their_status_and_site_updates() -> None:
         site["contacts"] = [{"name": "Study Nurse", "role": "CONTACT"}]
     changes = _diff(old, new)
     assert [(c.kind, c.summary) for c in changes] == [
-        ("sites_status", "4 sites now without a status: 4 in United States"),
-        ("sites_updated", "5 sites updated: 5 in United States"),
+        (
+            "sites_status",
+            "4 sites now without a status: 4 in United States (Los Angeles, Birmingham, Madera)",
+        ),
+        (
+            "sites_updated",
+            "5 sites updated: 5 in United States (Chicago, Louisville, Sacramento, San Diego,"
+            " Tampa)",
+        ),
     ]
     assert [c.significance for c in changes] == ["minor", "minor"]
 
@@ -202,7 +216,7 @@ def test_it_cuts_a_long_country_list_to_fit() -> None:
     _sites(new).append({"facility": "Nowhere Clinic", "status": "RECRUITING"})
     change = of_kind(_diff(old, new), "sites_added")
     assert len(change.summary) <= 120
-    assert change.summary.startswith("9 new sites: 1 in Republic of Country Number 0, ")
+    assert change.summary.startswith("9 new sites: 1 in Republic of Country Number 0 (C0), ")
     assert change.summary.endswith(" elsewhere")
 
 
@@ -259,7 +273,8 @@ def test_it_reports_sites_appearing_from_nothing() -> None:
     change = of_kind(_diff(old, new), "sites_added")
     assert (
         change.summary
-        == "4 new sites: 1 in Belgium, 1 in France, 1 in Netherlands, 1 in United States"
+        == "4 new sites: 1 in Belgium (Leuven), 1 in France (Paris), 1 in Netherlands (Utrecht),"
+        " 1 in United States (Boston)"
     )
     assert change.significance == "minor"
 
@@ -271,3 +286,21 @@ def test_it_treats_an_empty_site_list_and_no_list_as_different() -> None:
     del module(new, "contactsLocationsModule")["locations"]
     [change] = _diff(old, new)
     assert (change.kind, change.old, change.new) == ("other", [], None)
+
+
+def test_it_names_the_first_cities_of_each_country_in_a_group() -> None:
+    """20 new sites in Russia and Taiwan: the cities with most sites first, then "and N more"."""
+    old, new = load_pair("NCT02513394.json")
+    russia = ["Moscow"] * 4 + ["Kazan"] * 2 + ["Saint Petersburg"] * 2
+    russia += ["Novosibirsk", "Omsk", "Samara", "Tomsk", "Ufa", "Yaroslavl", "Perm", "Sochi"]
+    taiwan = ["Taipei", "Taipei", "Tainan", "Taichung"]
+    _sites(new).extend(_site(city, "Russian Federation", "RECRUITING") for city in russia)
+    _sites(new).extend(_site(city, "Taiwan", "RECRUITING") for city in taiwan)
+    for index, site in enumerate(_sites(new)[-20:]):
+        site["facility"] = f"Research Site {index}"
+    change = of_kind(_diff(old, new), "sites_added")
+    assert change.summary == (
+        "20 new sites: 16 in Russian Federation (Moscow, Kazan and 9 more),"
+        " 4 in Taiwan (Taipei, Taichung, Tainan)"
+    )
+    assert len(change.summary) <= 120

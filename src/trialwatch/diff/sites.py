@@ -109,18 +109,62 @@ def _changed(path: str, label: str, before: Item, after: Item) -> Change:
 
 
 def _by_country(sites: list[Any], prefix: str) -> str:
-    """``"12 new sites: 8 in Germany, 3 in France, 1 in Netherlands"``, cut to fit."""
+    """``"12 new sites: 8 in Germany (Berlin, Bonn and 5 more), 4 in France (Lyon…)"``, cut to fit.
+
+    Countries by their count of sites (past the line length, and sites without a
+    country, counted as elsewhere); then, as room allows, each country's cities,
+    the most sites first, one more city per country in turn.
+    """
     counts = Counter(str(site.get("country") or "") for site in sites)
     unknown = counts.pop("", 0)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     keep = len(ranked)
     while True:
         rest = unknown + sum(count for _, count in ranked[keep:])
-        shown = [f"{count} in {country}" for country, count in ranked[:keep]]
-        text = f"{prefix}: {', '.join([*shown, f'{rest} elsewhere'] if rest else shown)}"
+        tail = [f"{rest} elsewhere"] if rest else []
+        text = f"{prefix}: {', '.join([f'{n} in {c}' for c, n in ranked[:keep]] + tail)}"
         if len(text) <= MAX_SUMMARY or keep == 0:
-            return text
+            break
         keep -= 1
+    cities = {country: _cities(sites, country) for country, _ in ranked[:keep]}
+    shown = dict.fromkeys(cities, 0)
+    growing = [country for country in cities if cities[country]]
+    while growing:
+        for country in list(growing):
+            shown[country] += 1
+            longer = _country_list(prefix, ranked[:keep], cities, shown, tail)
+            if len(longer) > MAX_SUMMARY:
+                shown[country] -= 1
+                growing.remove(country)
+                continue
+            text = longer
+            if shown[country] == len(cities[country]):
+                growing.remove(country)
+    return text
+
+
+def _cities(sites: list[Any], country: str) -> list[str]:
+    """The cities of ``country`` among ``sites``, the most sites first, then by name."""
+    counts = Counter(
+        str(site["city"]) for site in sites if site.get("country") == country and site.get("city")
+    )
+    return [city for city, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def _country_list(
+    prefix: str,
+    ranked: list[tuple[str, int]],
+    cities: dict[str, list[str]],
+    shown: dict[str, int],
+    tail: list[str],
+) -> str:
+    parts = []
+    for country, count in ranked:
+        names, k = cities[country], shown[country]
+        more = f" and {len(names) - k} more" if k < len(names) else ""
+        places = f" ({', '.join(names[:k])}{more})" if k else ""
+        parts.append(f"{count} in {country}{places}")
+    return f"{prefix}: {', '.join(parts + tail)}"
 
 
 def _group(path: str, kind: str, changes: list[Change], prefix: str) -> Change:
