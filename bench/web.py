@@ -118,6 +118,16 @@ def build_database(path: Path, studies: int, changes_per_study: int) -> str:
                     "phases": "PHASE2",
                     "last_update_posted": "2026-11-28",
                     "has_results": False,
+                    "lead_sponsor": r["protocolSection"]["sponsorCollaboratorsModule"][
+                        "leadSponsor"
+                    ]["name"],
+                    "conditions": r["protocolSection"]["conditionsModule"]["conditions"],
+                    "countries": sorted(
+                        {
+                            loc["country"]
+                            for loc in r["protocolSection"]["contactsLocationsModule"]["locations"]
+                        }
+                    ),
                     "first_seen_at": NOW,
                     "updated_at": NOW,
                 }

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     mail_from: str = "TrialWatch <trialwatch@localhost>"
     public_url: str = "http://localhost:8000"
+    # Keep public page, feed and API responses until the stored data moves (web/cache.py).
+    web_cache: bool = True
     secret_key: str = ""
     # Generated state (the secret key when none is set); see default_state_dir().
     state_dir: Path = Field(default=None, validate_default=True)

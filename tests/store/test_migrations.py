@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from trialwatch.store.db import MIGRATIONS_DIR, current_revision, downgrade, upgrade
 from trialwatch.store.models import Base
@@ -38,3 +41,49 @@ def test_the_stairway_up_and_down_works(engine: Engine) -> None:
         upgrade(engine, revision)
         assert current_revision(engine) == revision
         previous = revision
+
+
+def test_0007_fills_the_listing_columns_from_the_current_record(engine: Engine) -> None:
+    """Sponsor and site countries of existing studies come from their current version."""
+    downgrade(engine, "0006")
+    record = {
+        "protocolSection": {
+            "sponsorCollaboratorsModule": {"leadSponsor": {"name": "argenx"}},
+            "contactsLocationsModule": {
+                "locations": [
+                    {"city": "Leiden", "country": "Netherlands"},
+                    {"city": "Paris", "country": "France"},
+                    {"city": "Utrecht", "country": "Netherlands"},
+                ]
+            },
+        }
+    }
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO study (id, nct_id, current_version, current_hash, brief_title,"
+                " phases, has_results, first_seen_at, updated_at)"
+                " VALUES (1, 'NCT05225675', 2, 'h', 't', '', false, :now, :now)"
+            ),
+            {"now": now},
+        )
+        for number, text_ in ((1, "{}"), (2, json.dumps(record))):
+            conn.execute(
+                text(
+                    "INSERT INTO study_version"
+                    " (study_id, version, content_hash, record, fetched_at)"
+                    " VALUES (1, :v, 'h', :r, :now)"
+                ),
+                {"v": number, "r": text_, "now": now},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        sponsor, countries = conn.execute(
+            text("SELECT lead_sponsor, countries FROM study WHERE id = 1")
+        ).one()
+    assert sponsor == "argenx"
+    assert (json.loads(countries) if isinstance(countries, str) else countries) == [
+        "France",
+        "Netherlands",
+    ]

@@ -91,6 +91,10 @@ class StudySummary:
     phases: tuple[str, ...]
     last_update_posted: str | None
     has_results: bool
+    lead_sponsor: str | None = None
+    conditions: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    """The countries of the study's sites, sorted, each once."""
 
 
 def summarise(record: Mapping[str, Any]) -> StudySummary:
@@ -98,6 +102,9 @@ def summarise(record: Mapping[str, Any]) -> StudySummary:
     status = get_path(record, "protocolSection.statusModule") or {}
     phases = get_path(record, "protocolSection.designModule.phases") or []
     last_update = (status.get("lastUpdatePostDateStruct") or {}).get("date")
+    protocol = record.get("protocolSection") or {}
+    sponsor = (protocol.get("sponsorCollaboratorsModule") or {}).get("leadSponsor") or {}
+    locations = (protocol.get("contactsLocationsModule") or {}).get("locations") or []
     return StudySummary(
         nct_id=nct_id_of(record),
         brief_title=ident.get("briefTitle") or ident.get("officialTitle") or "",
@@ -106,6 +113,9 @@ def summarise(record: Mapping[str, Any]) -> StudySummary:
         phases=tuple(phases),
         last_update_posted=last_update,
         has_results=bool(record.get("hasResults")),
+        lead_sponsor=sponsor.get("name"),
+        conditions=tuple((protocol.get("conditionsModule") or {}).get("conditions") or ()),
+        countries=tuple(sorted({str(loc["country"]) for loc in locations if loc.get("country")})),
     )
 
 
@@ -137,19 +147,15 @@ def export_row(record: Mapping[str, Any]) -> dict[str, Any]:
     status = protocol.get("statusModule") or {}
     enrollment = (protocol.get("designModule") or {}).get("enrollmentInfo") or {}
     interventions = (protocol.get("armsInterventionsModule") or {}).get("interventions") or []
-    locations = (protocol.get("contactsLocationsModule") or {}).get("locations") or []
-    sponsor = ((protocol.get("sponsorCollaboratorsModule") or {}).get("leadSponsor") or {}).get(
-        "name"
-    )
     return {
         "nct_id": summary.nct_id,
         "title": summary.brief_title,
         "acronym": summary.acronym,
         "status": summary.overall_status,
         "phases": list(summary.phases),
-        "conditions": list((protocol.get("conditionsModule") or {}).get("conditions") or []),
+        "conditions": list(summary.conditions),
         "interventions": [i.get("name") for i in interventions if i.get("name")],
-        "sponsor": sponsor,
+        "sponsor": summary.lead_sponsor,
         "enrollment": enrollment.get("count"),
         "enrollment_type": enrollment.get("type"),
         "start_date": (status.get("startDateStruct") or {}).get("date"),
@@ -157,6 +163,6 @@ def export_row(record: Mapping[str, Any]) -> dict[str, Any]:
         "completion_date": (status.get("completionDateStruct") or {}).get("date"),
         "last_update_posted": summary.last_update_posted,
         "has_results": summary.has_results,
-        "countries": sorted({loc["country"] for loc in locations if loc.get("country")}),
+        "countries": list(summary.countries),
         "url": STUDY_URL.format(nct_id=summary.nct_id),
     }

@@ -44,6 +44,9 @@ def study_row(record: Mapping[str, Any]) -> StudyRow:
         phases=",".join(summary.phases),
         last_update_posted=summary.last_update_posted,
         has_results=summary.has_results,
+        lead_sponsor=summary.lead_sponsor,
+        conditions=summary.conditions,
+        countries=summary.countries,
     )
 
 

@@ -100,6 +100,10 @@ class Study(Base):
     phases: Mapped[str] = mapped_column(String(100), default="")
     last_update_posted: Mapped[str | None] = mapped_column(String(10))
     has_results: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Listing columns of the current version, so pages never parse records.
+    lead_sponsor: Mapped[str | None] = mapped_column(Text)
+    conditions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    countries: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     first_seen_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

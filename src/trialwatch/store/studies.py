@@ -45,6 +45,9 @@ class StudyRow:
     phases: str
     last_update_posted: str | None
     has_results: bool
+    lead_sponsor: str | None = None
+    conditions: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
 
 
 @dataclass
@@ -272,6 +275,9 @@ def _study_columns(p: StudyRow) -> dict[str, Any]:
         "phases": p.phases,
         "last_update_posted": p.last_update_posted,
         "has_results": p.has_results,
+        "lead_sponsor": p.lead_sponsor,
+        "conditions": list(p.conditions),
+        "countries": list(p.countries),
     }
 
 

@@ -1,8 +1,9 @@
 """Read queries of the web pages, feeds and API: bounded lists, rows out.
 
 Every list here is limited and ordered on an indexed key (keyset paging), so a page
-costs the same however many studies and changes are stored. Record texts are
-returned as stored (canonical JSON); the web layer parses them.
+costs the same however many studies and changes are stored. Lists read the study's
+listing columns (sponsor, conditions, countries), never its record; only a single
+study's page gets its record text, as stored (canonical JSON).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from trialwatch.store.changes import ChangeView
@@ -20,10 +21,31 @@ from trialwatch.store.models import (
     Change,
     Study,
     StudyVersion,
+    SyncRun,
     Watchlist,
     WatchlistStudy,
 )
 from trialwatch.vocab import at_least
+
+
+def data_version(session: Session) -> str:
+    """A value that changes whenever anything the public pages show may have changed.
+
+    Syncs add changes (joining and leaving a watchlist are changes too), versions
+    and runs, whose ids only grow, and a finished sync moves the watchlist's
+    ``last_synced_at``; watchlist edits move its ``updated_at``. Each part is a
+    primary-key read or a read of the (small) watchlist table.
+    """
+    parts = session.execute(
+        select(
+            select(func.max(Change.id)).scalar_subquery(),
+            select(func.max(StudyVersion.id)).scalar_subquery(),
+            select(func.max(SyncRun.id)).scalar_subquery(),
+            select(func.max(Watchlist.updated_at)).scalar_subquery(),
+            select(func.max(Watchlist.last_synced_at)).scalar_subquery(),
+        )
+    ).one()
+    return "|".join(str(part) for part in parts)
 
 
 @dataclass(frozen=True)
@@ -45,12 +67,14 @@ def watchlist_rows(
     slug: str | None = None,
 ) -> list[WatchlistRow]:
     """Watchlists by slug (after ``after``), with their current member counts."""
-    counts = (
-        select(WatchlistStudy.watchlist_id, func.count().label("n"))
-        .where(WatchlistStudy.left_at.is_(None))
-        .group_by(WatchlistStudy.watchlist_id)
-        .subquery()
+    members = select(WatchlistStudy.watchlist_id, func.count().label("n")).where(
+        WatchlistStudy.left_at.is_(None)
     )
+    if slug is not None:  # count one watchlist's members, not every watchlist's
+        members = members.where(
+            WatchlistStudy.watchlist_id.in_(select(Watchlist.id).where(Watchlist.slug == slug))
+        )
+    counts = members.group_by(WatchlistStudy.watchlist_id).subquery()
     query = (
         select(Watchlist, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.watchlist_id == Watchlist.id)
@@ -91,33 +115,32 @@ class StudyListRow:
     overall_status: str | None
     phases: str
     last_update_posted: str | None
-    record: str
+    lead_sponsor: str | None
+    conditions: list[str]
+    countries: list[str]
     last_change_at: datetime | None
 
 
 def _country_match(country: str) -> ColumnElement[bool]:
-    """Whether a canonical record names ``country`` as a location's country."""
-    needle = orjson.dumps({"country": country.strip()}).decode()[1:-1]
+    """Whether a study's site countries (a JSON list) include ``country``, any case."""
+    needle = orjson.dumps(country.strip()).decode()
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return StudyVersion.record.ilike(f"%{escaped}%", escape="\\")
+    return cast(Study.countries, Text).ilike(f"%{escaped}%", escape="\\")
 
 
 def _member_query(watchlist_id: int, status: str | None, country: str | None) -> Any:
-    query = (
-        select(Study.id)
-        .join(WatchlistStudy, WatchlistStudy.study_id == Study.id)
-        .where(WatchlistStudy.watchlist_id == watchlist_id, WatchlistStudy.left_at.is_(None))
+    # EXISTS, not a join: the planner then walks the study's nct_id index in order
+    # and stops at the page's limit, instead of sorting every member (3 ms at 10,000).
+    member = exists().where(
+        WatchlistStudy.watchlist_id == watchlist_id,
+        WatchlistStudy.study_id == Study.id,
+        WatchlistStudy.left_at.is_(None),
     )
+    query = select(Study.id).where(member)
     if status:
         query = query.where(Study.overall_status == status)
     if country and country.strip():
-        query = query.join(
-            StudyVersion,
-            and_(
-                StudyVersion.study_id == Study.id,
-                StudyVersion.version == Study.current_version,
-            ),
-        ).where(_country_match(country))
+        query = query.where(_country_match(country))
     return query
 
 
@@ -132,23 +155,15 @@ def watchlist_studies(
     limit: int = 50,
 ) -> list[StudyListRow]:
     """Current members by NCT ID (after ``after``, skipping ``offset``), at most ``limit``,
-    each with its current record text and when its newest change was detected."""
-    query = _member_query(watchlist_id, status, country).add_columns(Study.nct_id)
+    each with when its newest change was detected."""
+    query = _member_query(watchlist_id, status, country).add_columns(Study)
     if after is not None:
         query = query.where(Study.nct_id > after)
     query = query.order_by(Study.nct_id).offset(offset).limit(limit)
-    ids = [sid for sid, _ in session.execute(query).tuples()]
-    if not ids:
+    rows = [study for _, study in session.execute(query).tuples()]
+    if not rows:
         return []
-    records = dict(
-        iter(
-            session.execute(
-                select(StudyVersion.study_id, StudyVersion.record)
-                .join(Study, Study.id == StudyVersion.study_id)
-                .where(Study.id.in_(ids), StudyVersion.version == Study.current_version)
-            ).tuples()
-        )
-    )
+    ids = [s.id for s in rows]
     last_change = dict(
         iter(
             session.execute(
@@ -158,7 +173,6 @@ def watchlist_studies(
             ).tuples()
         )
     )
-    rows = session.scalars(select(Study).where(Study.id.in_(ids)).order_by(Study.nct_id))
     return [
         StudyListRow(
             id=s.id,
@@ -168,11 +182,25 @@ def watchlist_studies(
             overall_status=s.overall_status,
             phases=s.phases,
             last_update_posted=s.last_update_posted,
-            record=records.get(s.id, "{}"),
+            lead_sponsor=s.lead_sponsor,
+            conditions=list(s.conditions or []),
+            countries=list(s.countries or []),
             last_change_at=last_change.get(s.id),
         )
         for s in rows
     ]
+
+
+def watchlist_status_counts(session: Session, watchlist_id: int) -> dict[str, int]:
+    """How many current members have each overall status (one grouped query; a
+    study without a status counts under ``""``)."""
+    query = (
+        select(Study.overall_status, func.count())
+        .join(WatchlistStudy, WatchlistStudy.study_id == Study.id)
+        .where(WatchlistStudy.watchlist_id == watchlist_id, WatchlistStudy.left_at.is_(None))
+        .group_by(Study.overall_status)
+    )
+    return {status or "": int(n) for status, n in session.execute(query).tuples()}
 
 
 def count_watchlist_studies(
@@ -180,20 +208,6 @@ def count_watchlist_studies(
 ) -> int:
     inner = _member_query(watchlist_id, status, country).subquery()
     return int(session.scalar(select(func.count()).select_from(inner)) or 0)
-
-
-def watchlist_statuses(session: Session, watchlist_id: int) -> list[str]:
-    """The overall statuses the current members have (for a filter's choices)."""
-    return sorted(
-        s
-        for s in session.scalars(
-            select(Study.overall_status)
-            .join(WatchlistStudy, WatchlistStudy.study_id == Study.id)
-            .where(WatchlistStudy.watchlist_id == watchlist_id, WatchlistStudy.left_at.is_(None))
-            .distinct()
-        )
-        if s
-    )
 
 
 @dataclass(frozen=True)
@@ -269,10 +283,19 @@ def version_rows(session: Session, study_id: int, limit: int = 500) -> list[Vers
 
 
 def _of_watchlist(watchlist_id: int) -> ColumnElement[bool]:
-    members = select(WatchlistStudy.study_id).where(WatchlistStudy.watchlist_id == watchlist_id)
+    """Changes of a watchlist: its membership changes and its members' study changes.
+
+    Written so that the planner walks ``ix_change_detected_at`` newest first and
+    checks membership by primary key, stopping at the page's limit: the OR over
+    two indexes (which ``watchlist_id = ?`` would invite) collects every change of
+    every member and sorts them, 35 ms instead of 0.1 ms at 50,000 changes.
+    """
+    member = exists().where(
+        WatchlistStudy.watchlist_id == watchlist_id, WatchlistStudy.study_id == Change.study_id
+    )
     return or_(
-        Change.watchlist_id == watchlist_id,
-        Change.watchlist_id.is_(None) & Change.study_id.in_(members),
+        func.coalesce(Change.watchlist_id, 0) == watchlist_id,
+        Change.watchlist_id.is_(None) & member,
     )
 
 

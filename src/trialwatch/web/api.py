@@ -25,7 +25,7 @@ from trialwatch.store import views
 from trialwatch.store.changes import ChangeView
 from trialwatch.store.views import StudyListRow
 from trialwatch.web.app import WebContext, context_of
-from trialwatch.web.pages import facts_of, registry_url
+from trialwatch.web.pages import Facts, facts_of, registry_url
 
 
 class ApiError(BaseModel):
@@ -179,10 +179,10 @@ def _change_cursor(cursor: str | None) -> tuple[datetime, int] | None:
 
 
 def _study(row: StudyListRow) -> StudySummary:
-    facts = facts_of(row.nct_id, row.record)
+    facts = Facts.of_row(row)
     return StudySummary(
         nct_id=row.nct_id,
-        title=facts.title or row.brief_title,
+        title=facts.title,
         acronym=facts.acronym,
         status=facts.status,
         phases=facts.phases,

@@ -20,7 +20,9 @@ import trialwatch
 from trialwatch.config import Settings
 from trialwatch.digest.render import default_template_dir
 from trialwatch.jobs.runner import Jobs
+from trialwatch.store import views
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
+from trialwatch.web.cache import PublicCache
 
 
 @dataclass
@@ -57,6 +59,11 @@ class WebContext:
         env.globals["public_url"] = self.settings.public_url
         return Jinja2Templates(env=env)
 
+    def data_version(self) -> str:
+        """The stored data's version (see :mod:`trialwatch.web.cache`)."""
+        with self.session() as session:
+            return views.data_version(session)
+
     def page(
         self, request: Request, name: str, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
@@ -91,6 +98,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     for router in _routers():
         app.include_router(router)
+    if settings.web_cache:
+        app.add_middleware(PublicCache, version=app.state.ctx.data_version)
     return app
 
 

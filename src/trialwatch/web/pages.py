@@ -46,6 +46,21 @@ class Facts:
     def url(self) -> str:
         return registry_url(self.nct_id)
 
+    @classmethod
+    def of_row(cls, row: views.StudyListRow) -> Facts:
+        """The facts of a listed study, from its listing columns (no record parsed)."""
+        return cls(
+            nct_id=row.nct_id,
+            title=row.brief_title,
+            acronym=row.acronym,
+            status=row.overall_status,
+            phases=[p for p in row.phases.split(",") if p],
+            sponsor=row.lead_sponsor,
+            conditions=row.conditions,
+            countries=row.countries,
+            last_update_posted=row.last_update_posted,
+        )
+
 
 def registry_url(nct_id: str) -> str:
     return f"https://clinicaltrials.gov/study/{nct_id}"
@@ -123,10 +138,16 @@ def watchlist_page(
             offset=(number - 1) * PAGE_SIZE,
             limit=PAGE_SIZE + 1,
         )
-        total = views.count_watchlist_studies(session, watchlist.id, status=status, country=country)
-        statuses = views.watchlist_statuses(session, watchlist.id)
+        by_status = views.watchlist_status_counts(session, watchlist.id)
+        if country:
+            total = views.count_watchlist_studies(
+                session, watchlist.id, status=status, country=country
+            )
+        else:  # the grouped counts already hold it
+            total = by_status.get(status, 0) if status else sum(by_status.values())
         changes = views.change_page(session, watchlist_id=watchlist.id, limit=RECENT_CHANGES)
-    studies = [(row, facts_of(row.nct_id, row.record)) for row in rows[:PAGE_SIZE]]
+    statuses = sorted(s for s in by_status if s)
+    studies = [(row, Facts.of_row(row)) for row in rows[:PAGE_SIZE]]
     query = {k: v for k, v in (("status", status), ("country", country)) if v}
     return _render(
         ctx,
