@@ -13,8 +13,21 @@ cursor of their watchlist's subscription (rows at or below it are ignored anyway
 
 **Filters** (per subscription): ``change_id > cursor``; significance at or above
 the subscription's minimum (``"noise"`` is never mailed); ``event_kinds`` if set;
-``countries`` if set, which only applies to site-level changes (those that carry
-countries): they pass when they share a country with the subscription.
+then *where*, when ``countries`` or ``near`` is set. A site *matches* when it is in
+one of the countries (compared as ISO codes, so "Turkey" matches "Türkiye") and, with
+``near``, its geoPoint is within ``near.within_km`` (great-circle distance); a site
+without a geoPoint never matches a near filter.
+
+- A site-level change (``site_added``, ``sites_status``, ...) passes when one of the
+  sites concerned matches (by its ``countries`` when the sites are not given).
+- Any other change, a new trial included, passes when the trial has a matching
+  current site (:attr:`StudyInfo.sites`), or lists no site at all yet (the entry
+  then says :data:`NO_SITES_YET`). Without a :class:`StudyInfo` it passes.
+
+The entry lists the matching current sites (:attr:`StudyEntry.matching_sites`:
+nearest first with their distance under a near filter, "Leiden (18 km)"), and with a
+near filter a site change or new trial says how far its nearest matching site is
+(:attr:`ChangeLine.where`, "18 km from Leiden").
 
 **Cursors** advance to the highest ``change_id`` *considered*, including changes
 that were filtered out and studies left out by the cap (those are counted in the
@@ -38,10 +51,11 @@ page on the TrialWatch site), else the recipient's ``manage_url``, else ``None``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from trialwatch import places
 from trialwatch.digest.glossary import describe_status, glossary_for, statuses_named_in
 from trialwatch.digest.model import (
     ChangeItem,
@@ -49,8 +63,10 @@ from trialwatch.digest.model import (
     Digest,
     DigestSection,
     MailedSignificance,
+    NearPlace,
     Recipient,
     SectionKey,
+    SitePlace,
     StudyEntry,
     StudyInfo,
     SubscriptionPrefs,
@@ -67,12 +83,40 @@ _RANK = {"major": 2, "minor": 1, "noise": 0}
 _STATUS_KINDS = frozenset({"overall_status", "withdrawn", "stopped"})
 
 
-@dataclass(frozen=True)
+NO_SITES_YET = "no sites listed yet"
+""":attr:`StudyEntry.matching_sites` of a trial that lists no site, under a where filter."""
+MATCHING_SITES_SHOWN = 6
+"""At most this many matching sites are named; an "and N more" entry follows."""
+
+
+def near_filter(
+    label: str | None, lat: float | None, lon: float | None, within_km: float | None
+) -> NearPlace | None:
+    """A subscription's stored "near me" columns as the filter (None when not set)."""
+    if label is None or lat is None or lon is None:
+        return None
+    return NearPlace(
+        label=places.short_label(label),
+        lat=lat,
+        lon=lon,
+        within_km=within_km if within_km is not None else places.DEFAULT_WITHIN_KM,
+    )
+
+
+def _km(distance: float) -> str:
+    return "under 1 km" if distance < 0.5 else f"{distance:.0f} km"
+
+
+@dataclass
 class _Filter:
     cursor: int
     min_rank: int
     kinds: frozenset[str]
     countries: frozenset[str]
+    """Country keys (:func:`trialwatch.places.country_key`)."""
+    near: NearPlace | None
+    _studies: dict[str, bool] = field(default_factory=dict)
+    """Per NCT ID: whether the study has a matching site (or none at all)."""
 
     @classmethod
     def of(cls, prefs: SubscriptionPrefs) -> _Filter:
@@ -80,19 +124,100 @@ class _Filter:
             cursor=prefs.cursor,
             min_rank=_RANK[prefs.minimum_significance],
             kinds=frozenset(prefs.event_kinds),
-            countries=frozenset(c.strip().casefold() for c in prefs.countries),
+            countries=frozenset(places.country_key(c) for c in prefs.countries if c.strip()),
+            near=prefs.near,
         )
 
-    def passes(self, change: ChangeItem) -> bool:
+    @property
+    def located(self) -> bool:
+        """Whether the filter looks at where the sites are."""
+        return bool(self.countries) or self.near is not None
+
+    def distance(self, site: SitePlace) -> float | None:
+        """How far a site is from the near place (None: no filter or no geoPoint)."""
+        if self.near is None or site.lat is None or site.lon is None:
+            return None
+        return places.distance_km(self.near.lat, self.near.lon, site.lat, site.lon)
+
+    def matches(self, site: SitePlace) -> bool:
+        if self.countries and (
+            site.country is None or places.country_key(site.country) not in self.countries
+        ):
+            return False
+        if self.near is not None:
+            distance = self.distance(site)
+            return distance is not None and distance <= self.near.within_km
+        return True
+
+    def passes(self, change: ChangeItem, study: StudyInfo | None) -> bool:
         if change.change_id <= self.cursor:
             return False
         if _RANK[change.significance] < self.min_rank:  # min_rank >= 1: noise never passes
             return False
         if self.kinds and change.kind not in self.kinds:
             return False
-        if self.countries and change.countries:
-            return any(c.strip().casefold() in self.countries for c in change.countries)
-        return True
+        if not self.located:
+            return True
+        if change.kind.startswith("site"):
+            if change.sites:
+                return any(self.matches(site) for site in change.sites)
+            if change.countries and self.countries:
+                if not any(places.country_key(c) in self.countries for c in change.countries):
+                    return False
+                if self.near is None:
+                    return True
+        return self._study_passes(study)
+
+    def _study_passes(self, study: StudyInfo | None) -> bool:
+        if study is None:
+            return True
+        if study.nct_id not in self._studies:
+            self._studies[study.nct_id] = not study.sites or any(
+                self.matches(site) for site in study.sites
+            )
+        return self._studies[study.nct_id]
+
+    def where(self, change: ChangeItem, study: StudyInfo | None) -> str | None:
+        """ "18 km from Leiden" for a site change or a new trial under a near filter."""
+        if self.near is None:
+            return None
+        if change.kind.startswith("site"):
+            sites: Iterable[SitePlace] = change.sites
+        elif change.kind == "new_study" and study is not None:
+            sites = study.sites
+        else:
+            return None
+        distances = [
+            d for site in sites if self.matches(site) and (d := self.distance(site)) is not None
+        ]
+        return f"{_km(min(distances))} from {self.near.label}" if distances else None
+
+    def matching_sites(
+        self, items: Sequence[ChangeItem], study: StudyInfo | None
+    ) -> tuple[str, ...]:
+        """The matching current sites as the entry names them, nearest first under near."""
+        if not self.located:
+            return ()
+        if study is not None and not study.sites:
+            return (NO_SITES_YET,)
+        sites = study.sites if study is not None else [s for c in items for s in c.sites]
+        named: dict[str, float] = {}
+        for site in sites:
+            if self.matches(site):
+                label = site.city or site.facility or site.country or "a site"
+                distance = self.distance(site)
+                key = distance if distance is not None else 0.0
+                named[label] = min(key, named.get(label, key))
+        order = list(named)
+        if self.near is not None:
+            order.sort(key=lambda label: named[label])
+            shown = [f"{label} ({_km(named[label])})" for label in order]
+        else:
+            shown = order
+        if len(shown) > MATCHING_SITES_SHOWN:
+            rest = len(shown) - MATCHING_SITES_SHOWN
+            shown = [*shown[:MATCHING_SITES_SHOWN], f"and {rest} more"]
+        return tuple(shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +284,9 @@ def study_url(nct_id: str, site_base_url: str = DEFAULT_SITE_BASE_URL) -> str:
     return f"{site_base_url.rstrip('/')}/study/{nct_id}"
 
 
-def _entry(candidate: _Candidate, study: StudyInfo | None, site_base_url: str) -> StudyEntry:
+def _entry(
+    candidate: _Candidate, study: StudyInfo | None, check: _Filter, site_base_url: str
+) -> StudyEntry:
     nct_id = candidate.nct_id
     return StudyEntry(
         nct_id=nct_id,
@@ -176,11 +303,13 @@ def _entry(candidate: _Candidate, study: StudyInfo | None, site_base_url: str) -
                 detected_at=c.detected_at,
                 countries=c.countries,
                 posted=c.posted,
+                where=check.where(c, study),
             )
             for c in candidate.items
         ),
         significance=candidate.significance,
         last_detected_at=candidate.last_detected_at,
+        matching_sites=check.matching_sites(candidate.items, study),
     )
 
 
@@ -212,7 +341,7 @@ def build_digest(
     by_study: dict[tuple[str, str], list[ChangeItem]] = {}
     for change in changes:
         check = filters.get(change.watchlist_slug)
-        if check is not None and check.passes(change):
+        if check is not None and check.passes(change, studies.get(change.nct_id)):
             study_key = (change.watchlist_slug, change.nct_id)
             if study_key in by_study:
                 by_study[study_key].append(change)
@@ -233,7 +362,10 @@ def build_digest(
         (_Candidate.of(slug, nct_id, items) for (slug, nct_id), items in by_study.items()),
         key=_Candidate.sort_key,
     )
-    shown = [(c, _entry(c, studies.get(c.nct_id), site_base_url)) for c in candidates[:max_studies]]
+    shown = [
+        (c, _entry(c, studies.get(c.nct_id), filters[c.slug], site_base_url))
+        for c in candidates[:max_studies]
+    ]
     omitted = candidates[max_studies:]
 
     omitted_by_slug: dict[str, int] = {}
