@@ -147,3 +147,23 @@ def test_it_remembers_when_the_file_was_last_modified(tmp_path: Path) -> None:
     assert spec.modified_at is not None
     assert spec.modified_at.tzinfo is not None
     assert abs(spec.modified_at.timestamp() - path.stat().st_mtime) < 1e-3
+
+
+def test_it_spells_countries_as_the_registry_does(tmp_path: Path) -> None:
+    """Holland, NL and "the netherlands" are one country, written "Netherlands"."""
+    text = VALID.replace(
+        "[criteria]", '[criteria]\ncountries = ["Holland", "NL", "the netherlands", "Belgium"]'
+    )
+    spec = load_watchlist_file(_write(tmp_path, text))
+    assert spec.criteria.countries == ("Netherlands", "Belgium")
+
+
+def test_it_rejects_an_unknown_country_naming_file_field_and_closest(tmp_path: Path) -> None:
+    """A country no site is ever in would hide every study: one line with close names."""
+    path = _write(tmp_path, VALID.replace("[criteria]", '[criteria]\ncountries = ["Narnia"]'))
+    with pytest.raises(ConfigError) as info:
+        load_watchlist_file(path)
+    assert str(info.value) == (
+        f"{path}: criteria.countries: 'Narnia' is not a country the registry knows"
+        " (closest: Armenia, Argentina, Mauritania)"
+    )

@@ -15,7 +15,8 @@ A watchlist file (``config/watchlists/<slug>.toml``) looks like::
     nct_ids = []                     # always watched, whatever the filters say
     statuses = []                    # e.g. ["RECRUITING", "NOT_YET_RECRUITING"]
     phases = []                      # e.g. ["PHASE2", "PHASE3"]
-    countries = []                   # e.g. ["Netherlands"]
+    countries = []                   # e.g. ["Netherlands"] (or "Holland", "NL": any is
+                                     # stored in the registry's spelling; unknown ones refused)
 
 A study belongs to the watchlist when it matches *any* of conditions,
 interventions or terms, and *all* of the filters (statuses, phases, countries)
@@ -36,6 +37,7 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
+from trialwatch import places
 from trialwatch.config import not_utf8
 from trialwatch.errors import ConfigError
 from trialwatch.vocab import OVERALL_STATUSES
@@ -209,6 +211,10 @@ def _parse_criteria(raw: dict[str, Any], fail: Any) -> Criteria:
     for phase in values["phases"]:
         if phase not in PHASES:
             raise fail("phases", f"'{phase}' is not a phase (one of {', '.join(sorted(PHASES))})")
+    try:  # in the registry's spelling: the query names them literally
+        values["countries"] = places.normalise_countries(values["countries"])
+    except ConfigError as exc:
+        raise fail("countries", str(exc)) from exc
     return Criteria(**values)
 
 
