@@ -408,7 +408,7 @@ def test_it_reports_interventions_added_and_removed() -> None:
         ("intervention_added", "New intervention: Placebo (biological)"),
         ("intervention_added", "New intervention: Vitamin D (dietary supplement)"),
         ("intervention_removed", "Intervention removed: Placebo (drug)"),
-        ("intervention_changed", "Intervention updated: ARGX-117 (drug)"),
+        ("intervention_changed", "ARGX-117: also known as ARGX 117"),
     ]
     assert changes[2].field.endswith("interventions[DRUG|Placebo]")
 
@@ -454,7 +454,7 @@ def test_it_reports_central_contact_changes() -> None:
     changes = _diff(old, new)
     assert [(c.kind, c.summary) for c in changes] == [
         ("contact_added", "New contact: trials@example.org"),
-        ("contact_changed", f"Contact updated: {contacts[0]['name']}"),
+        ("contact_changed", f"Contact {contacts[0]['name']}: new phone 000"),
     ]
     del contacts[0]
     assert any(c.kind == "contact_removed" for c in _diff(old, new))

@@ -9,6 +9,7 @@ import pytest
 
 from tests.diff.conftest import load_pair, module
 from trialwatch.diff import diff_records, value_at
+from trialwatch.diff.contacts import CONTACTS
 from trialwatch.diff.keys import canonical, contact_label, keyed, safe_key, site_label
 from trialwatch.diff.labels import (
     age_words,
@@ -22,7 +23,7 @@ from trialwatch.diff.labels import (
     status_words,
     std_ages_words,
 )
-from trialwatch.diff.lists import CONTACTS, conditions_change, item_changes, match
+from trialwatch.diff.lists import conditions_change, item_changes, match
 
 STATUS_CASES = {
     "NOT_YET_RECRUITING": "Not yet recruiting",

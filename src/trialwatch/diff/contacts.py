@@ -13,7 +13,7 @@ from typing import Any
 
 from trialwatch.diff.keys import contact_label
 from trialwatch.diff.labels import clip, some_of
-from trialwatch.diff.lists import Item, match
+from trialwatch.diff.lists import Item, ItemNouns, match
 from trialwatch.diff.pairing import pair_up
 
 _ROLE_WORDS = {
@@ -86,3 +86,11 @@ def contacts_words(old: Any, new: Any, limit: int) -> str | None:
         parts.append(f"contact {contact_name(before)}: {', '.join(contact_edits(before, after))}")
     parts += [f"contact {contact_name(item)} removed" for _, item in removed]
     return some_of(parts, limit) if parts else None
+
+
+def _central_edited(before: Item, after: Item) -> str:
+    return f"Contact {contact_name(before)}: {', '.join(contact_edits(before, after))}"
+
+
+CONTACTS = ItemNouns("contact", contact_name, score=_same_reach, edited=_central_edited)
+"""The study's central contacts: one found again by e-mail or phone under a new name."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trialwatch.diff.contacts import CONTACTS
 from trialwatch.diff.keys import LABELLERS
 from trialwatch.diff.labels import (
     MAX_SUMMARY,
@@ -29,7 +30,6 @@ from trialwatch.diff.labels import (
 from trialwatch.diff.lists import (
     ARMS,
     COLLABORATORS,
-    CONTACTS,
     INTERVENTIONS,
     ItemNouns,
     conditions_change,

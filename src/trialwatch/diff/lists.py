@@ -9,6 +9,7 @@ from typing import Any
 from trialwatch.diff.keys import Labeller, item_field, keyed, same_multiset
 from trialwatch.diff.labels import MAX_SUMMARY, clip, intervention_type_words, join_words
 from trialwatch.diff.model import Change
+from trialwatch.diff.pairing import Score, pair_up
 
 Item = Mapping[str, Any]
 
@@ -54,10 +55,24 @@ def is_equivalent(old: Any, new: Any) -> bool:
 
 @dataclass(frozen=True)
 class ItemNouns:
-    """How one keyed list speaks of its items: a noun (also the kind prefix) and a name."""
+    """How one keyed list speaks of its items: a noun (also the kind prefix) and a name.
+
+    ``score`` finds an item whose key changed among those added and removed (see
+    :func:`~trialwatch.diff.pairing.pair_up`); ``edited`` says what changed about an
+    item that stayed (else "<Noun> updated: <name>"); ``renamed`` gives the kind and
+    summary of an item found again under a new key (else it reads as ``edited``).
+    """
 
     noun: str
     describe: Callable[[Item], str]
+    score: Score | None = None
+    edited: Callable[[Item, Item], str | None] | None = None
+    renamed: Callable[[Item, Item], tuple[str, str]] | None = None
+
+    def changed(self, before: Item, after: Item) -> str:
+        """The summary of an item that stayed on the list with other details."""
+        found = self.edited(before, after) if self.edited is not None else None
+        return found or f"{self.noun.capitalize()} updated: {self.describe(after)}"
 
 
 def _quoted(name_key: str) -> Callable[[Item], str]:
@@ -84,10 +99,54 @@ def _intervention(item: Item) -> str:
     return f"{name} ({intervention_type_words(item['type'])})"
 
 
+def _names(item: Item) -> set[str]:
+    other = item.get("otherNames")
+    names = [str(name) for name in other] if isinstance(other, list) else []
+    return {" ".join(name.split()).casefold() for name in [*names, str(item.get("name") or "")]}
+
+
+def _same_drug(old: Item, new: Item) -> float | None:
+    """The same type and a name in common (the name or another name): a renamed intervention."""
+    if old.get("type") != new.get("type"):
+        return None
+    shared = len((_names(old) & _names(new)) - {""})
+    return float(shared) if shared else None
+
+
+def _renamed_intervention(before: Item, after: Item) -> tuple[str, str]:
+    old, new = (clip(str(item.get("name") or "unnamed"), 50) for item in (before, after))
+    return "intervention_renamed", f"Intervention renamed: {old} → {new}"
+
+
+def _other_names(item: Item) -> list[str]:
+    other = item.get("otherNames")
+    return [" ".join(str(name).split()) for name in other] if isinstance(other, list) else []
+
+
+def _intervention_edited(before: Item, after: Item) -> str | None:
+    """``"ARGX-117: also known as empasiprubart"`` when its other names changed."""
+    old, new = _other_names(before), _other_names(after)
+    gained = [name for name in new if name.casefold() not in {n.casefold() for n in old}]
+    lost = [name for name in old if name.casefold() not in {n.casefold() for n in new}]
+    parts = []
+    if gained:
+        parts.append("also known as " + join_words(gained, 60))
+    if lost:
+        parts.append("no longer also known as " + join_words(lost, 60))
+    if not parts:
+        return None
+    return f"{clip(str(after.get('name') or 'unnamed'), 50)}: {'; '.join(parts)}"
+
+
 ARMS = ItemNouns("arm", _quoted("label"))
-INTERVENTIONS = ItemNouns("intervention", _intervention)
+INTERVENTIONS = ItemNouns(
+    "intervention",
+    _intervention,
+    score=_same_drug,
+    edited=_intervention_edited,
+    renamed=_renamed_intervention,
+)
 COLLABORATORS = ItemNouns("collaborator", _plain("name"))
-CONTACTS = ItemNouns("contact", _plain("name", "email", "phone"))
 
 
 def item_changes(
@@ -97,6 +156,9 @@ def item_changes(
     matched = match(old, new, labeller)
     if not matched:
         return [] if is_equivalent(old, new) else None
+    pairs: list[tuple[str, Item, Item]] = []
+    if nouns.score is not None:
+        pairs, matched.removed, matched.added = pair_up(matched.removed, matched.added, nouns.score)
     noun = nouns.noun.capitalize()
     changes = [
         Change(
@@ -120,17 +182,12 @@ def item_changes(
         )
         for label, item in matched.removed
     ]
-    changes += [
-        Change(
-            f"{nouns.noun}_changed",
-            item_field(path, label),
-            before,
-            after,
-            f"{noun} updated: {nouns.describe(after)}",
-            "minor",
-        )
-        for label, before, after in matched.changed
-    ]
+    for label, before, after in [*matched.changed, *pairs]:
+        kind, summary = f"{nouns.noun}_changed", nouns.changed(before, after)
+        if nouns.renamed is not None and (label, before, after) in pairs:
+            kind, summary = nouns.renamed(before, after)
+        field = item_field(path, label)
+        changes.append(Change(kind, field, before, after, clip(summary, MAX_SUMMARY), "minor"))
     return changes
 
 

@@ -46,6 +46,7 @@ KINDS: tuple[str, ...] = (
     "arm_changed",
     "intervention_added",
     "intervention_removed",
+    "intervention_renamed",
     "intervention_changed",
     # who can take part
     "eligibility_min_age",
