@@ -187,7 +187,8 @@ def _where(sites: Sequence[SitePlace]) -> str | None:
     ranked = [name for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     names = ranked[:COUNTRIES_SHOWN]
     if len(ranked) > COUNTRIES_SHOWN:
-        names.append(f"{len(ranked) - COUNTRIES_SHOWN} more countries")
+        rest = len(ranked) - COUNTRIES_SHOWN
+        names.append(f"{rest} more {'country' if rest == 1 else 'countries'}")
     words = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     return f"{words} ({len(sites)} site{'' if len(sites) == 1 else 's'})"
 
