@@ -195,14 +195,14 @@ def test_it_leaves_odd_list_values_to_the_generic_change() -> None:
 def test_it_descends_to_the_single_nested_field_that_changed() -> None:
     """An edit deep in a module outside the vocabulary is named at its own path."""
     old, new = load_pair("constructed/NCT05225675.json")
-    module(new, "statusModule")["expandedAccessInfo"]["hasExpandedAccess"] = True
+    module(new, "designModule")["designInfo"]["maskingInfo"]["masking"] = "DOUBLE"
     [change] = diff_records(old, new)
     assert (change.field, change.old, change.new) == (
-        "protocolSection.statusModule.expandedAccessInfo.hasExpandedAccess",
-        False,
-        True,
+        "protocolSection.designModule.designInfo.maskingInfo.masking",
+        "QUADRUPLE",
+        "DOUBLE",
     )
-    assert change.summary == "Other status details updated"
+    assert change.summary == "Study design details updated"
 
 
 def test_it_names_items_without_a_name() -> None:

@@ -76,7 +76,9 @@ def diff_records(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[
         return []
     changes: list[Change] = []
     results = _results_change(old, new)
-    ctx = Context(results_posted=results is not None and results.kind == "results_posted")
+    ctx = Context(
+        results_posted=results is not None and results.kind == "results_posted", old=old, new=new
+    )
     if results is not None:
         changes.append(results)
     for key in _differing(old, new):

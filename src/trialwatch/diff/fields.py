@@ -10,7 +10,7 @@ the generic ``other`` change (a value of a shape the handler does not read).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trialwatch.diff.contacts import CONTACTS
@@ -22,6 +22,7 @@ from trialwatch.diff.labels import (
     clip,
     date_type_words,
     date_words,
+    days_between,
     phases_words,
     sex_words,
     status_words,
@@ -41,6 +42,8 @@ from trialwatch.diff.sites import site_changes
 from trialwatch.vocab import Significance
 
 STOPPED = frozenset({"TERMINATED", "SUSPENDED"})
+SLIP_DAYS = 90
+"""A primary completion date moving by this many days or more is major (see ``changes``)."""
 RESULTS_FIELDS = frozenset(
     {"resultsFirstSubmitDate", "resultsFirstSubmitQcDate", "resultsFirstPostDateStruct"}
 )
@@ -52,6 +55,15 @@ class Context:
 
     results_posted: bool = False
     """A ``results_posted`` change already covers the results dates and section."""
+    old: Mapping[str, Any] = field(default_factory=dict)
+    """The older record (for a handler that reads a neighbouring field)."""
+    new: Mapping[str, Any] = field(default_factory=dict)
+    """The newer record."""
+
+    def status(self, which: str, key: str) -> Any:
+        """``statusModule[key]`` of the ``"old"`` or ``"new"`` record; ``None`` if absent."""
+        record = self.old if which == "old" else self.new
+        return _get(_get(_get(record, "protocolSection"), "statusModule"), key)
 
 
 Handler = Callable[[str, Any, Any, Context], "list[Change] | None"]
@@ -81,7 +93,37 @@ def _overall_status(path: str, old: Any, new: Any, ctx: Context) -> list[Change]
     stopped = isinstance(new, str) and new in STOPPED
     kind = "withdrawn" if new == "WITHDRAWN" else "stopped" if stopped else "overall_status"
     summary = _from_to("Status", status_words(old), status_words(new), old is None)
+    last_known = ctx.status("new", "lastKnownStatus")
+    if new == "UNKNOWN" and last_known is not None:
+        summary += f" (last known: {status_words(last_known)})"
     return _one(kind, path, old, new, summary, "major")
+
+
+def _last_known_status(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
+    """Covered by the status change it comes with; on its own a minor correction."""
+    if ctx.status("old", "overallStatus") != ctx.status("new", "overallStatus"):
+        return []
+    summary = f"Last known status: {status_words(old)} → {status_words(new)}"
+    return _one("overall_status", path, old, new, summary)
+
+
+def _expanded_access(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
+    """Expanded access becoming available or not (major), or its status changing."""
+    before, after = _get(old, "hasExpandedAccess"), _get(new, "hasExpandedAccess")
+    nct_id = _get(new, "nctId")
+    if bool(before) != bool(after):
+        summary = "Expanded access no longer available"
+        if after:
+            summary = "Expanded access available" + (f" ({nct_id})" if nct_id else "")
+        return _one("expanded_access", path, old, new, summary, "major")
+    status = _get(new, "statusForNctId")
+    if not after or _get(old, "statusForNctId") == status:
+        return None
+    words = _from_to(
+        "Expanded access", status_words(_get(old, "statusForNctId")), status_words(status), False
+    )
+    significance: Significance = "major" if status == "AVAILABLE" else "minor"
+    return _one("expanded_access", path, old, new, words, significance)
 
 
 def _why_stopped(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
@@ -101,7 +143,9 @@ def _date_text(struct: Any, with_day: bool) -> str:
     return f"{kind} {words}" if kind else words
 
 
-def _date(kind: str, title: str) -> Handler:
+def _date(kind: str, title: str, slip_days: int | None = None) -> Handler:
+    """A date's change, minor; major when it moves by ``slip_days`` or more, if given."""
+
     def handle(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
         before, after = _get(old, "date"), _get(new, "date")
         # Within one month the day is what moved, so show it.
@@ -112,7 +156,11 @@ def _date(kind: str, title: str) -> Handler:
             and before[:7] == after[:7]
         )
         summary = _from_to(title, _date_text(old, with_day), _date_text(new, with_day), old is None)
-        return _one(kind, path, old, new, summary)
+        moved = days_between(before, after) if slip_days is not None else None
+        significance: Significance = "minor"
+        if moved is not None and slip_days is not None and abs(moved) >= slip_days:
+            significance = "major"
+        return _one(kind, path, old, new, summary, significance)
 
     return handle
 
@@ -131,9 +179,13 @@ def _results_detail(path: str, old: Any, new: Any, ctx: Context) -> list[Change]
 
 STATUS_FIELDS: dict[str, Handler] = {
     "overallStatus": _overall_status,
+    "lastKnownStatus": _last_known_status,
+    "expandedAccessInfo": _expanded_access,
     "whyStopped": _why_stopped,
     "startDateStruct": _date("start_date", "Start"),
-    "primaryCompletionDateStruct": _date("primary_completion_date", "Primary completion"),
+    "primaryCompletionDateStruct": _date(
+        "primary_completion_date", "Primary completion", SLIP_DAYS
+    ),
     "completionDateStruct": _date("completion_date", "Completion"),
     "studyFirstPostDateStruct": _date("first_posted", "First posted"),
     "lastUpdatePostDateStruct": _bookkeeping("Last update posted"),

@@ -13,6 +13,7 @@ record) is shown in a readable form made from the value itself, never an error.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -80,7 +81,7 @@ def clip(text: str, limit: int) -> str:
 
     The cut falls between words when there is a space in the last third.
 
-    >>> clip("Placebo-controlled study of ARGX-117", 25)
+    >>> clip("Placebo-controlled study of ARGX-117", 26)
     'Placebo-controlled study…'
     """
     if len(text) <= limit:
@@ -208,3 +209,22 @@ def some_of(parts: list[str], limit: int, sep: str = "; ") -> str:
             return text
     tail = f"{sep}and {len(parts) - 1} more" if len(parts) > 1 else ""
     return clip(parts[0], limit - len(tail)) + tail if parts else ""
+
+
+def days_between(old: Any, new: Any) -> int | None:
+    """Days from one partial date to another (a month alone counts as its first day).
+
+    >>> days_between("2024-10", "2025-01-31")
+    122
+    """
+    dates = []
+    for value in (old, new):
+        found = _PARTIAL_DATE.fullmatch(value) if isinstance(value, str) else None
+        if found is None:
+            return None
+        year, month, day = found.groups()
+        try:
+            dates.append(datetime.date(int(year), int(month), int(day or 1)))
+        except ValueError:
+            return None
+    return (dates[1] - dates[0]).days

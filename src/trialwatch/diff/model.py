@@ -20,6 +20,7 @@ KINDS: tuple[str, ...] = (
     "why_stopped",
     "results_posted",
     "results_removed",
+    "expanded_access",
     # sites
     "site_added",
     "sites_added",
