@@ -14,8 +14,11 @@ subscribed is never told to whoever typed it: the caller shows the same page.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -23,6 +26,8 @@ from typing import Literal
 import jinja2
 from sqlalchemy.orm import Session
 
+from trialwatch import places
+from trialwatch.diff.model import KINDS
 from trialwatch.digest.model import Recipient
 from trialwatch.digest.render import render_confirmation
 from trialwatch.errors import ConfigError, DeliveryError, NotFoundError
@@ -39,7 +44,7 @@ from trialwatch.store import outbox
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.models import Subscriber
-from trialwatch.store.subscribers import SubscriptionRequest
+from trialwatch.store.subscribers import NearSpec, SubscriptionRequest
 
 log = logging.getLogger("trialwatch.subscriptions")
 
@@ -54,6 +59,10 @@ class Preferences:
     frequency: str = "daily"
     significance: str = "major"
     countries: tuple[str, ...] = ()
+    near: str = ""
+    """A place as typed ("Leiden, Netherlands"), or "" for anywhere."""
+    within: str = ""
+    """The radius in km as typed; "" is :data:`~trialwatch.places.DEFAULT_WITHIN_KM`."""
 
 
 @dataclass(frozen=True)
@@ -79,11 +88,80 @@ def find_by_token(session: Session, secret: str, token: str) -> Subscriber | Non
 
 
 def choices(session: Session) -> Choices:
-    """The enabled watchlists, and the countries where their current studies have sites."""
+    """The enabled watchlists, and the countries where their current studies have sites.
+
+    Countries are in the registry's current spelling (an old record's "Turkey" is
+    offered as "Türkiye"), each once.
+    """
     enabled = [wl for wl in watchlist_store.list_watchlists(session) if wl.enabled]
+    found = subscriber_store.watchlist_countries(session, [wl.id for wl in enabled])
+    spelled = {_spelling(c) for c in found}
     return Choices(
         watchlists=tuple((wl.slug, wl.name) for wl in enabled),
-        countries=tuple(subscriber_store.watchlist_countries(session, [wl.id for wl in enabled])),
+        countries=tuple(sorted(spelled, key=str.casefold)),
+    )
+
+
+def _spelling(country: str) -> str:
+    code = places.country_code(country)
+    return places.country_name(code) if code is not None else country
+
+
+def check_countries(values: Iterable[str]) -> tuple[str, ...]:
+    """Countries in the registry's spelling, or ConfigError ("country: ...") with close names."""
+    try:
+        return places.normalise_countries(values)
+    except ConfigError as exc:
+        raise ConfigError(f"country: {exc}") from exc
+
+
+def check_kinds(values: Iterable[str]) -> tuple[str, ...]:
+    """Change kinds of the vocabulary (:data:`trialwatch.diff.model.KINDS`), or ConfigError.
+
+    A kind no change ever has would leave the subscriber with nothing, silently.
+    """
+    kinds = tuple(dict.fromkeys(v.strip().lower() for v in values if v.strip()))
+    for kind in kinds:
+        if kind not in KINDS:
+            close = difflib.get_close_matches(kind, KINDS, n=3, cutoff=0.6)
+            hint = (
+                f"closest: {', '.join(close)}"
+                if close
+                else "e.g. new_study, overall_status, results_posted, site_added;"
+                " all are listed in the README"
+            )
+            raise ConfigError(f"kind: '{kind}' is not a change kind ({hint})")
+    return kinds
+
+
+def near_spec(near: str | None, within: str | float | None) -> NearSpec | None:
+    """A "near me" filter from what was typed, resolved offline; None when no place is given.
+
+    ``within`` is in km, :data:`~trialwatch.places.DEFAULT_WITHIN_KM` when not given.
+    Raises ConfigError ("near: ..." listing candidates, or "within: ...").
+    """
+    text = (near or "").strip()
+    given = within is not None and str(within).strip() != ""
+    if not text:
+        if given:
+            raise ConfigError("within: needs --near (a place to measure from)")
+        return None
+    try:
+        radius = float(within) if given else places.DEFAULT_WITHIN_KM  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"within: '{within}' is not a number of kilometres") from exc
+    places.check_within(radius)
+    try:
+        place = places.resolve_place(text)
+    except ConfigError as exc:
+        raise ConfigError(f"near: {exc}") from exc
+    return NearSpec(label=place.label, lat=place.lat, lon=place.lon, within_km=radius)
+
+
+def check_filters(req: SubscriptionRequest) -> SubscriptionRequest:
+    """The request with its countries in the registry's spelling and its kinds checked."""
+    return dataclasses.replace(
+        req, countries=check_countries(req.countries), kinds=check_kinds(req.kinds)
     )
 
 
@@ -94,13 +172,13 @@ def _request(session: Session, email: str, prefs: Preferences) -> SubscriptionRe
     unknown = [slug for slug in prefs.watchlists if slug not in slugs]
     if unknown:
         raise ConfigError(f"watchlist: '{unknown[0]}' is not one you can subscribe to")
-    countries = set(offered.countries)
     return SubscriptionRequest(
         email=email,
         watchlists=tuple(dict.fromkeys(prefs.watchlists)),
         frequency=prefs.frequency,
         significance=prefs.significance,
-        countries=tuple(c for c in dict.fromkeys(prefs.countries) if c in countries),
+        countries=check_countries(prefs.countries),
+        near=near_spec(prefs.near, prefs.within if prefs.near.strip() else None),
     )
 
 
@@ -232,6 +310,8 @@ def current_preferences(session: Session, subscriber: Subscriber) -> Preferences
         frequency=first.frequency,
         significance=first.min_significance,
         countries=tuple(first.countries or ()),
+        near=first.near_label or "",
+        within=f"{first.near_within_km:g}" if first.near_label and first.near_within_km else "",
     )
 
 

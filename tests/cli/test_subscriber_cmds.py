@@ -52,6 +52,7 @@ def test_add_list_and_remove_a_subscriber(capsys: pytest.CaptureFixture[str]) ->
         "significance": "minor",
         "countries": ["Netherlands"],
         "kinds": ["new_study"],
+        "near": None,
         "cursor": 0,
         "last_digest_at": None,
     }

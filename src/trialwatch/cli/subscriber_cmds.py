@@ -12,10 +12,13 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import DBAPIError
 
+from trialwatch import subscriptions
 from trialwatch.cli.common import JsonOpt, err, load_app, out, print_json, print_table
 from trialwatch.config import not_utf8
 from trialwatch.errors import ConfigError, TrialwatchError, first_line
+from trialwatch.places import DEFAULT_WITHIN_KM
 from trialwatch.store import subscribers as subscriber_store
+from trialwatch.store.models import Subscription
 from trialwatch.store.subscribers import SubscriptionRequest
 
 subscriber_app = typer.Typer(help="Manage digest subscribers.", no_args_is_help=True)
@@ -47,11 +50,35 @@ def add(
     ] = "major",
     country: Annotated[
         list[str] | None,
-        typer.Option("--country", "-c", help="Only site changes in this country (repeatable)."),
+        typer.Option(
+            "--country",
+            "-c",
+            help="Only trials with a site in this country (repeatable): a name, an alias"
+            " or a code (Holland, NL), stored in the registry's spelling.",
+        ),
     ] = None,
     kind: Annotated[
         list[str] | None,
-        typer.Option("--kind", "-k", help="Only these change kinds, e.g. new_study (repeatable)."),
+        typer.Option(
+            "--kind",
+            "-k",
+            help="Only these change kinds, e.g. new_study (repeatable; checked against the list).",
+        ),
+    ] = None,
+    near: Annotated[
+        str | None,
+        typer.Option(
+            "--near",
+            help='Only trials with a site near this place: "City", "City, Country" or'
+            ' "lat, lon" (resolved offline; sites without coordinates do not count).',
+        ),
+    ] = None,
+    within: Annotated[
+        float | None,
+        typer.Option(
+            "--within",
+            help=f"With --near: the distance in km (default {DEFAULT_WITHIN_KM:g}).",
+        ),
     ] = None,
     timezone: Annotated[
         str, typer.Option("--timezone", help="IANA time zone for daily digests.")
@@ -60,25 +87,52 @@ def add(
 ) -> None:
     """Subscribe an address to watchlists (updates the preferences if already subscribed)."""
     app = load_app()
-    request = SubscriptionRequest(
-        email=email,
-        watchlists=tuple(watchlist),
-        name=name,
-        frequency=frequency,
-        significance=significance,
-        countries=tuple(country or ()),
-        kinds=tuple(kind or ()),
-        timezone=timezone,
+    request = subscriptions.check_filters(
+        SubscriptionRequest(
+            email=email,
+            watchlists=tuple(watchlist),
+            name=name,
+            frequency=frequency,
+            significance=significance,
+            countries=tuple(country or ()),
+            kinds=tuple(kind or ()),
+            timezone=timezone,
+            near=subscriptions.near_spec(near, within),
+        )
     )
     with app.session() as session:
         subscriber = subscriber_store.subscribe(session, request, datetime.now(UTC))
         data = {"id": subscriber.id, "email": subscriber.email, "status": subscriber.status}
     if json_output:
         print_json(data)
-    else:
-        out.print(
-            f"subscribed {data['email']} to {', '.join(watchlist)} ({frequency}, {significance})"
-        )
+        return
+    where = f", near {request.near.label} ({request.near.within_km:g} km)" if request.near else ""
+    out.print(
+        f"subscribed {data['email']} to {', '.join(watchlist)} ({frequency}, {significance}{where})"
+    )
+
+
+def _near_json(sub: Subscription) -> dict[str, Any] | None:
+    if sub.near_label is None:
+        return None
+    return {
+        "place": sub.near_label,
+        "lat": sub.near_lat,
+        "lon": sub.near_lon,
+        "within_km": sub.near_within_km,
+    }
+
+
+def _described(sub: dict[str, Any]) -> str:
+    """One subscription as the table shows it: "mmn (daily, major, near Leiden, ... (100 km))"."""
+    parts = [sub["frequency"], sub["significance"]]
+    if sub["countries"]:
+        parts.append("in " + "; ".join(sub["countries"]))
+    if sub["kinds"]:
+        parts.append("kinds " + "; ".join(sub["kinds"]))
+    if sub["near"]:
+        parts.append(f"near {sub['near']['place']} ({sub['near']['within_km']:g} km)")
+    return f"{sub['watchlist']} ({', '.join(parts)})"
 
 
 @subscriber_app.command("list")
@@ -104,6 +158,7 @@ def list_(
                         "significance": sub.min_significance,
                         "countries": sub.countries,
                         "kinds": sub.event_kinds,
+                        "near": _near_json(sub),
                         "cursor": sub.cursor,
                         "last_digest_at": sub.last_digest_at.isoformat()
                         if sub.last_digest_at
@@ -125,10 +180,7 @@ def list_(
                 r["email"],
                 r["name"],
                 r["status"],
-                ", ".join(
-                    f"{s['watchlist']} ({s['frequency']}, {s['significance']})"
-                    for s in r["subscriptions"]
-                ),
+                ", ".join(_described(s) for s in r["subscriptions"]),
             ]
             for r in rows
         ],
@@ -187,17 +239,19 @@ def import_(
                 errors.append({"line": line, "error": problem})
                 continue
             row = dict(zip(header, fields, strict=False))
-            request = SubscriptionRequest(
-                email=row.get("email") or "",
-                watchlists=_split(row.get("watchlists")),
-                name=row.get("name") or None,
-                frequency=(row.get("frequency") or "daily").strip(),
-                significance=(row.get("significance") or "major").strip(),
-                countries=_split(row.get("countries")),
-                kinds=_split(row.get("kinds")),
-                timezone=(row.get("timezone") or "UTC").strip(),
-            )
             try:
+                request = subscriptions.check_filters(
+                    SubscriptionRequest(
+                        email=row.get("email") or "",
+                        watchlists=_split(row.get("watchlists")),
+                        name=row.get("name") or None,
+                        frequency=(row.get("frequency") or "daily").strip(),
+                        significance=(row.get("significance") or "major").strip(),
+                        countries=_split(row.get("countries")),
+                        kinds=_split(row.get("kinds")),
+                        timezone=(row.get("timezone") or "UTC").strip(),
+                    )
+                )
                 with session.begin_nested():
                     subscriber_store.subscribe(session, request, now)
                 imported += 1

@@ -21,7 +21,7 @@ import jinja2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from trialwatch.digest.assemble import build_digest
+from trialwatch.digest.assemble import build_digest, near_filter
 from trialwatch.digest.details import add_details, change_sites, study_info
 from trialwatch.digest.model import ChangeItem, Digest, Recipient, StudyInfo, SubscriptionPrefs
 from trialwatch.digest.render import RenderedMessage, render_digest
@@ -176,6 +176,7 @@ def _assemble(
                 minimum_significance=sub.min_significance,  # type: ignore[arg-type]
                 countries=tuple(sub.countries or ()),
                 event_kinds=tuple(sub.event_kinds or ()),
+                near=near_filter(sub.near_label, sub.near_lat, sub.near_lon, sub.near_within_km),
                 cursor=sub.cursor,
             )
             for sub, wl in item.subscriptions

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -236,6 +237,11 @@ class Subscription(Base):
     min_significance: Mapped[str] = mapped_column(String(10))  # major | minor
     countries: Mapped[list[str]] = mapped_column(JSON, default=list)
     event_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # "Near me": a resolved place ("Leiden, Netherlands"), its coordinates, a radius in km.
+    near_label: Mapped[str | None] = mapped_column(String(200))
+    near_lat: Mapped[float | None] = mapped_column(Float)
+    near_lon: Mapped[float | None] = mapped_column(Float)
+    near_within_km: Mapped[float | None] = mapped_column(Float)
     # The last change id considered for this subscription (delivered or filtered out).
     cursor: Mapped[int] = mapped_column(Integer, default=0)
     last_digest_at: Mapped[datetime | None]

@@ -41,6 +41,19 @@ MAX_NAME = _column_length("name")  # 200
 MAX_TIMEZONE = _column_length("timezone")  # 64
 
 
+MAX_NEAR_LABEL = 200
+
+
+@dataclass(frozen=True)
+class NearSpec:
+    """A resolved "near me" filter: the place as shown, its coordinates, a radius in km."""
+
+    label: str
+    lat: float
+    lon: float
+    within_km: float
+
+
 @dataclass(frozen=True)
 class SubscriptionRequest:
     """What an admin (or an import row) asks for; validated by :func:`validate_request`."""
@@ -54,6 +67,8 @@ class SubscriptionRequest:
     kinds: tuple[str, ...] = ()
     timezone: str = "UTC"
     status: str = "active"
+    near: NearSpec | None = None
+    """Resolved by the caller (:func:`trialwatch.subscriptions.near_spec`); None = anywhere."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -113,6 +128,7 @@ def validate_request(req: SubscriptionRequest) -> SubscriptionRequest:
     name = " ".join(req.name.split()) if req.name else None
     if name and len(name) > MAX_NAME:
         raise ConfigError(f"name: {len(name)} characters, at most {MAX_NAME}")
+    _check_near(req.near)
     return SubscriptionRequest(
         email=email,
         watchlists=req.watchlists,
@@ -123,7 +139,19 @@ def validate_request(req: SubscriptionRequest) -> SubscriptionRequest:
         kinds=tuple(k.strip() for k in req.kinds if k.strip()),
         timezone=req.timezone,
         status=req.status,
+        near=req.near,
     )
+
+
+def _check_near(near: NearSpec | None) -> None:
+    if near is None:
+        return
+    if not near.label.strip() or len(near.label) > MAX_NEAR_LABEL:
+        raise ConfigError(f"near: the place's name must be 1 to {MAX_NEAR_LABEL} characters")
+    if not (-90 <= near.lat <= 90 and -180 <= near.lon <= 180):
+        raise ConfigError(f"near: ({near.lat}, {near.lon}) are not coordinates")
+    if not near.within_km > 0:
+        raise ConfigError(f"within: {near.within_km:g} km is not a distance")
 
 
 def subscribe(session: Session, req: SubscriptionRequest, now: datetime) -> Subscriber:
@@ -168,6 +196,11 @@ def subscribe(session: Session, req: SubscriptionRequest, now: datetime) -> Subs
         sub.min_significance = req.significance
         sub.countries = list(req.countries)
         sub.event_kinds = list(req.kinds)
+        near = req.near
+        sub.near_label = near.label if near else None
+        sub.near_lat = near.lat if near else None
+        sub.near_lon = near.lon if near else None
+        sub.near_within_km = near.within_km if near else None
     session.flush()
     return subscriber
 
