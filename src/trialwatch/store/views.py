@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, Text, and_, cast, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from trialwatch.store.changes import ChangeView
@@ -65,8 +65,10 @@ def watchlist_rows(
     after: str | None = None,
     limit: int | None = None,
     slug: str | None = None,
+    counted: bool = True,
 ) -> list[WatchlistRow]:
-    """Watchlists by slug (after ``after``), with their current member counts."""
+    """Watchlists by slug (after ``after``), with their current member counts
+    (``study_count`` is 0 when not ``counted``)."""
     members = select(WatchlistStudy.watchlist_id, func.count().label("n")).where(
         WatchlistStudy.left_at.is_(None)
     )
@@ -74,6 +76,8 @@ def watchlist_rows(
         members = members.where(
             WatchlistStudy.watchlist_id.in_(select(Watchlist.id).where(Watchlist.slug == slug))
         )
+    if not counted:
+        members = members.where(false())
     counts = members.group_by(WatchlistStudy.watchlist_id).subquery()
     query = (
         select(Watchlist, func.coalesce(counts.c.n, 0))
@@ -100,9 +104,9 @@ def watchlist_rows(
     ]
 
 
-def find_watchlist(session: Session, slug: str) -> WatchlistRow | None:
+def find_watchlist(session: Session, slug: str, *, counted: bool = True) -> WatchlistRow | None:
     """One watchlist by slug, or None."""
-    found = watchlist_rows(session, slug=slug)
+    found = watchlist_rows(session, slug=slug, counted=counted)
     return found[0] if found else None
 
 
@@ -373,18 +377,17 @@ def feed_groups(session: Session, watchlist_id: int, limit: int = 100) -> list[F
     """The newest ``limit`` (sync run, study) groups of a watchlist's changes, noise
     excluded, each with all its changes (in detection order)."""
     where = [Change.significance != "noise", _of_watchlist(watchlist_id)]
-    keys: list[tuple[int | None, int]] = []
+    keys: dict[tuple[int | None, int], None] = {}  # in order of first sight
     recent = session.execute(
         select(Change.sync_run_id, Change.study_id)
         .where(*where)
         .order_by(Change.detected_at.desc(), Change.id.desc())
         .limit(limit * 20)
     ).tuples()
-    for key in recent:
-        if key not in keys:
-            keys.append(key)
-            if len(keys) == limit:
-                break
+    for run_id, study_id in recent:
+        keys.setdefault((run_id, study_id))
+        if len(keys) == limit:
+            break
     if not keys:
         return []
     wanted = set(keys)

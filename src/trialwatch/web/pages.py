@@ -6,6 +6,7 @@ previous links. Every list is bounded (50 studies a page, the newest changes).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -127,7 +128,7 @@ def watchlist_page(
     status = (status or "").strip()[:40] or None
     country = (country or "").strip()[:100] or None
     with ctx.session() as session:
-        watchlist = views.find_watchlist(session, slug)
+        watchlist = views.find_watchlist(session, slug, counted=False)
         if watchlist is None:
             raise HTTPException(404, f"No watchlist '{slug}'")
         rows = views.watchlist_studies(
@@ -147,6 +148,7 @@ def watchlist_page(
             total = by_status.get(status, 0) if status else sum(by_status.values())
         changes = views.change_page(session, watchlist_id=watchlist.id, limit=RECENT_CHANGES)
     statuses = sorted(s for s in by_status if s)
+    watchlist = dataclasses.replace(watchlist, study_count=sum(by_status.values()))
     studies = [(row, Facts.of_row(row)) for row in rows[:PAGE_SIZE]]
     query = {k: v for k, v in (("status", status), ("country", country)) if v}
     return _render(
