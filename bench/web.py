@@ -12,6 +12,9 @@ How it measures:
   (50,000), bulk-inserted into a fresh SQLite file (not timed).
 * Server: the real app (``create_app``) under uvicorn in a child process, one worker,
   and, as the baseline, a bare Starlette app with one "hello" route served the same way.
+  The app runs twice: as shipped (public responses kept until the data moves, see
+  ``trialwatch.web.cache``; each request still reads the data version) and with
+  ``TRIALWATCH_WEB_CACHE=false`` (every request queries and renders afresh).
 * Load: a thread pool of ``--concurrency`` (default 10) clients, each with its own
   keep-alive ``httpx.Client``, issuing ``--requests`` requests per route; a warm-up
   round first. Reported: requests/s, p50 and p95 latency, and the ratio of each p95 to
@@ -217,6 +220,7 @@ def serve(kind: str, url: str, port: int) -> None:
                 "TRIALWATCH_DATABASE_URL": url,
                 "TRIALWATCH_SECRET_KEY": SECRET,
                 "TRIALWATCH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                "TRIALWATCH_WEB_CACHE": "false" if kind == "uncached" else "true",
             }
         )
         app = create_app(settings)
@@ -301,29 +305,32 @@ def main() -> int:
         finally:
             process.kill()
             process.wait()
-        process, base = _start("app", url)
         routes = {
             "/w/{slug}": "/w/mmn",
             "/study/{nct_id}": f"/study/NCT9{args.studies // 2:07d}",
             "/w/{slug}/feed.atom": "/w/mmn/feed.atom",
             "/api/watchlists/{slug}/studies": "/api/watchlists/mmn/studies",
         }
-        try:
-            for name, path in routes.items():
-                results[name] = load(base, path, args.requests, args.concurrency)
-        finally:
-            process.kill()
-            process.wait()
+        for kind, suffix in (("app", ""), ("uncached", " (no cache)")):
+            process, base = _start(kind, url)
+            try:
+                for name, path in routes.items():
+                    results[name + suffix] = load(base, path, args.requests, args.concurrency)
+            finally:
+                process.kill()
+                process.wait()
     baseline = results["baseline: Starlette hello"]
-    print(f"\n{'route':34} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p95 x base':>11}")
+    print(f"\n{'route':45} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p95 x base':>11}")
     for name, figures in results.items():
         print(
-            f"{name:34} {figures['rps']:8.0f} {figures['p50']:8.1f} {figures['p95']:8.1f}"
+            f"{name:45} {figures['rps']:8.0f} {figures['p50']:8.1f} {figures['p95']:8.1f}"
             f" {figures['p95'] / baseline['p95']:10.1f}x"
         )
     target = results["/w/{slug}"]["p95"]
     ok = target < 50
     print(f"\n{'PASS' if ok else 'FAIL'}  p95 of a page of 50 studies < 50 ms: {target:.1f} ms")
+    fresh = results["/w/{slug} (no cache)"]["p95"]
+    print(f"      (rendered afresh on every request, TRIALWATCH_WEB_CACHE=false: {fresh:.1f} ms)")
     print(json.dumps({k: {m: round(v, 2) for m, v in f.items()} for k, f in results.items()}))
     return 1 if args.strict and not ok else 0
 
