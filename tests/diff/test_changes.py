@@ -338,12 +338,6 @@ def test_it_reports_keywords_as_noise() -> None:
             "Healthy volunteers: not accepted → accepted",
         ),
         (
-            "eligibilityCriteria",
-            "Inclusion: MMN",
-            "eligibility_criteria",
-            "Eligibility criteria changed",
-        ),
-        (
             "stdAges",
             ["OLDER_ADULT", "ADULT", "CHILD"],
             "eligibility_age_groups",
@@ -352,7 +346,7 @@ def test_it_reports_keywords_as_noise() -> None:
     ],
 )
 def test_it_reports_eligibility_changes(key: str, value: Any, kind: str, summary: str) -> None:
-    """Ages, sex, healthy volunteers, criteria and age groups are minor changes."""
+    """Ages, sex, healthy volunteers and age groups are minor changes."""
     old, new = load_pair(ARDA)
     old_value = module(old, "eligibilityModule").get(key)
     module(new, "eligibilityModule")[key] = value
@@ -369,11 +363,11 @@ def test_it_reports_eligibility_removed() -> None:
         del eligibility[key]
     summaries = [c.summary for c in _diff(old, new)]
     assert summaries == [
+        "Eligibility criteria removed",
         "Minimum age: 21 years → none",
         "Maximum age: 40 years → no limit",
         "Sex: All → not given",
         "Healthy volunteers: not accepted → not given",
-        "Eligibility criteria removed",
     ]
     assert "Eligibility criteria added" in [c.summary for c in _diff(new, old)]
 

@@ -15,12 +15,26 @@ with ``==`` first, and only the parts that differ are read further.
 results section and the results dates that appear with it give no other change.
 
 Significance: **major** for a new study, any overall status change (``withdrawn``
-and ``stopped`` included), a reason for stopping, results posted, removal from
-the registry, and sites opening (a site added as recruiting, not yet recruiting
-or available, or a site's status becoming recruiting or available); **minor** for
-dates, enrollment, titles, phase, conditions, eligibility, arms, interventions,
-sponsors, contacts, sites removed or closing, and leaving a watchlist; **noise**
-for registry bookkeeping and anything outside the vocabulary.
+and ``stopped`` included), a reason for stopping, results posted, expanded access
+becoming available or not, removal from the registry, sites opening (a site added
+as recruiting, not yet recruiting or available, or a site's status becoming
+recruiting or available, re-opening included), eligibility criteria lines added
+or removed, and the primary completion date moving by 90 days or more; **minor**
+for other dates and date moves, enrollment, titles, phase, conditions, other
+eligibility fields, arms, interventions, outcome measures, results publications,
+documents, sponsors, contacts and officials, sites removed, closing or corrected,
+and leaving a watchlist; **noise** for registry bookkeeping, reformatted criteria,
+site zip code or state fixes, and anything outside the vocabulary.
+
+Why "major" and not a lower default: a subscriber with the default settings gets
+major changes only (``subscriptions.py``), and "major" is meant to say "a patient
+should know". A patient deciding whether to ask for a trial needs to hear that
+it is open to them (status, sites opening, expanded access), who it now takes or
+excludes (criteria lines), that it was delayed a season or more, and what it
+found (results). So those are major here, in the diff, rather than lowering the
+default to "minor", which would mail every contact, wording and date nudge and
+teach readers to skip the digest. A criteria text only reformatted is noise, and
+a date moving less than 90 days stays minor, so the default stays quiet.
 
 ``left_watchlist`` is minor: leaving a watchlist is the consequence of another
 change (a status or condition edit, reported with its own significance) or of

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialwatch.diff.contacts import CONTACTS
+from trialwatch.diff.criteria import criteria_change
 from trialwatch.diff.keys import LABELLERS
 from trialwatch.diff.labels import (
     MAX_SUMMARY,
@@ -278,9 +279,8 @@ def _age_groups(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | N
     )
 
 
-def _criteria(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
-    verb = "added" if not old else "removed" if not new else "changed"
-    return _one("eligibility_criteria", path, old, new, f"Eligibility criteria {verb}")
+def _criteria(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
+    return criteria_change(path, old, new)
 
 
 ELIGIBILITY_FIELDS: dict[str, Handler] = {
