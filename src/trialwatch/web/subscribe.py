@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 from trialwatch import subscriptions
 from trialwatch.errors import ConfigError, InvalidToken
 from trialwatch.mail.signing import ExpiredToken
+from trialwatch.places import DEFAULT_WITHIN_KM, MAX_WITHIN_KM
 from trialwatch.vocab import FREQUENCIES, MAILED_SIGNIFICANCES
 from trialwatch.web.app import WebContext, context_of
 
@@ -40,6 +41,8 @@ def form_context(ctx: WebContext) -> dict[str, Any]:
         offered = subscriptions.choices(session)
     return {
         "choices": offered,
+        "default_within": f"{DEFAULT_WITHIN_KM:g}",
+        "max_within": f"{MAX_WITHIN_KM:g}",
         "frequencies": [(f, FREQUENCY_LABELS.get(f, f)) for f in FREQUENCIES],
         "significances": [(s, SIGNIFICANCE_LABELS.get(s, s)) for s in MAILED_SIGNIFICANCES],
     }
@@ -52,7 +55,13 @@ def preferences_from(form: FormData) -> subscriptions.Preferences:
         frequency=str(form.get("frequency") or "daily"),
         significance=str(form.get("significance") or "major"),
         countries=tuple(str(v) for v in form.getlist("country") if isinstance(v, str)),
+        near=_text(form.get("near")),
+        within=_text(form.get("within")),
     )
+
+
+def _text(value: object) -> str:
+    return " ".join(value.split()) if isinstance(value, str) else ""
 
 
 @router.get("/subscribe", response_class=HTMLResponse)
