@@ -115,20 +115,29 @@ def check_countries(values: Iterable[str]) -> tuple[str, ...]:
         raise ConfigError(f"country: {exc}") from exc
 
 
-def check_kinds(values: Iterable[str]) -> tuple[str, ...]:
-    """Change kinds of the vocabulary (:data:`trialwatch.diff.model.KINDS`), or ConfigError.
+NEVER_MAILED_KINDS = frozenset({"bookkeeping", "other"})
+"""Kinds of :data:`~trialwatch.diff.model.KINDS` that are always noise, so never mailed."""
+MAILED_KINDS = tuple(kind for kind in KINDS if kind not in NEVER_MAILED_KINDS)
+"""The kinds a subscription can ask for."""
 
-    A kind no change ever has would leave the subscriber with nothing, silently.
+
+def check_kinds(values: Iterable[str]) -> tuple[str, ...]:
+    """Change kinds of the vocabulary (:data:`MAILED_KINDS`), or ConfigError with close ones.
+
+    A kind no change ever has (or one never mailed) would leave the subscriber with
+    nothing, silently.
     """
     kinds = tuple(dict.fromkeys(v.strip().lower() for v in values if v.strip()))
     for kind in kinds:
-        if kind not in KINDS:
-            close = difflib.get_close_matches(kind, KINDS, n=3, cutoff=0.6)
+        if kind in NEVER_MAILED_KINDS:
+            raise ConfigError(f"kind: '{kind}' changes are never mailed (they are noise)")
+        if kind not in MAILED_KINDS:
+            close = difflib.get_close_matches(kind, MAILED_KINDS, n=3, cutoff=0.6)
             hint = (
                 f"closest: {', '.join(close)}"
                 if close
                 else "e.g. new_study, overall_status, results_posted, site_added;"
-                " all are listed in the README"
+                " trialwatch subscriber add --help lists them all"
             )
             raise ConfigError(f"kind: '{kind}' is not a change kind ({hint})")
     return kinds

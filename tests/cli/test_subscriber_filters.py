@@ -60,8 +60,9 @@ def test_add_refuses_an_unknown_country_naming_the_closest(
             "nonsense_kind",
             "error: kind: 'nonsense_kind' is not a change kind"
             " (e.g. new_study, overall_status, results_posted, site_added;"
-            " all are listed in the README)",
+            " trialwatch subscriber add --help lists them all)",
         ),
+        ("bookkeeping", "error: kind: 'bookkeeping' changes are never mailed (they are noise)"),
     ],
 )
 def test_add_refuses_a_kind_outside_the_vocabulary(
@@ -170,3 +171,16 @@ def test_init_refuses_a_watchlist_with_an_unknown_country(
         f"error: {bad}: criteria.countries: 'Narnia' is not a country the registry knows"
         " (closest: Armenia, Argentina, Mauritania)"
     )
+
+
+def test_the_help_of_add_lists_every_kind_and_the_default_distance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The error points at --help for the kinds; --help says --within defaults to 100 km."""
+    code, out, _ = run_cli(capsys, "subscriber", "add", "--help")
+    assert code == 0
+    text = " ".join(out.replace("│", " ").split())
+    for kind in ("new_study", "overall_status", "results_posted", "site_added", "enrollment"):
+        assert kind in text
+    assert "bookkeeping" not in text
+    assert "(default 100)" in text

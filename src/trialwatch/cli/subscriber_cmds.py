@@ -62,7 +62,9 @@ def add(
         typer.Option(
             "--kind",
             "-k",
-            help="Only these change kinds, e.g. new_study (repeatable; checked against the list).",
+            help="Only these change kinds (repeatable): "
+            + ", ".join(subscriptions.MAILED_KINDS)
+            + ".",
         ),
     ] = None,
     near: Annotated[
