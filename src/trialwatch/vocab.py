@@ -181,8 +181,8 @@ TERMS: Mapping[str, GlossaryTerm] = MappingProxyType(
             GlossaryTerm(
                 "eligibility",
                 "Eligibility criteria",
-                "The rules for who can and cannot take part, such as age, diagnosis or"
-                " earlier treatment.",
+                "The rules for who can take part (inclusion criteria) and who cannot"
+                " (exclusion criteria), such as age, diagnosis or earlier treatment.",
             ),
             GlossaryTerm(
                 "results",

@@ -13,7 +13,7 @@ import jinja2
 from trialwatch.digest import ChangeItem, Digest, RenderedMessage, build_digest, render_digest
 from trialwatch.digest.details import add_details
 from trialwatch.digest.model import Contact, SitePlace, StudyInfo
-from trialwatch.digest.render import is_email_address, short_date, tel_target
+from trialwatch.digest.render import is_email_address, short_date, tel_target, wrap_text
 
 from .conftest import NOW, make_change, make_recipient, make_study, make_subscription
 
@@ -181,6 +181,16 @@ def test_the_terms_glossary_explains_only_the_terms_in_the_email(env: jinja2.Env
         assert "Enrollment" not in part
     for part in (without.text, without.html):
         assert "Words used above" not in part
+
+
+def test_the_posted_date_is_never_split_across_lines() -> None:
+    """The tail of a wrapped line moves whole to the next line when it does not fit."""
+    summary = "Primary completion: expected January 2027 → expected January 2028"
+    assert wrap_text(summary, indent="  * ", tail="(posted 14 Nov 2026)") == (
+        "  * Primary completion: expected January 2027 → expected January 2028\n"
+        "    (posted 14 Nov 2026)"
+    )
+    assert wrap_text("Short", tail="(posted 1 Nov 2026)") == "Short (posted 1 Nov 2026)"
 
 
 def test_the_helpers_format_dates_phones_and_addresses() -> None:

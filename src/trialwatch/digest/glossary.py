@@ -30,7 +30,7 @@ _TERM_PATTERNS: dict[str, re.Pattern[str]] = {
     "enrollment": re.compile(r"\benrol?lment\b", re.IGNORECASE),
     "expected": re.compile(r"\b(?:expected|actual)\b", re.IGNORECASE),
     "primary_completion": re.compile(r"\bprimary completion\b", re.IGNORECASE),
-    "eligibility": re.compile(r"\beligibility\b", re.IGNORECASE),
+    "eligibility": re.compile(r"\b(?:eligibility|inclusion|exclusion)\b", re.IGNORECASE),
     "results": re.compile(r"\bresults\b", re.IGNORECASE),
 }
 

@@ -83,20 +83,25 @@ def default_template_dir(package_dir: Path | None = None) -> Path:
 
 
 def wrap_text(
-    text: object, width: int = TEXT_WIDTH, indent: str = "", subsequent: str | None = None
+    text: object,
+    width: int = TEXT_WIDTH,
+    indent: str = "",
+    subsequent: str | None = None,
+    tail: str = "",
 ) -> str:
     """Re-flow ``text`` on one paragraph of lines at most ``width`` long where possible.
 
     Words (and URLs) are never broken, so a long one overflows. ``indent`` starts
-    the first line, ``subsequent`` (default: as many spaces) the others.
+    the first line, ``subsequent`` (default: as many spaces) the others. ``tail``
+    (e.g. ``"(posted 4 Nov 2026)"``) follows the text and is kept on one line.
     """
-    return _wrap(str(text), width, indent, subsequent)
+    return _wrap(str(text), width, indent, subsequent, " ".join(tail.split()))
 
 
 @functools.lru_cache(maxsize=4096)
-def _wrap(text: str, width: int, indent: str, subsequent: str | None) -> str:
+def _wrap(text: str, width: int, indent: str, subsequent: str | None, tail: str = "") -> str:
     # Cached: thousands of digests repeat the same titles and change summaries.
-    words = text.split()
+    words = text.split() + ([tail] if tail else [])
     line = indent + " ".join(words)
     if len(line) <= width or not words:
         return line
