@@ -24,6 +24,9 @@ from trialwatch.diff.labels import MAX_SUMMARY
 KEYED_LISTS = (
     ("contactsLocationsModule", "locations"),
     ("contactsLocationsModule", "centralContacts"),
+    ("contactsLocationsModule", "overallOfficials"),
+    ("outcomesModule", "primaryOutcomes"),
+    ("outcomesModule", "secondaryOutcomes"),
     ("armsInterventionsModule", "armGroups"),
     ("armsInterventionsModule", "interventions"),
     ("sponsorCollaboratorsModule", "collaborators"),

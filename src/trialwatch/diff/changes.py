@@ -6,7 +6,8 @@ sorted major first. Every difference between the records yields at least one
 change: fields outside the vocabulary become one ``other`` change (noise) per
 module, so ``diff_records(a, b) == []`` exactly when ``a`` and ``b`` are equal
 up to the order of keyed lists (sites, arms, interventions, collaborators,
-central contacts, conditions, phases, age groups).
+central contacts, officials, primary and secondary outcomes, documents,
+conditions, phases, age groups).
 
 How it stays fast: each section, then each module, then each field is compared
 with ``==`` first, and only the parts that differ are read further.
@@ -47,7 +48,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from trialwatch.diff.fields import PROTOCOL_FIELDS, Context, Handler
+from trialwatch.diff.fields import SECTION_FIELDS, Context, Handler
 from trialwatch.diff.keys import safe_key
 from trialwatch.diff.labels import MAX_SUMMARY, clip, status_words
 from trialwatch.diff.model import Change, sort_key
@@ -104,8 +105,7 @@ def diff_records(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[
         if not safe_key(key):
             changes.append(_other("", old, new))
             break
-        fields = PROTOCOL_FIELDS if key == "protocolSection" else {}
-        changes += _section(key, before, after, ctx, fields)
+        changes += _section(key, before, after, ctx, SECTION_FIELDS.get(key, {}))
     changes.sort(key=sort_key)
     return [c if len(c.summary) <= MAX_SUMMARY else _clipped(c) for c in changes]
 

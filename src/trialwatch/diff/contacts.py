@@ -94,3 +94,37 @@ def _central_edited(before: Item, after: Item) -> str:
 
 CONTACTS = ItemNouns("contact", contact_name, score=_same_reach, edited=_central_edited)
 """The study's central contacts: one found again by e-mail or phone under a new name."""
+
+
+def _official(item: Item) -> str:
+    name = clip(" ".join(str(item.get("name") or "unnamed").split()), 50)
+    affiliation = " ".join(str(item.get("affiliation") or "").split())
+    return f"{name} ({clip(affiliation, 50)})" if affiliation else name
+
+
+def _official_added(item: Item) -> str:
+    role = role_words(item["role"]) if item.get("role") else "official"
+    return f"New {role}: {_official(item)}"
+
+
+def _official_edited(before: Item, after: Item) -> str | None:
+    edits = []
+    if before.get("role") != after.get("role"):
+        edits.append(f"now {role_words(after.get('role'))}")
+    if before.get("affiliation") != after.get("affiliation"):
+        affiliation = " ".join(str(after.get("affiliation") or "").split())
+        edits.append(
+            f"new affiliation {clip(affiliation, 50)}" if affiliation else "affiliation removed"
+        )
+    name = clip(" ".join(str(after.get("name") or "unnamed").split()), 50)
+    return f"Official {name}: {', '.join(edits)}" if edits else None
+
+
+OFFICIALS = ItemNouns(
+    "official",
+    _official,
+    added=_official_added,
+    removed=lambda item: f"Official removed: {_official(item)}",
+    edited=_official_edited,
+)
+"""The study's overall officials: "New principal investigator: …", "Official removed: …"."""

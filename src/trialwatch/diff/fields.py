@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialwatch.diff.contacts import CONTACTS
+from trialwatch.diff.contacts import CONTACTS, OFFICIALS
 from trialwatch.diff.criteria import criteria_change
+from trialwatch.diff.documents import DOCUMENTS, references_change
 from trialwatch.diff.keys import LABELLERS
 from trialwatch.diff.labels import (
     MAX_SUMMARY,
@@ -39,6 +40,7 @@ from trialwatch.diff.lists import (
     set_change,
 )
 from trialwatch.diff.model import Change
+from trialwatch.diff.outcomes import outcome_changes
 from trialwatch.diff.sites import site_changes
 from trialwatch.vocab import Significance
 
@@ -316,6 +318,21 @@ def _sites(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
     return site_changes(path, old, new)
 
 
+def _outcomes(title: str) -> Handler:
+    def handle(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
+        return outcome_changes(path, old, new, title)
+
+    return handle
+
+
+def _references(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
+    return references_change(path, old, new)
+
+
+def _documents(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
+    return item_changes(path, old, new, LABELLERS["largeDocs"], DOCUMENTS)
+
+
 PROTOCOL_FIELDS: Mapping[str, Mapping[str, Handler]] = {
     "identificationModule": IDENTIFICATION_FIELDS,
     "statusModule": STATUS_FIELDS,
@@ -333,5 +350,17 @@ PROTOCOL_FIELDS: Mapping[str, Mapping[str, Handler]] = {
     "contactsLocationsModule": {
         "locations": _sites,
         "centralContacts": _items("centralContacts", CONTACTS),
+        "overallOfficials": _items("overallOfficials", OFFICIALS),
     },
+    "outcomesModule": {
+        "primaryOutcomes": _outcomes("Primary outcome"),
+        "secondaryOutcomes": _outcomes("Secondary outcome"),
+    },
+    "referencesModule": {"references": _references},
 }
+
+SECTION_FIELDS: Mapping[str, Mapping[str, Mapping[str, Handler]]] = {
+    "protocolSection": PROTOCOL_FIELDS,
+    "documentSection": {"largeDocumentModule": {"largeDocs": _documents}},
+}
+"""Section name -> module name -> field name -> handler."""

@@ -93,12 +93,37 @@ def contact_label(item: Mapping[str, Any]) -> str:
     return _part(item.get("name")) or _part(item.get("email")) or _part(item.get("phone"))
 
 
+def official_label(item: Mapping[str, Any]) -> str:
+    """The official's name."""
+    return _part(item.get("name"))
+
+
+def outcome_label(item: Mapping[str, Any]) -> str:
+    """The outcome's measure."""
+    return _part(item.get("measure"))
+
+
+def reference_label(item: Mapping[str, Any]) -> str:
+    """The reference's PubMed ID, else its citation."""
+    return _part(item.get("pmid")) or _part(item.get("citation"))
+
+
+def document_label(item: Mapping[str, Any]) -> str:
+    """The document's file name, else its label."""
+    return _part(item.get("filename")) or _part(item.get("label"))
+
+
 LABELLERS: Mapping[str, Labeller] = {
     "locations": site_label,
     "interventions": intervention_label,
     "armGroups": arm_label,
     "collaborators": sponsor_label,
     "centralContacts": contact_label,
+    "overallOfficials": official_label,
+    "primaryOutcomes": outcome_label,
+    "secondaryOutcomes": outcome_label,
+    "references": reference_label,
+    "largeDocs": document_label,
 }
 """The keyed lists of dicts, by their key in the record."""
 

@@ -65,6 +65,10 @@ class ItemNouns:
 
     noun: str
     describe: Callable[[Item], str]
+    added: Callable[[Item], str] | None = None
+    """The summary of an item added (else "New <noun>: <name>")."""
+    removed: Callable[[Item], str] | None = None
+    """The summary of an item removed (else "<Noun> removed: <name>")."""
     score: Score | None = None
     edited: Callable[[Item, Item], str | None] | None = None
     renamed: Callable[[Item, Item], tuple[str, str]] | None = None
@@ -160,13 +164,15 @@ def item_changes(
     if nouns.score is not None:
         pairs, matched.removed, matched.added = pair_up(matched.removed, matched.added, nouns.score)
     noun = nouns.noun.capitalize()
+    added = nouns.added or (lambda item: f"New {nouns.noun}: {nouns.describe(item)}")
+    removed = nouns.removed or (lambda item: f"{noun} removed: {nouns.describe(item)}")
     changes = [
         Change(
             f"{nouns.noun}_added",
             item_field(path, label),
             None,
             item,
-            f"New {nouns.noun}: {nouns.describe(item)}",
+            clip(added(item), MAX_SUMMARY),
             "minor",
         )
         for label, item in matched.added
@@ -177,7 +183,7 @@ def item_changes(
             item_field(path, label),
             item,
             None,
-            f"{noun} removed: {nouns.describe(item)}",
+            clip(removed(item), MAX_SUMMARY),
             "minor",
         )
         for label, item in matched.removed

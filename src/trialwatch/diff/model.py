@@ -21,6 +21,7 @@ KINDS: tuple[str, ...] = (
     "results_posted",
     "results_removed",
     "expanded_access",
+    "results_publication",
     # sites
     "site_added",
     "sites_added",
@@ -49,6 +50,9 @@ KINDS: tuple[str, ...] = (
     "intervention_removed",
     "intervention_renamed",
     "intervention_changed",
+    "outcome_added",
+    "outcome_removed",
+    "outcome_changed",
     # who can take part
     "eligibility_min_age",
     "eligibility_max_age",
@@ -64,6 +68,13 @@ KINDS: tuple[str, ...] = (
     "contact_added",
     "contact_removed",
     "contact_changed",
+    "official_added",
+    "official_removed",
+    "official_changed",
+    # documents
+    "document_added",
+    "document_removed",
+    "document_changed",
     # never mailed
     "bookkeeping",
     "other",
