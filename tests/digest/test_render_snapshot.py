@@ -25,7 +25,7 @@ import pytest
 from trialwatch.diff import diff_records
 from trialwatch.digest import ChangeItem, Digest, RenderedMessage, build_digest, render_digest
 from trialwatch.digest.details import add_details, change_sites, study_info
-from trialwatch.digest.model import Recipient, StudyInfo, SubscriptionPrefs
+from trialwatch.digest.model import NearPlace, Recipient, StudyInfo, SubscriptionPrefs
 from trialwatch.store.subscribers import SubscriptionRequest
 
 HERE = Path(__file__).parent
@@ -210,6 +210,21 @@ def test_the_default_digest_says_what_a_patient_needs(env: jinja2.Environment) -
             assert _words(fragment) in part
         assert "results may be posted later" not in part
         assert 'New trial: "' not in part  # the title is right above: no bullet repeats it
+
+
+def test_a_near_me_digest_says_how_far_and_which_sites_are_near(env: jinja2.Environment) -> None:
+    """Within 60 km of Amsterdam: only the Leiden site's trial, its distance on line and entry."""
+    items, studies = scenario()
+    near = NearPlace("Amsterdam", 52.37, 4.89, 60)
+    prefs = SubscriptionPrefs(watchlist_slug=WATCHLIST[0], minimum_significance="major", near=near)
+    digest = build_digest(RECIPIENT, [prefs], items, studies, now=NOW)
+    assert digest is not None
+    rendered = render_digest(env, add_details(digest, studies, items))
+    for part in (rendered.text, html.unescape(re.sub(r"<[^>]+>", " ", rendered.html))):
+        words = _words(part)
+        assert "New site: Leiden, Netherlands (Recruiting) — 36 km from Amsterdam" in words
+        assert "Sites in your area: Leiden (36 km)" in words
+        assert "NCT06171568" not in words  # the new trial in Paris is not near
 
 
 @pytest.mark.slow
