@@ -201,3 +201,15 @@ def test_the_helpers_format_dates_phones_and_addresses() -> None:
     assert is_email_address("camille.heslot@aphp.fr")
     for bad in ("a@b", "a b@example.org", 'a@example.org"><x', "mailto:a@example.org", None):
         assert not is_email_address(bad)
+
+
+def test_control_characters_in_registry_text_never_reach_the_text_part(
+    env: jinja2.Environment,
+) -> None:
+    """An escape sequence or a bell in a summary or title is shown as a space."""
+    change = make_change(summary="New inclusion: \x1b[31mred\x1b[0m text\x07")
+    studies = {change.nct_id: make_study(title="Title\x1b]0;owned\x07 here")}
+    rendered = _render(env, [change], studies=studies)
+    assert "\x1b" not in rendered.text
+    assert "\x07" not in rendered.text
+    assert "New inclusion: [31mred [0m text" in rendered.text

@@ -92,7 +92,8 @@ def wrap_text(
     """Re-flow ``text`` on one paragraph of lines at most ``width`` long where possible.
 
     Words (and URLs) are never broken, so a long one overflows. ``indent`` starts
-    the first line, ``subsequent`` (default: as many spaces) the others. ``tail``
+    the first line, ``subsequent`` (default: as many spaces) the others; control
+    characters become spaces. ``tail``
     (e.g. ``"(posted 4 Nov 2026)"``) follows the text and is kept on one line.
     """
     return _wrap(str(text), width, indent, subsequent, " ".join(tail.split()))
@@ -101,7 +102,8 @@ def wrap_text(
 @functools.lru_cache(maxsize=4096)
 def _wrap(text: str, width: int, indent: str, subsequent: str | None, tail: str = "") -> str:
     # Cached: thousands of digests repeat the same titles and change summaries.
-    words = text.split() + ([tail] if tail else [])
+    # Control characters (escape sequences, bells) from registry text become spaces.
+    words = _CONTROL_RE.sub(" ", text).split() + ([tail] if tail else [])
     line = indent + " ".join(words)
     if len(line) <= width or not words:
         return line
