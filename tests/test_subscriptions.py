@@ -28,7 +28,7 @@ from trialwatch.mail.signing import (
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber
-from trialwatch.store.subscribers import SubscriptionRequest, subscribe
+from trialwatch.store.subscribers import NearSpec, SubscriptionRequest, subscribe
 from trialwatch.subscriptions import find_by_token
 from trialwatch.watchlists import Criteria, WatchlistSpec
 
@@ -256,3 +256,21 @@ def test_a_digest_carries_the_manage_link(engine: Engine, fake: FakeCtgov) -> No
         part = message.get_body((kind,))
         assert part is not None
         assert "https://tw.example/manage/" in str(part.get_content())
+
+
+@pytest.mark.parametrize(
+    ("prefs", "queued"),
+    [
+        ({"countries": ("Netherlands",)}, 1),
+        ({"countries": ("Japan",)}, 0),
+        ({"near": NearSpec("Leiden, Netherlands", 52.15833, 4.49306, 100.0)}, 1),
+        ({"near": NearSpec("Leiden, Netherlands", 52.15833, 4.49306, 30.0)}, 0),
+    ],
+    ids=["netherlands", "japan", "leiden-100km", "leiden-30km"],
+)
+def test_where_filters_reach_the_digest_job(
+    engine: Engine, fake: FakeCtgov, prefs: dict[str, Any], queued: int
+) -> None:
+    """ARDA (sites in Utrecht, Leuven, Paris, Boston) changes status: sent to whom it is near."""
+    prepare_due(engine, fake, ["eve@example.org"], **prefs)
+    assert build(engine) == queued
