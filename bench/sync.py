@@ -105,7 +105,7 @@ GROWTH_SLACK_MB = 10.0  # ...or this many MB, whichever is larger
 # -- records ----------------------------------------------------------------------
 
 
-DEFAULT_PAGE_SIZE = 250  # TRIALWATCH_PAGE_SIZE's default (tests/test_project.py checks)
+DEFAULT_PAGE_SIZE = 1000  # TRIALWATCH_PAGE_SIZE's default (tests/test_project.py checks)
 
 
 def generate_records(n: int, *, seed: int, with_huge: bool) -> Iterator[dict[str, Any]]:

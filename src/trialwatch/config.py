@@ -38,9 +38,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///trialwatch.db"
     api_url: str = DEFAULT_API_URL
     watchlists_dir: Path = Path("config/watchlists")
-    # Full records average ~40 KB (some are megabytes): 250 per page keeps memory
-    # near 200 MB whatever the watchlist size (bench/sync.py); the API allows 1000.
-    page_size: int = Field(default=250, ge=1, le=1000)
+    # The API's largest page: requests are the scarce resource. Pages are parsed one
+    # record at a time, so 1000 full records (~40 MB) stay under 200 MB (bench/sync.py).
+    page_size: int = Field(default=1000, ge=1, le=1000)
     requests_per_minute: float = Field(default=40.0, ge=0)
     http_timeout: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=6, ge=1, le=20)

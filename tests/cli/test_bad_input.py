@@ -177,6 +177,6 @@ def test_a_database_error_outside_any_session_is_caught_by_main(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise OperationalError("UPDATE ...", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(runner, "sync_watchlist", broken)
+    monkeypatch.setattr(runner, "sync_watchlists", broken)
     line = assert_one_line_error(run_cli(capsys, "sync", "mmn"), 1, "error: database: ")
     assert "disk I/O error" in line

@@ -77,7 +77,7 @@ def _bump(record: dict[str, Any], status: str, day: str) -> dict[str, Any]:
 def test_sync_stores_then_skips_then_stores_exactly_the_changed_study(
     capsys: pytest.CaptureFixture[str], fake: FakeCtgov, engine: Engine
 ) -> None:
-    """init + sync stores every match; a re-sync costs <= 2 requests; one edit -> one version."""
+    """init + sync stores every match; a re-sync costs 1 request; one edit -> one version."""
     code, out, err = run_cli(capsys, "init")
     assert code == 0, err
     assert "mmn: created" in out
@@ -96,11 +96,12 @@ def test_sync_stores_then_skips_then_stores_exactly_the_changed_study(
     second = json.loads(out)[0]
     assert second["mode"] == "incremental"
     assert (second["new"], second["updated"]) == (0, 0)
-    assert len(fake.requests) <= 2
-    assert second["requests"] == len(fake.requests)
+    assert [path for path, _ in fake.requests] == ["/api/v2/version"]
+    assert second["requests"] == 1
     assert _counts(engine) == {"studies": 3, "versions": 3}
 
     fake.put(_bump(fake.get("NCT05225675"), "COMPLETED", "2026-11-27"))
+    fake.data_timestamp = "2026-11-28T10:00:04"  # the registry publishes the edit
     code, out, err = run_cli(capsys, "sync", "mmn", "--json")
     assert code == 0, err
     third = json.loads(out)[0]

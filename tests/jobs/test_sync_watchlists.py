@@ -254,6 +254,7 @@ def test_an_incremental_sync_asks_for_listed_ids_updated_since_the_cursor(
     with _client(fake) as client:
         sync_watchlist(engine, client, "filtered")
         fake.reset_requests()
+        fake.data_timestamp = "2026-11-29T09:00:04"
         result = sync_watchlist(engine, client, "filtered")
     assert result.mode == "incremental"
     listed = [p for path, p in fake.requests if path == "/api/v2/studies" and "filter.ids" in p]

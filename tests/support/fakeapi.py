@@ -4,7 +4,9 @@ It serves, in the shape of the OpenAPI spec (``ctg-oas-v2.yaml``, version 2.0.5)
 
 * ``GET /api/v2/studies`` with ``query.cond``, ``query.intr``, ``query.term``,
   ``filter.ids``, ``filter.overallStatus``, ``filter.advanced``, ``sort`` (one date
-  field), ``countTotal``, ``pageSize`` and ``pageToken``, ``format=json``;
+  field), ``countTotal``, ``pageSize`` (up to 1,000) and ``pageToken``,
+  ``format=json``, and ``fields`` of the pieces ``NCTId`` and ``LastUpdatePostDate``
+  (each study then holds only those, nested as in a full record);
 * ``GET /api/v2/studies/{nctId}`` (a 301 to the current ID for an alias, as the spec says);
 * ``GET /api/v2/version``.
 
@@ -19,6 +21,12 @@ Page tokens are opaque: they carry a hash of the query and the sort key of the
 last study served (a "search after" cursor), so a token used with another query is
 rejected and records added or changed between pages are handled like a live index.
 
+Records put or removed while it serves move ``dataTimestamp`` of ``/version`` one
+second on, as the registry's moves when it publishes new data.
+
+Every request is logged (:attr:`FakeCtgov.requests`: path and query parameters), so
+tests can assert what was asked, e.g. that a re-sync sent only ``fields=`` pages.
+
 Run it for a demo: ``python tests/support/fakeapi.py [--port 8765] [DIR ...]``.
 """
 
@@ -28,6 +36,7 @@ import argparse
 import base64
 import bisect
 import contextlib
+import datetime
 import hashlib
 import re
 import socket
@@ -73,7 +82,6 @@ _UNSUPPORTED = frozenset(
         "postFilter.synonyms",
         "aggFilters",
         "geoDecay",
-        "fields",
     ]
 )
 _QUERIES = {
@@ -83,8 +91,11 @@ _QUERIES = {
 }
 _SUPPORTED = frozenset(
     {*_QUERIES, "format", "filter.ids", "filter.overallStatus", "filter.advanced"}
-    | {"sort", "countTotal", "pageSize", "pageToken"}
+    | {"sort", "countTotal", "pageSize", "pageToken", "fields"}
 )
+# The pieces of ``fields`` the fake can project a record on (piece names of the API's
+# data structure), as the API nests them: the rest answer 400.
+_FIELDS = frozenset({"NCTId", "LastUpdatePostDate"})
 
 
 class BadRequest(Exception):
@@ -555,6 +566,9 @@ class FakeCtgov:
     def _changed(self) -> None:
         self._version += 1
         self._cache.clear()
+        if self._server is not None:  # data published while serving: the registry's stamp moves
+            stamp = datetime.datetime.fromisoformat(self.data_timestamp)
+            self.data_timestamp = (stamp + datetime.timedelta(seconds=1)).isoformat()
 
     # -- observation and faults
 
@@ -702,7 +716,8 @@ class FakeCtgov:
                 result.keys, _sort_key(_decode_token(token, query_hash), descending)
             )
         chunk = result.entries[start : start + page_size]
-        bodies = [e.body for e in chunk] + (extra if start == 0 else [])
+        project = _projection(params.get("fields"))
+        bodies = [project(e) for e in chunk] + (extra if start == 0 else [])
         parts = [b'{"studies":[', b",".join(bodies), b"]"]
         if count_total and not token:
             parts.append(b',"totalCount":%d' % (len(result.entries) + len(extra)))
@@ -755,6 +770,29 @@ def _check_params(params: dict[str, str], allowed: set[str] | frozenset[str]) ->
         if name in _UNSUPPORTED:
             raise BadRequest(f"Parameter '{name}' is not supported by the fake API")
         raise BadRequest(f"Unknown parameter '{name}'")
+
+
+def _projection(value: str | None) -> Callable[[_Entry], bytes]:
+    """How a study is served: whole, or only the pieces ``fields`` names."""
+    if value is None:
+        return lambda entry: entry.body
+    pieces = set(_split_list(value))
+    if not pieces:
+        raise BadRequest("Parameter 'fields' must be a non-empty list")
+    unknown = sorted(pieces - _FIELDS)
+    if unknown:
+        raise BadRequest(f"Field '{unknown[0]}' in 'fields' is not supported by the fake API")
+
+    def light(entry: _Entry) -> bytes:
+        protocol: dict[str, Any] = {}
+        if "NCTId" in pieces:
+            protocol["identificationModule"] = {"nctId": entry.nct_id}
+        day = entry.dates.get("LastUpdatePostDate")
+        if "LastUpdatePostDate" in pieces and day is not None:
+            protocol["statusModule"] = {"lastUpdatePostDateStruct": {"date": day}}
+        return orjson.dumps({"protocolSection": protocol} if protocol else {})
+
+    return light
 
 
 def _page_size(value: str | None) -> int:

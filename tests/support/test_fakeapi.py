@@ -123,14 +123,16 @@ def test_it_searches_any_text_with_query_term(client: CtgovClient) -> None:
 
 def test_it_walks_every_page_of_two_studies(client: CtgovClient, fake: FakeCtgov) -> None:
     """pageSize=2 walks all 15 records in 8 pages, nctId order, totalCount on page 1 only."""
-    pages = list(client.iter_pages({}, page_size=2))
+    pages = [(p, list(p.studies)) for p in client.iter_pages({}, page_size=2)]
 
-    assert [len(p.studies) for p in pages] == [2] * 7 + [1]
-    assert [s for p in pages for s in ids(p.studies)] == ALL_IDS
-    assert [p.total_count for p in pages] == [15] + [None] * 7
+    assert [len(studies) for _, studies in pages] == [2] * 7 + [1]
+    assert [s for _, studies in pages for s in ids(studies)] == ALL_IDS
+    assert [p.total_count for p, _ in pages] == [15] + [None] * 7
     sent = [params for path, params in fake.requests]
     assert "pageToken" not in sent[0]
-    assert [params["pageToken"] for params in sent[1:]] == [p.next_page_token for p in pages[:-1]]
+    assert [params["pageToken"] for params in sent[1:]] == [
+        p.next_page_token for p, _ in pages[:-1]
+    ]
 
 
 def test_it_answers_pages_in_the_shape_of_the_api(fake: FakeCtgov) -> None:
@@ -183,15 +185,15 @@ def test_it_rejects_a_page_token_of_another_query(fake: FakeCtgov) -> None:
 def test_it_still_serves_a_study_updated_while_paging(client: CtgovClient, fake: FakeCtgov) -> None:
     """Sorted by LastUpdatePostDate, a study updated mid-walk moves to the end and is seen."""
     pages = client.iter_pages({"sort": "LastUpdatePostDate:asc"}, page_size=4)
-    first = next(pages)
-    moved = fake.get(ids(first.studies)[0])
+    first = ids(next(pages).studies)
+    moved = fake.get(first[0])
     moved["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2026-11-27"
     fake.put(moved)
 
     rest = [nct for page in pages for nct in ids(page.studies)]
 
-    assert rest[-1] == ids(first.studies)[0]
-    assert len(ids(first.studies)) + len(rest) == 16
+    assert rest[-1] == first[0]
+    assert len(first) + len(rest) == 16
 
 
 def test_it_sorts_by_last_update_descending_by_default(fake: FakeCtgov) -> None:

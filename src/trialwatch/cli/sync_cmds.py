@@ -1,4 +1,4 @@
-"""``trialwatch sync``: each watchlist in turn; one failure does not stop the others."""
+"""``trialwatch sync``: the watchlists as one batch; one failure does not stop the others."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from trialwatch.cli.common import (
     App,
@@ -33,14 +40,17 @@ def sync(
     full: Annotated[
         bool,
         typer.Option(
-            "--full", help="Re-fetch everything; mark studies that no longer match as left."
+            "--full",
+            help="List every match again, fetch what moved; mark studies that no longer match "
+            "as left.",
         ),
     ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Fetch new and updated studies of watchlists from ClinicalTrials.gov.
 
-    Each watchlist is synced in turn; one that fails does not stop the others. The
+    The watchlists are synced as one batch (each listed, then what moved fetched once
+    for all); one that fails does not stop the others. The
     command then exits with the failure's code (1 for API and database errors) and one
     line naming the failed watchlists.
     """
@@ -53,18 +63,17 @@ def sync(
     results: list[SyncResult] = []
     entries: list[dict[str, Any]] = []
     failures: list[tuple[str, TrialwatchError]] = []
-    with app.jobs.client() as client:
-        for slug in targets:
-            newest = _newest_run_id(app, slug)
-            with _progress(progress_wanted(json_output), slug) as on_page:
-                try:
-                    result = app.jobs.sync(slug, full=full, client=client, on_page=on_page)
-                except TrialwatchError as exc:
-                    failures.append((slug, exc))
-                    entries.append(_failed_entry(app, slug, exc, newest))
-                    continue
-            results.append(result)
-            entries.append(result.to_dict())
+    newest = {slug: _newest_run_id(app, slug) for slug in targets}
+    # One batch: /version is asked once, and a study several watchlists share is fetched once.
+    with app.jobs.client() as client, _progress(progress_wanted(json_output)) as on_page:
+        outcomes = app.jobs.sync_many(targets, full=full, client=client, on_page=on_page)
+    for slug, outcome in zip(targets, outcomes, strict=True):
+        if isinstance(outcome, TrialwatchError):
+            failures.append((slug, outcome))
+            entries.append(_failed_entry(app, slug, outcome, newest[slug]))
+        else:
+            results.append(outcome)
+            entries.append(outcome.to_dict())
     if json_output:
         print_json(entries)
     elif results:
@@ -158,22 +167,25 @@ def _fail(failures: list[tuple[str, TrialwatchError]], total: int) -> None:
 
 
 @contextmanager
-def _progress(enabled: bool, slug: str) -> Iterator[Callable[[SyncProgress], None] | None]:
-    """A rich progress bar on a terminal; nothing otherwise (the summary is logged)."""
+def _progress(enabled: bool) -> Iterator[Callable[[SyncProgress], None] | None]:
+    """A rich progress bar per watchlist on a terminal; nothing otherwise (the summary is
+    logged)."""
     if not enabled:
         yield None
         return
     columns = (
-        TextColumn(f"sync {slug}", markup=False),
+        TextColumn("sync {task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("studies"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("sync", total=None)
+        tasks: dict[str, TaskID] = {}
 
         def update(event: SyncProgress) -> None:
-            bar.update(task, completed=event.seen, total=event.total)
+            if event.slug not in tasks:
+                tasks[event.slug] = bar.add_task(event.slug, total=None)
+            bar.update(tasks[event.slug], completed=event.seen, total=event.total)
 
         yield update

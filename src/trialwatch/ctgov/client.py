@@ -39,6 +39,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+import ijson  # type: ignore[import-untyped]
 import orjson
 
 import trialwatch
@@ -57,14 +58,26 @@ PAGE_MARGIN = 2
 # Spec pattern of the nctId path parameter of GET /studies/{nctId}.
 _NCT_ID = re.compile(r"^[Nn][Cc][Tt]0*[1-9]\d{0,7}$")
 _ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
+# How the API lays out a page (``{"studies":[...],"totalCount":N,"nextPageToken":"..."}``):
+# the studies first, then the scalars. Other layouts are parsed whole.
+_STUDIES_FIRST = re.compile(rb'\A\s*\{\s*"studies"\s*:\s*\[')
+# The scalars after the studies array are a number and a short token: the array's end
+# is looked for only this far from the end of the body.
+_MAX_TAIL = 64 * 1024
 
 
 @dataclass(frozen=True)
 class Page:
-    """One page of ``GET /studies``: full study records, in the API's order."""
+    """One page of ``GET /studies``: its study records, in the API's order.
+
+    ``studies`` is read once: each record is parsed from the page's body as it is
+    taken (``ijson``), so a page of 1,000 full records is never held parsed whole.
+    An item that is not a JSON object is passed on for the caller to skip; a body
+    that turns out malformed part-way raises :class:`CtgovBadResponse` there.
+    """
 
     number: int  # 1-based
-    studies: list[dict[str, Any]]
+    studies: Iterator[Any]
     next_page_token: str | None
     total_count: int | None  # only on the first page (we always ask countTotal=true)
 
@@ -377,27 +390,62 @@ class CtgovClient:
 
     @staticmethod
     def _parse_page(response: httpx.Response, number: int) -> Page:
-        data = _decode(response)
-        studies = data.get("studies") if isinstance(data, dict) else None
-        if (
-            not isinstance(data, dict)
-            or not isinstance(studies, list)
-            or not all(isinstance(study, dict) for study in studies)
-        ):
-            raise CtgovBadResponse(
-                f"ClinicalTrials.gov answered {_where(response)} without a 'studies' list"
-            )
-        token = data.get("nextPageToken")
-        total = data.get("totalCount")
+        where = _where(response)
+        body = response.content
+        if _STUDIES_FIRST.match(body):
+            meta = _page_tail(body, where)
+            studies: Iterator[Any] = _stream_studies(body, where)
+        else:
+            data = _decode(response)
+            listed = data.get("studies") if isinstance(data, dict) else None
+            if not isinstance(data, dict) or not isinstance(listed, list):
+                raise CtgovBadResponse(
+                    f"ClinicalTrials.gov answered {where} without a 'studies' list"
+                )
+            meta, studies = data, iter(listed)
+        token = meta.get("nextPageToken")
+        total = meta.get("totalCount")
         if token is not None and (not isinstance(token, str) or not token):
-            raise CtgovBadResponse(
-                f"ClinicalTrials.gov answered {_where(response)} with a bad nextPageToken"
-            )
+            raise CtgovBadResponse(f"ClinicalTrials.gov answered {where} with a bad nextPageToken")
         if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
-            raise CtgovBadResponse(
-                f"ClinicalTrials.gov answered {_where(response)} with a bad totalCount"
-            )
+            raise CtgovBadResponse(f"ClinicalTrials.gov answered {where} with a bad totalCount")
         return Page(number=number, studies=studies, next_page_token=token, total_count=total)
+
+
+def _page_tail(body: bytes, where: str) -> dict[str, Any]:
+    """The members of a page that follow its studies array (``totalCount``, ``nextPageToken``).
+
+    The spec's ``PagedStudies`` has only ``studies``, ``nextPageToken`` and
+    ``totalCount`` (no additional properties), so what follows the array is scalars:
+    the array ends at the last ``]`` after which the rest of the body reads as the
+    end of a JSON object. Only the tail is parsed, not the page.
+    """
+    end = len(body)
+    while True:
+        end = body.rfind(b"]", max(0, len(body) - _MAX_TAIL), end)
+        if end < 0:
+            raise CtgovBadResponse(f"ClinicalTrials.gov answered {where} with malformed JSON")
+        rest = body[end + 1 :].lstrip()
+        try:
+            tail = orjson.loads(b"{" + (rest[1:] if rest.startswith(b",") else rest))
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(tail, dict) and "studies" not in tail:
+            return tail
+
+
+def _stream_studies(body: bytes, where: str) -> Iterator[Any]:
+    """The items of the page's studies array, parsed one at a time.
+
+    ``use_float``: numbers become floats as ``orjson.loads`` makes them, so a record
+    hashes the same however it was parsed.
+    """
+    try:
+        yield from ijson.items(body, "studies.item", use_float=True)
+    except ijson.JSONError as exc:
+        raise CtgovBadResponse(
+            f"ClinicalTrials.gov answered {where} with malformed JSON: {_one_line(str(exc))}"
+        ) from exc
 
 
 def _check_status(response: httpx.Response, not_found: str | None) -> _Failure | None:

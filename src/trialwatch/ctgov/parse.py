@@ -46,6 +46,19 @@ def nct_id_of(record: Mapping[str, Any]) -> str:
     return nct_id
 
 
+# The pieces a membership listing asks for (``fields=``): what the sync needs to tell
+# whether a listed study moved since its stored version. Piece names of the API's data
+# structure; the answer nests them as in a full record
+# (``protocolSection.statusModule.lastUpdatePostDateStruct.date``).
+MEMBERSHIP_FIELDS = ("NCTId", "LastUpdatePostDate")
+
+
+def last_update_of(record: Mapping[str, Any]) -> str | None:
+    """The record's ``lastUpdatePostDateStruct.date``, or None."""
+    value = get_path(record, "protocolSection.statusModule.lastUpdatePostDateStruct.date")
+    return value if isinstance(value, str) else None
+
+
 def record_problem(record: Any) -> str | None:
     """Why a record of a page cannot be stored (one short phrase), or None if it can."""
     nct_id = get_path(record, "protocolSection.identificationModule.nctId")

@@ -57,7 +57,7 @@ def build_search_params(
     """Return the ``GET /studies`` query parameters that find the studies of ``criteria``.
 
     ``updated_since`` keeps only studies whose ``LastUpdatePostDate`` is on or after
-    that day (an incremental sync). ``fields`` is never set: we store full records.
+    that day (an incremental sync). ``fields`` is not set here: see :func:`listing_params`.
 
     Raises ``ValueError`` when none of conditions, interventions, terms or NCT IDs
     is set, because such a query would return the whole registry.
@@ -119,6 +119,18 @@ def build_ids_params(
     if updated_since is not None:
         params["filter.advanced"] = _since(updated_since)
     return params
+
+
+def listing_params(params: dict[str, str], fields: Sequence[str]) -> dict[str, str]:
+    """The same search, asking only for ``fields`` of each study (a membership listing).
+
+    ``fields`` is the spec's comma-separated list of piece names (``NCTId``,
+    ``LastUpdatePostDate``); the API answers with records that hold only those
+    pieces, nested as in a full record.
+    """
+    if not fields:
+        raise ValueError("listing_params needs at least one field")
+    return {**params, "fields": ",".join(fields)}
 
 
 def essie_literal(value: str) -> str:

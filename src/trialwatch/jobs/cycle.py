@@ -7,7 +7,10 @@ and by ``trialwatch run --once``:
 2. sync, incrementally from its cursor, each enabled watchlist that is due: the
    timestamp moved since its last successful sync, its criteria changed (the sync
    is then full), its cron ``schedule`` fired since, or a day passed (the safety
-   net); one failing watchlist does not stop the others;
+   net); one failing watchlist does not stop the others. The due watchlists are
+   synced as one batch (``jobs.sync.sync_watchlists``) with this cycle's
+   ``dataTimestamp``: /version is not asked again, and a study several of them
+   share is fetched once;
 3. build the digests that are due, once for the whole cycle, and deliver the outbox;
 4. check health (alerts to admins).
 
@@ -29,6 +32,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from trialwatch.errors import LostLeadership, TrialwatchError, first_line
 from trialwatch.jobs.runner import Jobs
+from trialwatch.jobs.sync import SyncBatch
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Watchlist
@@ -107,23 +111,29 @@ def run_cycle(
     try:
         with jobs.client() as client:
             result.data_timestamp = client.data_timestamp()
+            due: list[str] = []
             for item in _watched(jobs, result.data_timestamp, force):
                 if item.reason is None:
                     result.up_to_date.append(item.slug)
-                    continue
-                _check(still_leader)
-                if jitter and result.synced:
-                    time.sleep(random.uniform(0, jitter))  # noqa: S311 - spacing, not secrecy
-                log.info("sync due watchlist=%s reason=%s", item.slug, item.reason)
-                try:
-                    jobs.sync(item.slug, client=client, on_page=lambda _: _check(still_leader))
-                except LostLeadership:
-                    raise
-                except TrialwatchError as exc:
-                    result.failed[item.slug] = first_line(exc)
-                    log.error("sync failed watchlist=%s error=%s", item.slug, first_line(exc))
                 else:
-                    result.synced.append(item.slug)
+                    log.info("sync due watchlist=%s reason=%s", item.slug, item.reason)
+                    due.append(item.slug)
+            _check(still_leader)
+            # One batch: each watchlist is listed, then what moved is fetched once for all;
+            # the /version answer above is the batch's (not asked again).
+            outcomes = jobs.sync_many(
+                due,
+                client=client,
+                on_page=lambda _: _check(still_leader),
+                batch=SyncBatch(data_timestamp=result.data_timestamp),
+                between=(lambda: _pause(jitter, still_leader)) if jitter else None,
+            )
+            for slug, outcome in zip(due, outcomes, strict=True):
+                if isinstance(outcome, TrialwatchError):
+                    result.failed[slug] = first_line(outcome)
+                    log.error("sync failed watchlist=%s error=%s", slug, first_line(outcome))
+                else:
+                    result.synced.append(slug)
     except LostLeadership:
         raise
     except TrialwatchError as exc:  # /version itself failed: nothing synced this cycle
@@ -145,6 +155,12 @@ def run_cycle(
         result.sent,
     )
     return result
+
+
+def _pause(jitter: float, still_leader: Callable[[], bool]) -> None:
+    """Space the watchlists of a cycle a little; stop if the lease was lost meanwhile."""
+    time.sleep(random.uniform(0, jitter))  # noqa: S311 - spacing, not secrecy
+    _check(still_leader)
 
 
 def _watched(jobs: Jobs, data_timestamp: str | None, force: bool) -> Sequence[_Watched]:

@@ -94,7 +94,7 @@ def store_records(
         unchanged=stored.unchanged,
         changes=len(change_list),
         max_last_update=max(
-            filter(None, (_parse_day(r.last_update_posted) for r in rows)), default=None
+            filter(None, (parse_day(r.last_update_posted) for r in rows)), default=None
         ),
         unknown_sections=set().union(*(unknown_sections(r) for r in records)),
     )
@@ -141,6 +141,42 @@ def _page_changes(
                 )
             )
     return rows
+
+
+def join_members(
+    session: Session,
+    *,
+    watchlist_id: int,
+    study_ids: Sequence[int],
+    run_id: int,
+    now: datetime,
+) -> int:
+    """Record that stored studies match the watchlist now, without fetching their records.
+
+    Those that (re)joined the watchlist get its ``new_study`` change, made from their
+    stored current record. Returns the number of change rows written.
+    """
+    if not study_ids:
+        return 0
+    joined = study_store.touch_membership(session, watchlist_id, sorted(study_ids), run_id, now)
+    if not joined:
+        return 0
+    current = study_store.current_version_ids(session, joined)
+    records = study_store.current_records(session, joined)
+    rows: list[dict[str, Any]] = []
+    for sid in joined:
+        rows.extend(
+            change_rows(
+                diff_records(None, records.get(sid, {})),
+                study_id=sid,
+                version_id=current.get(sid),
+                watchlist_id=watchlist_id,
+                run_id=run_id,
+                now=now,
+            )
+        )
+    change_store.insert_changes(session, rows)
+    return len(rows)
 
 
 def change_rows(
@@ -198,7 +234,7 @@ def backfill_changes(session: Session, now: datetime, *, batch: int = 200) -> tu
     return len(todo), total
 
 
-def _parse_day(value: str | None) -> date | None:
+def parse_day(value: str | None) -> date | None:
     """``"2025-03-14"`` or ``"2025-03"`` (month granularity) as a date; None otherwise."""
     if not value:
         return None

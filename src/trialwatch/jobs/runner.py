@@ -7,7 +7,7 @@ job. Each method is one step of one job and returns that job's result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -20,11 +20,17 @@ from trialwatch.config import Settings
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.digest.model import Digest
 from trialwatch.digest.render import RenderedMessage, make_environment
+from trialwatch.errors import TrialwatchError
 from trialwatch.jobs.delivery import SendResult, send_digests_once
 from trialwatch.jobs.digests import BuildResult, MailSettings, build_digests_once, preview_digest
 from trialwatch.jobs.health import HealthResult, check_health
 from trialwatch.jobs.housekeeping import purge_sent_outbox
-from trialwatch.jobs.sync import SyncProgress, SyncResult, sync_watchlist
+from trialwatch.jobs.sync import (
+    SyncBatch,
+    SyncProgress,
+    SyncResult,
+    sync_watchlists,
+)
 from trialwatch.mail.signing import resolve_secret
 from trialwatch.mail.transport import MailTransport, make_transport
 
@@ -61,17 +67,35 @@ class Jobs:
         if client is None:
             with self.client() as own:
                 return self.sync(slug, full=full, client=own, on_page=on_page)
+        [outcome] = self.sync_many([slug], client=client, full=full, on_page=on_page)
+        if isinstance(outcome, TrialwatchError):
+            raise outcome
+        return outcome
+
+    def sync_many(
+        self,
+        slugs: Sequence[str],
+        *,
+        client: CtgovClient,
+        full: bool = False,
+        on_page: Callable[[SyncProgress], None] | None = None,
+        batch: SyncBatch | None = None,
+        between: Callable[[], None] | None = None,
+    ) -> list[SyncResult | TrialwatchError]:
+        """Sync watchlists as one batch: a study they share is fetched once."""
         s = self.settings
-        return sync_watchlist(
+        return sync_watchlists(
             self.engine,
             client,
-            slug,
+            slugs,
             full=full,
             page_size=s.page_size,
             overlap_days=s.overlap_days,
             api_url=s.api_url,
             now=self.clock,
             on_page=on_page,
+            batch=batch,
+            between=between,
         )
 
     # --- digests ------------------------------------------------------------------------

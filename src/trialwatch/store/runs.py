@@ -59,6 +59,25 @@ def add_page(
     run.requests = requests
 
 
+def add_counts(
+    session: Session,
+    run_id: int,
+    *,
+    pages: int = 0,
+    seen: int = 0,
+    new: int = 0,
+    updated: int = 0,
+    unchanged: int = 0,
+) -> None:
+    """Add to a run's counters (in the transaction of what they count)."""
+    run = session.get_one(SyncRun, run_id)
+    run.pages += pages
+    run.seen += seen
+    run.new += new
+    run.updated += updated
+    run.unchanged += unchanged
+
+
 def add_skipped(session: Session, run_id: int, reasons: list[str]) -> None:
     """Count records the run could not store, keeping the first reason."""
     if reasons:

@@ -357,6 +357,28 @@ def mark_left(session: Session, watchlist_id: int, study_ids: Sequence[int], now
         )
 
 
+def known_studies(session: Session, nct_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+    """(study id, last update posted) of each stored study among ``nct_ids``, by NCT ID."""
+    found: dict[str, tuple[int, str | None]] = {}
+    ids = list(nct_ids)
+    for start in range(0, len(ids), _IN_BATCH):
+        rows = session.execute(
+            select(Study.nct_id, Study.id, Study.last_update_posted).where(
+                Study.nct_id.in_(ids[start : start + _IN_BATCH])
+            )
+        ).tuples()
+        found.update((nct, (sid, posted)) for nct, sid, posted in rows)
+    return found
+
+
+def current_records(session: Session, study_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The current record of each study, by study id."""
+    return _old_records(session, list(study_ids)) if study_ids else {}
+
+
+_IN_BATCH = 500  # values per IN (...) list
+
+
 def get_study(session: Session, nct_id: str) -> Study:
     row = session.scalar(select(Study).where(Study.nct_id == nct_id.upper()))
     if row is None:
