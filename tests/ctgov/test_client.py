@@ -171,6 +171,71 @@ def test_it_rejects_malformed_json(api: respx.MockRouter, waits: Waits) -> None:
     assert route.call_count == 1
 
 
+def test_it_reads_total_and_token_after_the_studies_and_parses_records_one_by_one(
+    api: respx.MockRouter, waits: Waits
+) -> None:
+    """The API's layout (studies first, then totalCount and nextPageToken) is streamed:
+    the scalars come from the page's tail, the records as they are taken, floats as
+    orjson reads them (so a record hashes the same however it was parsed)."""
+    body = (
+        b'{"studies":[{"n":1,"x":1.10,"s":"a ] in text"},'
+        b' {"n":2,"e":1e2,"nested":[[1],[2]]}],\n "totalCount": 2, "nextPageToken":"t]1"}'
+    )
+    api.get("/studies", params={"pageToken": "t]1"}).respond(json={"studies": []})
+    api.get("/studies", params={"countTotal": "true"}).respond(content=body)
+
+    with make_client(waits) as client:
+        pages = client.iter_pages({})
+        first = next(pages)
+        assert (first.total_count, first.next_page_token) == (2, "t]1")
+        assert not isinstance(first.studies, list)
+        assert list(first.studies) == orjson.loads(body)["studies"]
+        assert [list(page.studies) for page in pages] == [[]]
+
+
+def test_it_parses_a_page_whose_scalars_come_first_whole(
+    api: respx.MockRouter, waits: Waits
+) -> None:
+    """Another layout of the same members is parsed whole, with the same result."""
+    api.get("/studies").respond(
+        content=b'{"totalCount":1,"studies":[{"n":1}]}', headers={"Content-Type": "text/json"}
+    )
+
+    with make_client(waits) as client:
+        [page] = client.iter_pages({})
+        assert (page.total_count, page.next_page_token, list(page.studies)) == (1, None, [{"n": 1}])
+
+
+def test_it_passes_on_an_item_that_is_not_an_object(api: respx.MockRouter, waits: Waits) -> None:
+    """A studies item that is not an object is the caller's to skip, not the page's end."""
+    api.get("/studies").respond(content=b'{"studies":[7,{"n":1}],"totalCount":2}')
+
+    with make_client(waits) as client:
+        [page] = client.iter_pages({})
+        assert list(page.studies) == [7, {"n": 1}]
+
+
+def test_it_rejects_a_body_that_breaks_off_inside_the_studies(
+    api: respx.MockRouter, waits: Waits
+) -> None:
+    """Malformed JSON found part-way through the records is a CtgovBadResponse there."""
+    api.get("/studies").respond(content=b'{"studies":[{"n":1},{"n":2 "x"}],"totalCount":2}')
+
+    with make_client(waits) as client:
+        [page] = client.iter_pages({})
+        assert next(page.studies) == {"n": 1}
+        with pytest.raises(CtgovBadResponse, match="malformed JSON"):
+            next(page.studies)
+
+
+def test_it_rejects_a_page_with_no_end_to_its_studies(api: respx.MockRouter, waits: Waits) -> None:
+    """A body cut short (no closing bracket) is a CtgovBadResponse before any record."""
+    api.get("/studies").respond(content=b'{"studies":[{"n":1},{"n":2}')
+
+    with make_client(waits) as client, pytest.raises(CtgovBadResponse, match="malformed JSON"):
+        next(client.iter_pages({}))
+
+
 def test_it_stops_when_the_api_repeats_a_page_token(api: respx.MockRouter, waits: Waits) -> None:
     """A nextPageToken equal to the one just sent would loop forever: it is an error."""
     api.get("/studies", params={"pageToken": "same"}).respond(

@@ -260,6 +260,52 @@ def test_it_sees_records_added_and_removed(client: CtgovClient, fake: FakeCtgov)
     assert ids(client.iter_studies(params)) == ["NCT06537999", "NCT06742190", "NCT07000001"]
 
 
+def test_it_moves_the_data_timestamp_when_its_data_changes(fake: FakeCtgov) -> None:
+    """A put or remove while serving is a publication: dataTimestamp moves a second on."""
+    fake.data_timestamp = "2026-12-01T08:00:00"
+    fake.put(fake.get("NCT06537999"))
+    assert fake.data_timestamp == "2026-12-01T08:00:01"
+    fake.remove("NCT06537999")
+    assert fake.data_timestamp == "2026-12-01T08:00:02"
+
+
+def test_it_serves_only_the_fields_asked_for_nested_as_in_a_full_record(
+    fake: FakeCtgov,
+) -> None:
+    """fields=NCTId,LastUpdatePostDate: each study holds those two pieces, 1000 a page."""
+    params = {
+        "query.cond": '"multifocal motor neuropathy"',
+        "fields": "NCTId,LastUpdatePostDate",
+        "pageSize": "1000",
+        "countTotal": "true",
+    }
+    with httpx.Client() as http:
+        page = http.get(f"{fake.base_url}/studies", params=params).json()
+        only_ids = http.get(f"{fake.base_url}/studies", params={**params, "fields": "NCTId"}).json()
+        unknown = http.get(f"{fake.base_url}/studies", params={**params, "fields": "BriefTitle"})
+
+    first = page["studies"][0]
+    full = fake.get(first["protocolSection"]["identificationModule"]["nctId"])
+    day = full["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
+    assert first == {
+        "protocolSection": {
+            "identificationModule": {
+                "nctId": full["protocolSection"]["identificationModule"]["nctId"]
+            },
+            "statusModule": {"lastUpdatePostDateStruct": {"date": day}},
+        }
+    }
+    assert page["totalCount"] == 3 == len(page["studies"])
+    assert all(set(s["protocolSection"]) == {"identificationModule"} for s in only_ids["studies"])
+    assert unknown.status_code == 400
+    assert "not supported by the fake" in unknown.text
+    assert [p["fields"] for path, p in fake.requests] == [
+        "NCTId,LastUpdatePostDate",
+        "NCTId",
+        "BriefTitle",
+    ]
+
+
 # -- errors and faults ------------------------------------------------------------------
 
 
