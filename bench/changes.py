@@ -25,7 +25,7 @@ import gc
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,17 @@ def _site_added(record: Record, rng: random.Random) -> None:
     )
 
 
+def _site_corrected(record: Record, rng: random.Random) -> None:
+    sites = record["protocolSection"].get("contactsLocationsModule", {}).get("locations")
+    if not sites:
+        _site_added(record, rng)
+        return
+    _bump(record, rng)
+    site = rng.choice(sites)
+    site["facility"] = f"{site.get('facility') or 'Site'} (Main Campus)"
+    site["zip"] = f"{site.get('zip') or ''}0"
+
+
 def _dates(record: Record, rng: random.Random) -> None:
     _bump(record, rng)
     for key in ("primaryCompletionDateStruct", "completionDateStruct"):
@@ -101,22 +112,30 @@ def _dates(record: Record, rng: random.Random) -> None:
         }
 
 
-EDITS: dict[str, Callable[[Record, random.Random], None]] = {
+Edit = Callable[[Record, random.Random], None]
+EDITS: dict[str, Edit] = {
     "unchanged": _unchanged,
     "bookkeeping": _bump,
     "status": _status_change,
     "site added": _site_added,
     "dates": _dates,
 }
+"""The edits of the pool that the headline figure and ``--check`` time."""
+EXTRA_EDITS: dict[str, Edit] = {"site corrected": _site_corrected}
+"""Edits timed on their own line only, outside the headline mix (kept comparable over time):
+a facility's name and zip code edited, so the second, fuzzy pass of site matching runs (a
+record without sites gets a site added instead)."""
 
 
-def build_pool(raw: dict[str, bytes], copies: int, seed: int) -> list[tuple[str, Pair]]:
+def build_pool(
+    raw: dict[str, bytes], copies: int, seed: int, edits: Mapping[str, Edit] = EDITS
+) -> list[tuple[str, Pair]]:
     """``copies`` independent pairs for every record and edit, labelled by edit."""
     rng = random.Random(seed)
     pool: list[tuple[str, Pair]] = []
     for _ in range(copies):
         for data in raw.values():
-            for name, edit in EDITS.items():
+            for name, edit in edits.items():
                 old, new = orjson.loads(data), orjson.loads(data)
                 edit(new, rng)
                 pool.append((name, (old, new)))
@@ -221,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         by_edit.setdefault(name, []).append((name, pair))
     for name, part in by_edit.items():
         print(time_it(_explain, part, len(part) * 20, args.repeat).line(f"  edit: {name}"))
+    for name, edit in EXTRA_EDITS.items():
+        part = build_pool(raw, args.copies, args.seed, {name: edit})
+        print(time_it(_explain, part, len(part) * 20, args.repeat).line(f"  extra edit: {name}"))
 
     rate = n / ours.cpu
     if args.check and rate < TARGET:

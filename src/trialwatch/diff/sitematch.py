@@ -107,31 +107,40 @@ def site_score(old: Item, new: Item) -> float | None:
 
 
 def facility_score(old: str, new: str) -> float | None:
-    """``1.0`` for the same (or no) name, the likeness of alike names, ``None`` otherwise."""
+    """``1.0`` for the same (or no) name, less for alike names, ``None`` otherwise.
+
+    Alike: every word of the shorter name is a word of the other, or an
+    abbreviation or a typo of one. The score is the share of the longer name's
+    words found as they are, so the closer of two candidates wins.
+    """
     if old == new:
         return 1.0
     small, large = sorted((old.split(), new.split()), key=len)
-    if not small or not all(any(_same_word(a, b) for b in large) for a in small):
+    words = set(large)
+    if not small or not all(a in words or any(_same_word(a, b) for b in large) for a in small):
         return None
-    return SequenceMatcher(None, old, new).ratio()
+    return len(words.intersection(small)) / len(words)
 
 
 def _same_word(a: str, b: str) -> bool:
-    """Equal, an abbreviation ("univ" for "university"), or a typo of a longer word."""
-    if a == b:
-        return True
+    """An abbreviation ("univ" for "university"), or a typo of a longer word."""
     short, long = sorted((a, b), key=len)
     if len(short) >= 3 and long.startswith(short) and not short.isdigit():
         return True
-    return len(short) >= 4 and SequenceMatcher(None, a, b).ratio() >= 0.8
+    if len(short) < 4 or 2 * len(short) < 0.8 * (len(short) + len(long)):
+        return False
+    return SequenceMatcher(None, a, b).ratio() >= 0.8
 
 
 def _norm(value: Any) -> str:
     """Words without case, accents or punctuation: ``"Marañón  Hosp."`` -> ``"maranon hosp"``."""
     if value is None:
         return ""
-    text = unicodedata.normalize("NFKD", str(value).casefold())
-    return " ".join(_WORD.findall("".join(c for c in text if not unicodedata.combining(c))))
+    text = str(value).casefold()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(_WORD.findall(text))
 
 
 def _point(site: Item) -> tuple[float, float] | None:
