@@ -21,37 +21,40 @@ from trialwatch.ctgov.parse import STUDY_URL, get_path
 from trialwatch.errors import ConfigError
 
 STUDY_COLUMNS = (
+    # The columns of earlier releases, in their places ...
     "nct_id",
     "title",
     "acronym",
     "status",
-    "last_known_status",
-    "why_stopped",
-    "study_type",
     "phases",
     "conditions",
     "interventions",
     "sponsor",
-    "collaborators",
     "enrollment",
     "enrollment_type",
     "start_date",
-    "start_date_type",
     "primary_completion_date",
-    "primary_completion_date_type",
     "completion_date",
+    "last_update_posted",
+    "has_results",
+    "countries",
+    "url",
+    # ... then the trial's details ...
+    "study_type",
+    "last_known_status",
+    "why_stopped",
+    "start_date_type",
+    "primary_completion_date_type",
     "completion_date_type",
     "first_posted",
     "results_first_posted",
-    "last_update_posted",
-    "has_results",
+    "collaborators",
     "min_age",
     "max_age",
     "sex",
     "site_count",
-    "countries",
+    # ... and where the row comes from.
     "watchlists",
-    "url",
     "version",
     "content_hash",
     "fetched_at",
@@ -163,7 +166,7 @@ def study_row(record: Mapping[str, Any], provenance: Provenance) -> dict[str, An
         "fetched_at": provenance.fetched_at.isoformat(),
         "data_timestamp": provenance.data_timestamp,
     }
-    return row
+    return {column: row[column] for column in STUDY_COLUMNS}
 
 
 class ChangeLike(Protocol):

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
 
-from trialwatch.cli.common import JsonOpt, load_app, out, print_json, print_table
+from trialwatch.cli.common import JsonOpt, err, load_app, out, print_json, print_table
+from trialwatch.cli.study_cmds import ExportFormat, write_rows
 from trialwatch.diff import diff_records
 from trialwatch.diff.leaves import leaf_differences
-from trialwatch.errors import NotFoundError
+from trialwatch.errors import ConfigError, NotFoundError
+from trialwatch.exports import CHANGE_COLUMNS, change_row, choose_columns
 from trialwatch.jobs import records
 from trialwatch.store import changes as change_store
+from trialwatch.store import exports as export_store
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.timeparse import parse_since
@@ -23,6 +27,12 @@ from trialwatch.vocab import MAILED_SIGNIFICANCES
 # The choices of --significance, from the one vocabulary (a typer choice needs an enum).
 Level = enum.StrEnum("Level", {level: level for level in (*MAILED_SIGNIFICANCES, "all")})  # type: ignore[misc]
 _DEFAULT_LEVEL = Level("minor")
+
+
+class ChangesFormat(enum.StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
 
 
 def changes(
@@ -36,21 +46,72 @@ def changes(
         Level,
         typer.Option("--significance", "-s", help="major, minor (and major) or all (with noise)."),
     ] = _DEFAULT_LEVEL,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 200,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", "-n", min=0, help="At most this many (0: all of them)."),
+    ] = 200,
+    fmt: Annotated[
+        ChangesFormat,
+        typer.Option(
+            "--format", "-f", help="table (the default), or csv or json to export the rows."
+        ),
+    ] = ChangesFormat.table,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="With csv or json: write to FILE (atomically), not stdout."
+        ),
+    ] = None,
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            "--fields",
+            help="With csv or json: only these columns, comma-separated, in this order"
+            f" (default: all): {', '.join(CHANGE_COLUMNS)}.",
+        ),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """List detected changes, newest first."""
+    """List detected changes, newest first; or export them as CSV or JSON.
+
+    An export has one row per change: when it was detected, the study, the watchlist
+    of a membership change, the version that made it and the date the registry posted
+    that version, kind, significance, field, summary, old and new values, countries.
+    In CSV, old, new and countries are JSON (a text value in quotes, null when none).
+    --limit applies to exports too: --limit 0 exports every change.
+    """
+    export = fmt is not ChangesFormat.table
+    if json_output and export:
+        raise ConfigError(f"--json and --format {fmt.value}: choose one")
+    given = [
+        name for name, value in (("--output", output), ("--fields", fields)) if value is not None
+    ]
+    if given and not export:
+        verb = "go" if len(given) > 1 else "goes"
+        raise ConfigError(f"{' and '.join(given)} {verb} with --format csv or --format json")
+    columns = choose_columns(fields, CHANGE_COLUMNS)
     app = load_app()
     start = parse_since(since, datetime.now(UTC)) if since else None
     with app.session() as session:
-        watchlist_id = watchlist_store.get_watchlist(session, watchlist).id if watchlist else None
-        rows = change_store.list_changes(
-            session,
-            watchlist_id=watchlist_id,
-            since=start,
-            significance=significance.value,
-            limit=limit,
-        )
+        chosen: dict[str, Any] = {
+            "watchlist_id": watchlist_store.get_watchlist(session, watchlist).id
+            if watchlist
+            else None,
+            "since": start,
+            "significance": significance.value,
+            "limit": limit or None,
+        }
+        if export:
+            rows = (change_row(r) for r in export_store.iter_changes(session, **chosen))
+            written = write_rows(rows, columns, ExportFormat(fmt.value), output)
+            if limit and written == limit:
+                err.print(f"stopped at --limit {limit}: --limit 0 writes every change")
+            return
+        listed = change_store.list_changes(session, **chosen)
+    _print_changes(listed, json_output)
+
+
+def _print_changes(rows: list[change_store.ChangeView], json_output: bool) -> None:
     if json_output:
         print_json([r.to_dict() for r in rows])
         return

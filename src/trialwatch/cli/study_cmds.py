@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import enum
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,8 +13,9 @@ import typer
 from rich.text import Text
 
 from trialwatch.cli.common import atomic_output, bold, load_app, out, print_json, print_table
-from trialwatch.ctgov.parse import EXPORT_COLUMNS, export_row
+from trialwatch.exports import STUDY_COLUMNS, choose_columns, csv_cells, pick, study_row
 from trialwatch.store import changes as change_store
+from trialwatch.store import exports as export_store
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 
@@ -98,34 +100,50 @@ def export(
     include_left: Annotated[
         bool, typer.Option("--include-left", help="Also studies that left the watchlist.")
     ] = False,
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            "--fields",
+            help="Only these columns, comma-separated, in this order"
+            f" (default: all): {', '.join(STUDY_COLUMNS)}.",
+        ),
+    ] = None,
 ) -> None:
-    """Export the current version of every study, one row per study."""
+    """Export the current version of every study, one row per study, with its provenance.
+
+    Provenance: the stored version number, its content hash, when it was fetched and
+    the registry's data timestamp of the sync that stored it. In CSV, a list
+    (phases, conditions, countries, watchlists, ...) is a JSON array
+    (["Leiden; site 2","Paris"], [] when empty) and a yes/no is true or false; in
+    JSON, lists stay lists.
+    """
+    columns = choose_columns(fields, STUDY_COLUMNS)
     app = load_app()
     with app.session() as session:
         watchlist_id = watchlist_store.get_watchlist(session, watchlist).id if watchlist else None
-        rows = (
-            export_row(r)
-            for r in study_store.iter_current_records(
-                session, watchlist_id, include_left=include_left
-            )
-        )
-        if fmt is ExportFormat.csv:
-            with atomic_output(output) as handle:
-                writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-                writer.writeheader()
-                for row in rows:
-                    writer.writerow({k: _csv_value(v) for k, v in row.items()})
-        else:
-            with atomic_output(output, binary=True) as handle:
-                handle.write(b"[")
-                for i, row in enumerate(rows):
-                    handle.write((b",\n" if i else b"\n") + orjson.dumps(row))
-                handle.write(b"\n]\n")
+        studies = export_store.iter_studies(session, watchlist_id, include_left=include_left)
+        write_rows((study_row(s.record, s) for s in studies), columns, fmt, output)
 
 
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return value
+def write_rows(
+    rows: Iterable[dict[str, Any]],
+    columns: Sequence[str],
+    fmt: ExportFormat,
+    output: Path | None,
+) -> int:
+    """Write ``columns`` of each row as CSV or a JSON array, streamed; return how many."""
+    count = 0
+    if fmt is ExportFormat.csv:
+        with atomic_output(output) as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(csv_cells(pick(row, columns)))
+                count += 1
+        return count
+    with atomic_output(output, binary=True) as handle:
+        handle.write(b"[")
+        for count, row in enumerate(rows, 1):
+            handle.write((b",\n" if count > 1 else b"\n") + orjson.dumps(pick(row, columns)))
+        handle.write(b"\n]\n" if count else b"]\n")
+    return count
