@@ -185,3 +185,13 @@ def test_it_needs_the_same_country_and_city_or_point_to_pair_sites() -> None:
     assert site_score(near, dict(near, city="Lion", geoPoint={"lat": 42.7, "lon": -5.57})) is None
     assert site_score(near, dict(near, city="Lion", geoPoint={"lat": "x"})) is None
     assert site_score(dict(leon, city="Leon"), leon) == 1.0
+
+
+def test_it_reports_a_bulk_zip_code_fix_as_noise() -> None:
+    """Every one of the 437 PALLAS sites with a longer zip code: one noise line, no new sites."""
+    old, new = load_pair("NCT02513394.json")
+    for site in _sites(new):
+        site["zip"] = f"{site.get('zip') or ''}-0000"
+    [change] = _diff(old, new)
+    assert (change.kind, change.significance) == ("sites_updated", "noise")
+    assert change.summary.startswith("437 sites updated: 192 in United States")

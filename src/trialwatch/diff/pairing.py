@@ -11,7 +11,7 @@ wrong pairing would report one site's (or drug's) change as another's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 Item = Mapping[str, Any]
@@ -20,27 +20,40 @@ Score = Callable[[Item, Item], float | None]
 """How alike a removed and an added item are (higher is closer); ``None``: not a candidate."""
 
 MAX_PAIRS = 250_000
-"""Past this many removed x added combinations nothing is paired (a wholesale list swap)."""
+"""Past this many removed x added comparisons nothing is paired (a wholesale list swap)."""
+
+Bucket = Callable[[Item], Hashable]
+"""Only items in the same bucket are compared (a cheap necessary condition of a score)."""
 
 
 def pair_up(
-    removed: list[Labelled], added: list[Labelled], score: Score
+    removed: list[Labelled], added: list[Labelled], score: Score, bucket: Bucket | None = None
 ) -> tuple[list[tuple[str, Item, Item]], list[Labelled], list[Labelled]]:
     """``(pairs, removed left, added left)``; a pair is ``(new label, old item, new item)``.
 
     Each input keeps its order in what is left; pairs follow the order of ``added``.
     """
-    if not removed or not added or len(removed) * len(added) > MAX_PAIRS:
+    if not removed or not added:
+        return [], removed, added
+    olds: dict[Hashable, list[int]] = {}
+    news: dict[Hashable, list[int]] = {}
+    for i, (_, old) in enumerate(removed):
+        olds.setdefault(None if bucket is None else bucket(old), []).append(i)
+    for j, (_, new) in enumerate(added):
+        news.setdefault(None if bucket is None else bucket(new), []).append(j)
+    shared = olds.keys() & news.keys()
+    if sum(len(olds[key]) * len(news[key]) for key in shared) > MAX_PAIRS:
         return [], removed, added
     best_old: dict[int, tuple[float, int, bool]] = {}  # added index -> (score, removed, tie)
     best_new: dict[int, tuple[float, int, bool]] = {}  # removed index -> (score, added, tie)
-    for i, (_, old) in enumerate(removed):
-        for j, (_, new) in enumerate(added):
-            found = score(old, new)
-            if found is None:
-                continue
-            _keep_best(best_new, i, found, j)
-            _keep_best(best_old, j, found, i)
+    for key in shared:
+        for i in olds[key]:
+            for j in news[key]:
+                found = score(removed[i][1], added[j][1])
+                if found is None:
+                    continue
+                _keep_best(best_new, i, found, j)
+                _keep_best(best_old, j, found, i)
     pairs: list[tuple[str, Item, Item]] = []
     taken_old: set[int] = set()
     taken_new: set[int] = set()

@@ -8,8 +8,8 @@ copy first, so a new site in a city that already has one is an addition, not a
 status change of the old one.
 
 Pass 2 pairs what is left (sites removed and added in the same version) when one
-is a correction of the other: the same country, the same city or geo point
-(within :data:`NEAR_KM`), and facility names that are alike (both absent, or
+is a correction of the other: the same country, the same city (looked at first)
+or geo point (within :data:`NEAR_KM`), and facility names that are alike (both absent, or
 every word of the shorter one found in the other, give or take a typo or an
 abbreviation). The registry geocodes a site by its city, so a geo point alone
 does not tell two hospitals of one city apart: the facility must agree too.
@@ -43,10 +43,22 @@ def match_sites(old: Any, new: Any) -> Matched | None:
         return matched
     if any("#" in label for label, *_ in [*matched.added, *matched.removed, *matched.changed]):
         matched = _regroup(matched)
-    if matched.added and matched.removed:
-        pairs, matched.removed, matched.added = pair_up(matched.removed, matched.added, site_score)
+    for bucket in (_same_city, _same_country):  # the same city first, then a near point
+        if not matched.added or not matched.removed:
+            break
+        pairs, matched.removed, matched.added = pair_up(
+            matched.removed, matched.added, site_score, bucket
+        )
         matched.changed += pairs
     return matched
+
+
+def _same_city(site: Item) -> tuple[str, str]:
+    return _norm(site.get("country")), _norm(site.get("city"))
+
+
+def _same_country(site: Item) -> str:
+    return _norm(site.get("country"))
 
 
 def _regroup(matched: Matched) -> Matched:
