@@ -12,12 +12,13 @@ Field paths follow the Study schema of API v2 (``ctg-oas-v2.yaml``, 2.0.5).
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from trialwatch.ctgov.parse import STUDY_URL, get_path
+import orjson
+
+from trialwatch.ctgov.parse import STUDY_URL
 from trialwatch.errors import ConfigError
 
 STUDY_COLUMNS = (
@@ -147,12 +148,12 @@ def study_row(record: Mapping[str, Any], provenance: Provenance) -> dict[str, An
         ("primary_completion_date", "primaryCompletionDateStruct"),
         ("completion_date", "completionDateStruct"),
     ):
-        row[column] = get_path(status, f"{struct}.date")
-        row[f"{column}_type"] = get_path(status, f"{struct}.type")
+        date = status.get(struct) or {}
+        row[column], row[f"{column}_type"] = date.get("date"), date.get("type")
     row |= {
-        "first_posted": get_path(status, "studyFirstPostDateStruct.date"),
-        "results_first_posted": get_path(status, "resultsFirstPostDateStruct.date"),
-        "last_update_posted": get_path(status, "lastUpdatePostDateStruct.date"),
+        "first_posted": (status.get("studyFirstPostDateStruct") or {}).get("date"),
+        "results_first_posted": (status.get("resultsFirstPostDateStruct") or {}).get("date"),
+        "last_update_posted": (status.get("lastUpdatePostDateStruct") or {}).get("date"),
         "has_results": bool(record.get("hasResults")),
         "min_age": eligibility.get("minimumAge"),
         "max_age": eligibility.get("maximumAge"),
@@ -237,21 +238,15 @@ def pick(row: Mapping[str, Any], columns: Iterable[str]) -> dict[str, Any]:
 
 def csv_cells(row: Mapping[str, Any]) -> dict[str, Any]:
     """The row's values as CSV cells (see the module docstring); None stays an empty cell."""
-    return {column: _cell(column, value) for column, value in row.items()}
-
-
-def _cell(column: str, value: Any) -> Any:
-    if column in JSON_CELLS:
-        return _json(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return _json(value)
-    return value
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    cells: dict[str, Any] = {}
+    for column, value in row.items():
+        if column in JSON_CELLS or isinstance(value, list | dict):
+            cells[column] = orjson.dumps(value).decode()
+        elif isinstance(value, bool):
+            cells[column] = "true" if value else "false"
+        else:
+            cells[column] = value
+    return cells
 
 
 def _names(items: Any) -> list[str]:

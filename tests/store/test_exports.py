@@ -173,3 +173,35 @@ def test_a_change_carries_the_posted_date_of_its_version(
         ("NCT03475563", "cidp", 1, "2019-11-27"),
         ("NCT00763412", "mmn", 1, "2017-06-05"),
     }
+
+
+def test_studies_are_streamed_a_batch_at_a_time(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading 300 studies holds a batch of records at a time, not all 300."""
+    import tracemalloc
+
+    wl, run = make_watchlist_and_run(engine)
+    base = _record("NCT03475563.json")
+    page = []
+    for i in range(300):
+        record = copy.deepcopy(base)
+        record["protocolSection"]["identificationModule"]["nctId"] = f"NCT{10000000 + i:08d}"
+        page.append(record)
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as session:
+        records.store_records(session, page, watchlist_id=wl, run_id=run, now=T1)
+    monkeypatch.setattr(export_store, "BATCH", 10)
+
+    def peak(read: Any) -> int:
+        with session_scope(factory) as session:
+            tracemalloc.start()
+            try:
+                read(session)
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+    streamed = peak(lambda s: sum(1 for _ in export_store.iter_studies(s)))
+    held = peak(lambda s: len(list(export_store.iter_studies(s))))
+    assert streamed * 5 < held, (streamed, held)
