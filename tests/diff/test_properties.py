@@ -151,6 +151,9 @@ edits: st.SearchStrategy[Edit] = st.one_of(
     ),
     st.tuples(st.just("remove site"), st.integers(0, 10**6)),
     st.tuples(st.just("site status"), st.tuples(st.integers(0, 10**6), statuses)),
+    st.tuples(st.just("correct site"), st.tuples(st.integers(0, 10**6), words)),
+    st.tuples(st.just("nameless site"), st.integers(0, 10**6)),
+    st.tuples(st.just("copy site"), st.tuples(st.integers(0, 10**6), statuses)),
     st.tuples(
         st.just("date"),
         st.tuples(
@@ -187,6 +190,14 @@ def _apply(record: dict[str, Any], edit: Edit) -> None:
         sites.pop(value % len(sites))
     elif name == "site status" and sites:
         sites[value[0] % len(sites)]["status"] = value[1]
+    elif name == "correct site" and sites:
+        site = sites[value[0] % len(sites)]
+        site["facility"] = f"{site.get('facility') or ''} {value[1]}".strip()
+        site["zip"] = f"{site.get('zip') or ''}0"
+    elif name == "nameless site" and sites:
+        sites[value % len(sites)].pop("facility", None)
+    elif name == "copy site" and sites:
+        sites.append(dict(sites[value[0] % len(sites)], status=value[1]))
     elif name == "date":
         status[value[0]] = value[1]
     elif name == "title":
