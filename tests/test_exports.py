@@ -190,6 +190,12 @@ def test_the_cell_of_a_list_is_compact_json() -> None:
     assert csv_cells({"countries": ["Leiden; site 2", "Paris"]}) == {
         "countries": '["Leiden; site 2","Paris"]'
     }
+    # A list in a column not declared as JSON is JSON all the same, never "a; b".
+    assert csv_cells({"other": ["a; b", "c"], "n": 3, "x": None}) == {
+        "other": '["a; b","c"]',
+        "n": 3,
+        "x": None,
+    }
 
 
 def test_fields_are_chosen_in_the_order_given_once_each() -> None:
