@@ -92,7 +92,10 @@ class Change:
     ``old`` and ``new`` are the values at ``field`` in the older and newer record
     (``None`` where absent). For a keyed list item (``...locations[label]``) that is
     the item itself; for a grouped change (``sites_added`` etc., ``field`` the list
-    path) they are the lists of the items concerned, in the same order.
+    path) they are the lists of the items concerned, in the same order. An item
+    found again under a new key (a corrected site, a renamed intervention or
+    contact) is named by its key in the newer record: ``old`` is the item as it was,
+    under its old key.
     """
 
     kind: str
