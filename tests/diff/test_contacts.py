@@ -91,3 +91,23 @@ def test_it_writes_phones_and_roles_as_listed() -> None:
     assert role_words("STUDY_DIRECTOR") == "study director"
     assert role_words("NEW_ROLE") == "new role"
     assert role_words(None) == "no role"
+
+
+def test_it_reports_reordered_site_contacts_as_noise() -> None:
+    """The same two contacts at the Paris site listed the other way round."""
+    old, new = load_pair(GLIOMA)
+    module(new, "contactsLocationsModule")["locations"][0]["contacts"].reverse()
+    [change] = _diff(old, new)
+    assert (change.kind, change.summary, change.significance) == (
+        "site_updated",
+        "Site details updated: Paris, Ile-de-France, France",
+        "noise",
+    )
+
+
+def test_it_falls_back_when_site_contacts_are_not_a_list() -> None:
+    """Contacts of an odd shape still give a minor line, without details."""
+    old, new = load_pair(GLIOMA)
+    module(new, "contactsLocationsModule")["locations"][0]["contacts"] = "see website"
+    [change] = _diff(old, new)
+    assert change.summary == "Site contacts updated: Paris, Ile-de-France, France"

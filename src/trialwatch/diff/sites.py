@@ -93,15 +93,16 @@ def _changed(path: str, label: str, before: Item, after: Item) -> Change:
         significance: Significance = "major" if _among(after.get("status"), NOW_OPEN) else "minor"
         return Change("site_status", field, before, after, summary, significance)
     corrected, formatted = _edited(before, after, _CORRECTED), _edited(before, after, _FORMAT)
-    contacts = before.get("contacts") != after.get("contacts")
+    old_contacts, new_contacts = before.get("contacts"), after.get("contacts")
+    contacts = old_contacts != new_contacts and not is_equivalent(old_contacts, new_contacts)
     if corrected or formatted:
         what = [*corrected, *formatted, *(["contacts"] if contacts else [])]
         summary = f"Site details corrected: {place(after)} ({', '.join(what)})"
         significance = "minor" if corrected or contacts else "noise"
         return Change("site_updated", field, before, after, summary, significance)
-    head = f"Site in {place(after)}: "
-    words = contacts_words(before.get("contacts"), after.get("contacts"), MAX_SUMMARY - len(head))
     if contacts:
+        head = f"Site in {place(after)}: "
+        words = contacts_words(old_contacts, new_contacts, MAX_SUMMARY - len(head))
         summary = head + words if words else f"Site contacts updated: {place(after)}"
         return Change("site_updated", field, before, after, summary, "minor")
     summary = f"Site details updated: {place(after)}"
