@@ -59,7 +59,8 @@ PAGE_MARGIN = 2
 _NCT_ID = re.compile(r"^[Nn][Cc][Tt]0*[1-9]\d{0,7}$")
 _ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
 # How the API lays out a page (``{"studies":[...],"totalCount":N,"nextPageToken":"..."}``):
-# the studies first, then the scalars. Other layouts are parsed whole.
+# the studies first, then the scalars. Other layouts are parsed whole. The studies come
+# first when the first bytes of the body say so.
 _STUDIES_FIRST = re.compile(rb'\A\s*\{\s*"studies"\s*:\s*\[')
 # The scalars after the studies array are a number and a short token: the array's end
 # is looked for only this far from the end of the body.
@@ -332,11 +333,13 @@ class CtgovClient:
                         f"(whole-request timeout; {sum(map(len, chunks))} bytes received)",
                         unreachable=True,
                     )
-            # A complete response, decoded (gzip) as httpx would; the stream is closed.
+            # A complete response, its body kept in the chunks it came in (a page of
+            # 1,000 records is ~40 MB: never joined into a second copy); httpx decodes
+            # it (gzip) when it is read. The stream is closed.
             return httpx.Response(
                 streamed.status_code,
                 headers=streamed.headers,
-                content=b"".join(chunks),
+                stream=_Chunks(chunks),
                 request=streamed.request,
                 extensions={
                     key: value
@@ -391,12 +394,12 @@ class CtgovClient:
     @staticmethod
     def _parse_page(response: httpx.Response, number: int) -> Page:
         where = _where(response)
-        body = response.content
-        if _STUDIES_FIRST.match(body):
-            meta = _page_tail(body, where)
-            studies: Iterator[Any] = _stream_studies(body, where)
+        chunks = [chunk for chunk in response.iter_bytes() if chunk]  # decoded, not joined
+        if _STUDIES_FIRST.match(_head(chunks)):
+            meta = _page_tail(_tail(chunks), where)
+            studies: Iterator[Any] = _stream_studies(_ChunkReader(chunks), where)
         else:
-            data = _decode(response)
+            data = _decode(response, b"".join(chunks))
             listed = data.get("studies") if isinstance(data, dict) else None
             if not isinstance(data, dict) or not isinstance(listed, list):
                 raise CtgovBadResponse(
@@ -412,6 +415,54 @@ class CtgovClient:
         return Page(number=number, studies=studies, next_page_token=token, total_count=total)
 
 
+class _Chunks(httpx.SyncByteStream):
+    """A body already read, in the chunks it came in."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks, self._chunks = self._chunks, []
+        yield from chunks
+
+
+class _ChunkReader:
+    """A file-like reader over body chunks for ``ijson``, letting go of each once read."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+        self._next = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0 or self._next >= len(self._chunks):
+            return b""
+        chunk, self._chunks[self._next] = self._chunks[self._next], b""
+        self._next += 1
+        return chunk
+
+
+def _head(chunks: list[bytes]) -> bytes:
+    """The first bytes of a body (at least 64, when it has them)."""
+    head = b""
+    for chunk in chunks:
+        head += chunk[:64]
+        if len(head) >= 64:
+            break
+    return head
+
+
+def _tail(chunks: list[bytes]) -> bytes:
+    """The last :data:`_MAX_TAIL` bytes of a body (all of it when shorter)."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in reversed(chunks):
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= _MAX_TAIL:
+            break
+    return b"".join(reversed(parts))[-_MAX_TAIL:]
+
+
 def _page_tail(body: bytes, where: str) -> dict[str, Any]:
     """The members of a page that follow its studies array (``totalCount``, ``nextPageToken``).
 
@@ -422,7 +473,7 @@ def _page_tail(body: bytes, where: str) -> dict[str, Any]:
     """
     end = len(body)
     while True:
-        end = body.rfind(b"]", max(0, len(body) - _MAX_TAIL), end)
+        end = body.rfind(b"]", 0, end)
         if end < 0:
             raise CtgovBadResponse(f"ClinicalTrials.gov answered {where} with malformed JSON")
         rest = body[end + 1 :].lstrip()
@@ -434,7 +485,7 @@ def _page_tail(body: bytes, where: str) -> dict[str, Any]:
             return tail
 
 
-def _stream_studies(body: bytes, where: str) -> Iterator[Any]:
+def _stream_studies(body: _ChunkReader, where: str) -> Iterator[Any]:
     """The items of the page's studies array, parsed one at a time.
 
     ``use_float``: numbers become floats as ``orjson.loads`` makes them, so a record
@@ -453,6 +504,7 @@ def _check_status(response: httpx.Response, not_found: str | None) -> _Failure |
     status = response.status_code
     if 200 <= status < 300:
         return None
+    response.read()
     cause = f"HTTP {status} {response.reason_phrase}".rstrip()
     if status == 429 or status >= 500:
         return _Failure(
@@ -486,9 +538,10 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
-def _decode(response: httpx.Response) -> Any:
+def _decode(response: httpx.Response, body: bytes | None = None) -> Any:
+    """The JSON of the response's body (or of ``body``, when it was read already)."""
     try:
-        return orjson.loads(response.content)
+        return orjson.loads(response.read() if body is None else body)
     except orjson.JSONDecodeError as exc:
         raise CtgovBadResponse(
             f"ClinicalTrials.gov answered {_where(response)} with malformed JSON: {exc}"
