@@ -9,10 +9,19 @@ from email.message import EmailMessage, MIMEPart
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trialwatch.digest.render import RenderedMessage
 from trialwatch.errors import ConfigError, DeliveryError
-from trialwatch.mail.message import build_message, make_message_id, parse_sender
+from trialwatch.mail.message import (
+    _library_to_header,
+    build_message,
+    make_message_id,
+    parse_sender,
+    recipient_address,
+    to_header,
+)
 
 DATE = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
 MESSAGE_ID = "<digest-42.0123456789abcdef01234567@trialwatch.example.org>"
@@ -252,3 +261,23 @@ def test_a_message_id_domain_must_be_a_host_name() -> None:
     """A domain with spaces or brackets is refused."""
     with pytest.raises(ValueError, match="domain"):
         make_message_id(1, "bad domain>", "salt")
+
+
+_NAME_CHARS = "abcXYZ019 !#$%&'*+/=?^_`{|}~-.\"(),:;<>@[]\\éü"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.text(alphabet=_NAME_CHARS, max_size=60),
+    local=st.text(alphabet="abcz09.+-_", min_size=1, max_size=40),
+    domain=st.sampled_from(["example.org", "mail.example.co.uk", "x.io"]),
+)
+def test_the_direct_to_line_is_the_email_packages_to_line(
+    name: str, local: str, domain: str
+) -> None:
+    """Written directly or by the email package, the To line has the same bytes."""
+    try:
+        address = recipient_address(f"{local}@{domain}", name)
+    except DeliveryError:
+        return  # refused either way (build_message raises it before any header)
+    assert to_header(address) == _library_to_header(address)

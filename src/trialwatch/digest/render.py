@@ -28,8 +28,10 @@ be a ``mailto:`` link; global ``plural(count, singular, plural=None)`` gives
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -38,6 +40,7 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
+import markupsafe
 
 import trialwatch
 from trialwatch.digest.glossary import describe_status
@@ -273,6 +276,63 @@ def render_digest(env: jinja2.Environment, digest: Digest) -> RenderedMessage:
             "greeting_name": one_line(digest.recipient.name),
         },
     )
+
+
+# Placeholders for the recipient's own values in a digest rendered once for many
+# recipients: random per process, so no registry text can contain them.
+_MARK = secrets.token_hex(12)
+_NAME_MARK = f"tw-name-{_MARK}"
+_UNSUBSCRIBE_MARK = f"https://tw-unsubscribe-{_MARK}.invalid/"
+_MANAGE_MARK = f"https://tw-manage-{_MARK}.invalid/"
+
+
+@dataclass(frozen=True)
+class DigestMould:
+    """A digest rendered once with placeholders where each recipient's values go.
+
+    Subscribers with the same preferences get the same digest content; rendering it
+    once and filling in each one's name and links (:meth:`fill`) gives the same text
+    as :func:`render_digest` for that recipient, for a fraction of the time. A mould
+    is for recipients who, like the one it was made for, have a name or not and a
+    manage link or not (:func:`mould_key`).
+    """
+
+    rendered: RenderedMessage
+    key: tuple[bool, bool]
+
+    def fill(self, recipient: Recipient) -> RenderedMessage:
+        """The digest email for ``recipient``, whose :func:`mould_key` must match."""
+        if mould_key(recipient) != self.key:
+            raise ValueError("this mould is for recipients with(out) a name or manage link")
+        name = one_line(recipient.name) or ""
+        text_values = {
+            _NAME_MARK: name,
+            _UNSUBSCRIBE_MARK: recipient.unsubscribe_url,
+            _MANAGE_MARK: recipient.manage_url or "",
+        }
+        text, html = self.rendered.text, self.rendered.html
+        for mark, value in text_values.items():
+            text = text.replace(mark, value)
+            html = html.replace(mark, str(markupsafe.escape(value)))
+        return RenderedMessage(subject=self.rendered.subject, text=text, html=html)
+
+
+def mould_key(recipient: Recipient) -> tuple[bool, bool]:
+    """Which :class:`DigestMould` fits a recipient: (has a name, has a manage link)."""
+    return bool(one_line(recipient.name)), recipient.manage_url is not None
+
+
+def render_digest_mould(env: jinja2.Environment, digest: Digest) -> DigestMould:
+    """Render ``digest`` once for every recipient of :func:`mould_key` like its own."""
+    has_name, has_manage = mould_key(digest.recipient)
+    stand_in = dataclasses.replace(
+        digest.recipient,
+        name=_NAME_MARK if has_name else None,
+        unsubscribe_url=_UNSUBSCRIBE_MARK,
+        manage_url=_MANAGE_MARK if has_manage else None,
+    )
+    rendered = render_digest(env, dataclasses.replace(digest, recipient=stand_in))
+    return DigestMould(rendered=rendered, key=(has_name, has_manage))
 
 
 def render_confirmation(

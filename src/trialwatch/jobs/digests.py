@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session
 from trialwatch.digest.assemble import build_digest, near_filter
 from trialwatch.digest.details import add_details, change_sites, study_info
 from trialwatch.digest.model import ChangeItem, Digest, Recipient, StudyInfo, SubscriptionPrefs
-from trialwatch.digest.render import RenderedMessage, render_digest
+from trialwatch.digest.render import (
+    DigestMould,
+    RenderedMessage,
+    mould_key,
+    render_digest,
+    render_digest_mould,
+)
 from trialwatch.digest.schedule import is_due
 from trialwatch.errors import DeliveryError
 from trialwatch.mail.message import build_message
@@ -204,6 +210,24 @@ def _assemble(
         yield item, None if digest is None else dataclasses.replace(digest, recipient=recipient)
 
 
+class _Moulds:
+    """Each distinct digest content rendered once per :func:`mould_key`, then filled."""
+
+    def __init__(self, env: jinja2.Environment) -> None:
+        self.env = env
+        self.moulds: dict[tuple[int, tuple[bool, bool]], tuple[object, DigestMould]] = {}
+
+    def render(self, digest: Digest) -> RenderedMessage:
+        # The content's identity is the key: _assemble shares one content object (its
+        # groups) among subscribers with the same preferences and cursors. The object
+        # is kept beside its mould, so an id can never be taken by another content.
+        key = (id(digest.groups), mould_key(digest.recipient))
+        kept = self.moulds.get(key)
+        if kept is None or kept[0] is not digest.groups:
+            kept = self.moulds[key] = (digest.groups, render_digest_mould(self.env, digest))
+        return kept[1].fill(digest.recipient)
+
+
 def build_digests_once(
     engine: Engine,
     env: jinja2.Environment,
@@ -245,6 +269,7 @@ def _build(
         horizon = change_store.newest_change_id(session)
         due = _due_subscribers(session, now, None)
         batch = _CursorBatch()
+        moulds = _Moulds(env)
         for item, digest in _assemble(session, due, now, horizon, mail):
             result.subscribers += 1
             row: dict[str, Any] | None = None
@@ -253,7 +278,7 @@ def _build(
             else:
                 if not dry_run:
                     try:
-                        row = _outbox_row(item.subscriber, digest, env, mail, now)
+                        row = _outbox_row(item.subscriber, digest, moulds.render(digest), mail, now)
                     except DeliveryError as exc:  # an address no message can be built for
                         log.warning("digest skipped for subscriber %d: %s", item.subscriber.id, exc)
                         result.skipped += 1
@@ -355,12 +380,11 @@ class _CursorBatch:
 def _outbox_row(
     subscriber: Subscriber,
     digest: Digest,
-    env: jinja2.Environment,
+    rendered: RenderedMessage,
     mail: MailSettings,
     now: datetime,
 ) -> dict[str, Any]:
-    """Render one digest into the outbox row that will carry it."""
-    rendered = render_digest(env, digest)
+    """The outbox row that will carry one rendered digest."""
     message_id = f"<digest.{uuid.uuid4().hex}@{mail.domain}>"
     message = build_message(
         rendered,

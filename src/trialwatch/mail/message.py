@@ -19,6 +19,7 @@ it again (after a timeout, say) gives the same id and mail clients show it once.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import functools
 import hashlib
@@ -100,15 +101,18 @@ def build_message(
     """
     if not _MESSAGE_ID_RE.fullmatch(message_id):
         raise ValueError(f"invalid Message-ID {message_id!r}: expected <local@domain>")
+    # From, Subject and List-Id are the same for many messages of a run: each is
+    # parsed and folded once (the email package's header parser is most of the time
+    # a message takes, 0.3 of 0.5 ms); To and the raw headers are written per message.
+    head_start = _from_header(sender)
+    head_start += to_header(recipient_address(recipient_email, recipient_name)) + _folded(
+        "Subject", one_line(rendered.subject) or ""
+    )
     msg = EmailMessage(policy=_POLICY)
-    msg["From"] = parse_sender(sender)
-    msg["To"] = recipient_address(recipient_email, recipient_name)
-    msg["Subject"] = one_line(rendered.subject) or ""
     msg.set_raw("Date", format_datetime(date))
     msg.set_raw("Message-ID", message_id)
     msg.set_raw("Auto-Submitted", "auto-generated")
-    if list_id is not None:
-        msg["List-Id"] = one_line(list_id) or ""
+    list_header = b"" if list_id is None else _folded("List-Id", one_line(list_id) or "")
     if unsubscribe_url is not None:
         msg.set_raw("List-Unsubscribe", f"<{_safe_url(unsubscribe_url)}>")
         msg.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
@@ -123,7 +127,10 @@ def build_message(
     boundary = _boundary(message_id, rendered)
     msg.set_raw("MIME-Version", "1.0")
     msg.set_raw("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"')
-    head = b"".join(_POLICY.fold_binary(name, value) for name, value in msg.raw_items())
+    raw = [(name, value) for name, value in msg.raw_items()]
+    # List-Id goes where it always went: after Auto-Submitted, before List-Unsubscribe.
+    head = head_start + b"".join(_POLICY.fold_binary(name, value) for name, value in raw[:3])
+    head += list_header + b"".join(_POLICY.fold_binary(name, value) for name, value in raw[3:])
     separator = f"--{boundary}\r\n".encode("ascii")
     return b"".join(
         (
@@ -140,11 +147,57 @@ def build_message(
     )
 
 
+# A display name and an address that the SMTP policy writes as they are (atext words
+# separated by single spaces; a dot-atom address): no quoting, encoding or folding.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_NAME_RE = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")
+_PLAIN_ADDRESS_RE = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9.-]+")
+
+
+def to_header(address: Address) -> bytes:
+    """The ``To`` line of ``address``, as the SMTP policy folds it.
+
+    Plain names and addresses (most) are written directly, which gives the same
+    bytes as the email package at a tenth of the time; anything else (non-ASCII
+    names, quoting, long lines) goes through the package.
+    """
+    name, spec = address.display_name, address.addr_spec
+    line = f"To: {name} <{spec}>\r\n" if name else f"To: {spec}\r\n"
+    if (
+        len(line) <= 78
+        and (not name or _PLAIN_NAME_RE.fullmatch(name))
+        and _PLAIN_ADDRESS_RE.fullmatch(spec)
+    ):
+        return line.encode("ascii")
+    return _library_to_header(address)
+
+
+def _library_to_header(address: Address) -> bytes:
+    """The ``To`` line as the email package writes it (what :func:`to_header` matches)."""
+    msg = EmailMessage(policy=_POLICY)
+    msg["To"] = address
+    return b"".join(_POLICY.fold_binary(n, v) for n, v in msg.raw_items())
+
+
+@functools.lru_cache(maxsize=512)
+def _folded(name: str, value: str) -> bytes:
+    """One header parsed and folded as the SMTP policy writes it."""
+    msg = EmailMessage(policy=_POLICY)
+    msg[name] = value
+    return b"".join(_POLICY.fold_binary(n, v) for n, v in msg.raw_items())
+
+
+@functools.lru_cache(maxsize=32)
+def _from_header(sender: str) -> bytes:
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = parse_sender(sender)
+    return b"".join(_POLICY.fold_binary(n, v) for n, v in msg.raw_items())
+
+
 def _base64_part(subtype: str, body: str) -> bytes:
     # HTML is full of "=" (style attributes), which quoted-printable triples: base64
     # is smaller for it, three times faster to encode, and no reader sees it raw.
-    flat = binascii.b2a_base64(body.encode("utf-8"), newline=False)
-    encoded = b"".join(flat[i : i + 76] + b"\r\n" for i in range(0, len(flat), 76))
+    encoded = base64.encodebytes(body.encode("utf-8")).replace(b"\n", b"\r\n")  # lines of 76
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\n"
