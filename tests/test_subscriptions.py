@@ -274,3 +274,43 @@ def test_where_filters_reach_the_digest_job(
     """ARDA (sites in Utrecht, Leuven, Paris, Boston) changes status: sent to whom it is near."""
     prepare_due(engine, fake, ["eve@example.org"], **prefs)
     assert build(engine) == queued
+
+
+def test_two_requests_for_one_new_address_at_once_make_one_pending_subscriber(
+    engine: Engine,
+) -> None:
+    """The second request waits for the first, then finds it: no error, one email."""
+    import threading
+    import time
+
+    _add_subscriber(engine, "someone.else@example.org")  # the watchlist
+    first = make_sessionmaker(engine)()
+    outcome: dict[str, Any] = {}
+    try:
+        assert subscriptions.request_subscription(
+            first,
+            make_environment(),
+            MAIL,
+            "twice@example.org",
+            subscriptions.Preferences(watchlists=("mmn",)),
+            T0,
+        )
+        first.flush()  # the first request's subscriber is written, not yet committed
+
+        def second() -> None:
+            try:
+                outcome["queued"] = _request(engine, "twice@example.org", T0)
+            except Exception as exc:  # the defect: a unique violation reached the page
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)  # the second request is now waiting on the first's row
+        first.commit()
+        thread.join(timeout=40)
+    finally:
+        first.close()
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["queued"] is False  # one confirmation per ten minutes
+    assert _status(engine, "twice@example.org") == "pending"
+    assert [to for kind, to in _outbox(engine) if kind == "confirm"] == ["twice@example.org"]

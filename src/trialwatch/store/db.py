@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -154,3 +156,13 @@ def check_schema(engine: Engine) -> None:
             f"database {engine.url.render_as_string(hide_password=True)} is not initialised:"
             " run 'trialwatch init'"
         )
+
+
+def insert_or_skip(session: Session, model: type[Any], *keys: str) -> Any:
+    """``INSERT … ON CONFLICT (keys) DO NOTHING`` for the session's database.
+
+    Without ``keys`` any unique constraint's conflict skips the row. With
+    ``RETURNING`` it returns only the rows this statement inserted.
+    """
+    build = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return build(model.__table__).on_conflict_do_nothing(index_elements=list(keys) or None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from trialwatch.errors import ConfigError, NotFoundError
 from trialwatch.store.changes import newest_change_id
+from trialwatch.store.db import insert_or_skip
 from trialwatch.store.models import (
     Study,
     StudyVersion,
@@ -164,16 +166,7 @@ def subscribe(session: Session, req: SubscriptionRequest, now: datetime) -> Subs
     watchlists = [get_watchlist(session, slug) for slug in req.watchlists]
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == req.email))
     if subscriber is None:
-        subscriber = Subscriber(
-            email=req.email,
-            name=req.name,
-            status=req.status,
-            timezone=req.timezone,
-            created_at=now,
-            confirmed_at=now if req.status == "active" else None,
-        )
-        session.add(subscriber)
-        session.flush()
+        subscriber = _insert_subscriber(session, req, now)
     else:
         subscriber.name = req.name or subscriber.name
         subscriber.timezone = req.timezone
@@ -188,10 +181,7 @@ def subscribe(session: Session, req: SubscriptionRequest, now: datetime) -> Subs
             )
         )
         if sub is None:
-            sub = Subscription(
-                subscriber_id=subscriber.id, watchlist_id=wl.id, cursor=start, created_at=now
-            )
-            session.add(sub)
+            sub = _insert_subscription(session, req, (subscriber.id, wl.id), start, now)
         sub.frequency = req.frequency
         sub.min_significance = req.significance
         sub.countries = list(req.countries)
@@ -354,6 +344,57 @@ def find_subscriber(session: Session, email: str) -> Subscriber | None:
         return None
 
 
+def _insert_subscriber(session: Session, req: SubscriptionRequest, now: datetime) -> Subscriber:
+    """The new subscriber of ``req``, or the one another request inserted meanwhile.
+
+    Two requests for one new address at once both find none and both insert: the
+    second waits for the first's row and then skips (no unique-constraint error
+    reaches the person) and reads that row, as it is.
+    """
+    session.execute(
+        insert_or_skip(session, Subscriber).values(
+            email=req.email,
+            token=secrets.token_urlsafe(24),
+            name=req.name,
+            status=req.status,
+            timezone=req.timezone,
+            created_at=now,
+            confirmed_at=now if req.status == "active" else None,
+        )
+    )
+    # Inserted above, or by the request that won.
+    return session.scalars(
+        select(Subscriber)
+        .where(Subscriber.email == req.email)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _insert_subscription(
+    session: Session, req: SubscriptionRequest, ids: tuple[int, int], start: int, now: datetime
+) -> Subscription:
+    """The new subscription (subscriber id, watchlist id) with its cursor at ``start``,
+    or the one a request at the same time inserted; the caller sets its preferences."""
+    subscriber_id, watchlist_id = ids
+    session.execute(
+        insert_or_skip(session, Subscription).values(
+            subscriber_id=subscriber_id,
+            watchlist_id=watchlist_id,
+            frequency=req.frequency,
+            min_significance=req.significance,
+            cursor=start,
+            created_at=now,
+        )
+    )
+    return session.scalars(
+        select(Subscription)
+        .where(
+            Subscription.subscriber_id == subscriber_id, Subscription.watchlist_id == watchlist_id
+        )
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def request_pending(session: Session, req: SubscriptionRequest, now: datetime) -> Subscriber:
     """A pending subscriber with exactly the requested subscriptions (created or updated).
 
@@ -366,7 +407,9 @@ def request_pending(session: Session, req: SubscriptionRequest, now: datetime) -
     if existing is not None and existing.status == "active":
         return existing
     if existing is None:
-        return subscribe(session, dataclasses.replace(req, status="pending"), now)
+        existing = _insert_subscriber(session, dataclasses.replace(req, status="pending"), now)
+        if existing.status == "active":  # another request made it active meanwhile
+            return existing
     existing.status = "pending"
     existing.confirmed_at = None
     set_subscriptions(session, existing, req, now)
