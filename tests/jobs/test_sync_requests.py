@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from trialwatch.clock import utcnow
 from trialwatch.ctgov.client import CtgovClient
-from trialwatch.jobs.sync import sync_watchlist
+from trialwatch.jobs.sync import SyncResult, sync_watchlist, sync_watchlists
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -224,3 +224,15 @@ def test_edited_criteria_are_synced_even_when_the_data_timestamp_stands_still(
     assert result.mode == "full"
     assert len(_studies_requests(fake)) >= 1
     assert result.left == 1
+
+
+def test_a_watchlist_named_twice_in_a_batch_is_synced_once(engine: Engine, fake: FakeCtgov) -> None:
+    """sync_watchlists answers for each slug given; a repeated one is one run."""
+    _init(engine)
+    with _client(fake) as client:
+        first, again = sync_watchlists(engine, client, ["mmn", "mmn"])
+
+    assert first is again
+    assert isinstance(first, SyncResult)
+    assert (first.status, first.new) == ("succeeded", 3)
+    assert _count(engine, SyncRun) == 1

@@ -267,11 +267,12 @@ def sync_watchlists(
 ) -> list[SyncResult | TrialwatchError]:
     """Sync watchlists together: list each, fetch the union of what moved once, settle each.
 
-    Returns, in the order of ``slugs``, each watchlist's result or the error that
-    failed it (its run marked failed); one failing watchlist does not stop the
-    others. An error that is not a :class:`TrialwatchError` (an interrupt, a bug)
-    fails every open run and is raised. ``between`` is called before each watchlist
-    but the first is listed (the cycle's spacing).
+    Returns, in the order of ``slugs`` (a slug named twice is synced once), each
+    watchlist's result or the error that failed it (its run marked failed); one
+    failing watchlist does not stop the others. An error that is not a
+    :class:`TrialwatchError` (an interrupt, a bug), or that a callback raised (a lost
+    leader lease), fails every open run and is raised. ``between`` is called before
+    each watchlist but the first is listed (the cycle's spacing).
     """
     ctx = _Context(
         make_sessionmaker(engine),
@@ -282,18 +283,19 @@ def sync_watchlists(
         api_url,
         now,
         on_page,
-        single=len(slugs) == 1,
+        single=len(set(slugs)) == 1,
     )
     outcomes: dict[str, SyncResult | TrialwatchError] = {}
     runs: list[_Run] = []
+    unique = list(dict.fromkeys(slugs))
     with ExitStack() as held:
-        for slug in sorted(set(slugs)):  # one order for every process: no deadlock
+        for slug in sorted(unique):  # one order for every process: no deadlock
             try:
                 held.enter_context(exclusive_lock(engine, f"sync of watchlist '{slug}'"))
             except TrialwatchError as exc:
                 outcomes[slug] = exc
         try:
-            for slug in slugs:
+            for slug in unique:
                 if slug in outcomes:
                     continue
                 if between is not None and runs:
