@@ -87,3 +87,24 @@ def test_0007_fills_the_listing_columns_from_the_current_record(engine: Engine) 
         "France",
         "Netherlands",
     ]
+
+
+def test_0009_compresses_outbox_messages_with_lz4_on_postgresql(engine: Engine) -> None:
+    """On PostgreSQL 14+ with lz4 the outbox message column uses it; SQLite is untouched."""
+    if engine.dialect.name != "postgresql":
+        assert current_revision(engine) == _revisions()[-1]
+        return
+    with engine.connect() as conn:
+        available = conn.execute(
+            text(
+                "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression'"
+                " AND 'lz4' = ANY(enumvals)"
+            )
+        ).first()
+        method = conn.execute(
+            text(
+                "SELECT attcompression FROM pg_attribute"
+                " WHERE attrelid = 'digest'::regclass AND attname = 'message'"
+            )
+        ).scalar_one()
+    assert method == ("l" if available else "")
