@@ -30,8 +30,11 @@ FREQUENCY_LABELS = {
     "weekly": "Once a week",
 }
 SIGNIFICANCE_LABELS = {
-    "major": "Only important changes (status, results, new or closed sites)",
-    "minor": "Every change, small ones too",
+    "major": (
+        "What a patient should know: new trials, status, results, sites opening,"
+        " eligibility, expanded access, delays of 3 months or more"
+    ),
+    "minor": "Every change, small ones too (dates, contacts, wording)",
 }
 
 
