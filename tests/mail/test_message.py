@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from trialwatch.mail.message import (
     build_message,
     make_message_id,
     parse_sender,
+    quoted_printable,
     recipient_address,
     to_header,
 )
@@ -281,3 +283,17 @@ def test_the_direct_to_line_is_the_email_packages_to_line(
     except DeliveryError:
         return  # refused either way (build_message raises it before any header)
     assert to_header(address) == _library_to_header(address)
+
+
+_QP_PIECES = [*"ab =\t.-_é€\u00a0\n\r", "x" * 80, " \n", "=\r\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_QP_PIECES), max_size=200).map("".join))
+def test_quoted_printable_line_by_line_is_the_whole_text_encoded(text: str) -> None:
+    """Encoding line by line (and keeping the lines) gives binascii's bytes for the whole."""
+    flat = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not flat.endswith("\n"):
+        flat += "\n"
+    whole = binascii.b2a_qp(flat.replace("\n", "\r\n").encode("utf-8"), istext=True)
+    assert quoted_printable(text) == whole

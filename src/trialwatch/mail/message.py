@@ -19,7 +19,6 @@ it again (after a timeout, say) gives the same id and mail clients show it once.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import hashlib
@@ -197,18 +196,33 @@ def _from_header(sender: str) -> bytes:
 def _base64_part(subtype: str, body: str) -> bytes:
     # HTML is full of "=" (style attributes), which quoted-printable triples: base64
     # is smaller for it, three times faster to encode, and no reader sees it raw.
-    encoded = base64.encodebytes(body.encode("utf-8")).replace(b"\n", b"\r\n")  # lines of 76
+    flat = binascii.b2a_base64(body.encode("utf-8"), newline=False)
+    encoded = b"\r\n".join([flat[i : i + 76] for i in range(0, len(flat), 76)]) + b"\r\n"
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\n"
     ).encode("ascii") + encoded
 
 
+@functools.lru_cache(maxsize=16384)
+def _qp_line(line: str) -> bytes:
+    return binascii.b2a_qp((line + "\r\n").encode("utf-8"), istext=True)
+
+
+def quoted_printable(text: str) -> bytes:
+    """``text`` in quoted-printable with CRLF line ends, as ``binascii.b2a_qp`` writes it.
+
+    Quoted-printable encodes each line on its own, so the lines are encoded one by
+    one and kept: the digests of a run share most of their lines (5x faster).
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if text.endswith("\n"):
+        text = text[:-1]
+    return b"".join([_qp_line(line) for line in text.split("\n")])
+
+
 def _quoted_printable_part(subtype: str, body: str) -> bytes:
-    text = body.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.endswith("\n"):
-        text += "\n"
-    encoded = binascii.b2a_qp(text.replace("\n", "\r\n").encode("utf-8"), istext=True)
+    encoded = quoted_printable(body)
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
