@@ -39,11 +39,10 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
-import ijson  # type: ignore[import-untyped]
 import orjson
 
 import trialwatch
-from trialwatch.ctgov import DEFAULT_API_URL
+from trialwatch.ctgov import DEFAULT_API_URL, pages
 from trialwatch.errors import ConfigError, CtgovBadResponse, CtgovPageLoop, CtgovUnavailable
 
 logger = logging.getLogger("trialwatch.ctgov")
@@ -58,13 +57,6 @@ PAGE_MARGIN = 2
 # Spec pattern of the nctId path parameter of GET /studies/{nctId}.
 _NCT_ID = re.compile(r"^[Nn][Cc][Tt]0*[1-9]\d{0,7}$")
 _ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
-# How the API lays out a page (``{"studies":[...],"totalCount":N,"nextPageToken":"..."}``):
-# the studies first, then the scalars. Other layouts are parsed whole. The studies come
-# first when the first bytes of the body say so.
-_STUDIES_FIRST = re.compile(rb'\A\s*\{\s*"studies"\s*:\s*\[')
-# The scalars after the studies array are a number and a short token: the array's end
-# is looked for only this far from the end of the body.
-_MAX_TAIL = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -72,7 +64,8 @@ class Page:
     """One page of ``GET /studies``: its study records, in the API's order.
 
     ``studies`` is read once: each record is parsed from the page's body as it is
-    taken (``ijson``), so a page of 1,000 full records is never held parsed whole.
+    taken (:mod:`trialwatch.ctgov.pages`), so a page of 1,000 full records is never
+    held parsed whole.
     An item that is not a JSON object is passed on for the caller to skip; a body
     that turns out malformed part-way raises :class:`CtgovBadResponse` there.
     """
@@ -395,9 +388,12 @@ class CtgovClient:
     def _parse_page(response: httpx.Response, number: int) -> Page:
         where = _where(response)
         chunks = [chunk for chunk in response.iter_bytes() if chunk]  # decoded, not joined
-        if _STUDIES_FIRST.match(_head(chunks)):
-            meta = _page_tail(_tail(chunks), where)
-            studies: Iterator[Any] = _stream_studies(_ChunkReader(chunks), where)
+        opening = pages.STUDIES_FIRST.match(pages.head(chunks))
+        if opening:
+            meta, tail_size = pages.page_tail(pages.tail(chunks), where)
+            studies: Iterator[Any] = pages.iter_studies(
+                chunks, head_size=opening.end(), tail_size=tail_size, where=where
+            )
         else:
             data = _decode(response, b"".join(chunks))
             listed = data.get("studies") if isinstance(data, dict) else None
@@ -424,79 +420,6 @@ class _Chunks(httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         chunks, self._chunks = self._chunks, []
         yield from chunks
-
-
-class _ChunkReader:
-    """A file-like reader over body chunks for ``ijson``, letting go of each once read."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
-        self._next = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if size == 0 or self._next >= len(self._chunks):
-            return b""
-        chunk, self._chunks[self._next] = self._chunks[self._next], b""
-        self._next += 1
-        return chunk
-
-
-def _head(chunks: list[bytes]) -> bytes:
-    """The first bytes of a body (at least 64, when it has them)."""
-    head = b""
-    for chunk in chunks:
-        head += chunk[:64]
-        if len(head) >= 64:
-            break
-    return head
-
-
-def _tail(chunks: list[bytes]) -> bytes:
-    """The last :data:`_MAX_TAIL` bytes of a body (all of it when shorter)."""
-    parts: list[bytes] = []
-    size = 0
-    for chunk in reversed(chunks):
-        parts.append(chunk)
-        size += len(chunk)
-        if size >= _MAX_TAIL:
-            break
-    return b"".join(reversed(parts))[-_MAX_TAIL:]
-
-
-def _page_tail(body: bytes, where: str) -> dict[str, Any]:
-    """The members of a page that follow its studies array (``totalCount``, ``nextPageToken``).
-
-    The spec's ``PagedStudies`` has only ``studies``, ``nextPageToken`` and
-    ``totalCount`` (no additional properties), so what follows the array is scalars:
-    the array ends at the last ``]`` after which the rest of the body reads as the
-    end of a JSON object. Only the tail is parsed, not the page.
-    """
-    end = len(body)
-    while True:
-        end = body.rfind(b"]", 0, end)
-        if end < 0:
-            raise CtgovBadResponse(f"ClinicalTrials.gov answered {where} with malformed JSON")
-        rest = body[end + 1 :].lstrip()
-        try:
-            tail = orjson.loads(b"{" + (rest[1:] if rest.startswith(b",") else rest))
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(tail, dict) and "studies" not in tail:
-            return tail
-
-
-def _stream_studies(body: _ChunkReader, where: str) -> Iterator[Any]:
-    """The items of the page's studies array, parsed one at a time.
-
-    ``use_float``: numbers become floats as ``orjson.loads`` makes them, so a record
-    hashes the same however it was parsed.
-    """
-    try:
-        yield from ijson.items(body, "studies.item", use_float=True)
-    except ijson.JSONError as exc:
-        raise CtgovBadResponse(
-            f"ClinicalTrials.gov answered {where} with malformed JSON: {_one_line(str(exc))}"
-        ) from exc
 
 
 def _check_status(response: httpx.Response, not_found: str | None) -> _Failure | None:
