@@ -68,6 +68,7 @@ def test_a_new_trial_reaches_a_country_subscriber_only_with_a_site_in_their_coun
 
     assert list(shown) == ["NCT00000002"]
     assert shown["NCT00000002"].matching_sites == ("Leiden", "Amsterdam")
+    assert shown["NCT00000002"].matching_label == "Sites in your countries"
 
 
 def test_a_new_trial_without_sites_passes_and_says_so() -> None:
@@ -145,6 +146,8 @@ def test_a_site_change_near_the_place_passes_and_says_how_far() -> None:
     [line] = shown["NCT00000001"].changes
     assert line.where == "16 km from Leiden"
     assert shown["NCT00000001"].matching_sites == ("The Hague (16 km)", "Amsterdam (36 km)")
+    within = LEIDEN.within_km
+    assert shown["NCT00000001"].matching_label == f"Sites within {within:g} km of Leiden"
 
 
 def test_a_site_without_a_geopoint_never_passes_a_near_filter() -> None:

@@ -134,14 +134,17 @@ def test_where_and_the_sites_in_your_area_are_shown(env: jinja2.Environment) -> 
     entry = digest.groups[0].sections[0].studies[0]
     line = dataclasses.replace(entry.changes[0], where="18 km from Leiden")
     entry = dataclasses.replace(
-        entry, changes=(line,), matching_sites=("Leiden (18 km)", "Amsterdam")
+        entry,
+        changes=(line,),
+        matching_sites=("Leiden (18 km)", "Amsterdam"),
+        matching_label="Sites within 50 km of Leiden",
     )
     section = dataclasses.replace(digest.groups[0].sections[0], studies=(entry,))
     group = dataclasses.replace(digest.groups[0], sections=(section,))
     rendered = render_digest(env, dataclasses.replace(digest, groups=(group,)))
     for part in (rendered.text, rendered.html):
         assert "New site: Leiden, Netherlands — 18 km from Leiden" in part
-        assert "Sites in your area:" in part
+        assert "Sites within 50 km of Leiden:" in part
         assert "Leiden (18 km), Amsterdam" in part
 
 

@@ -223,7 +223,7 @@ def test_a_near_me_digest_says_how_far_and_which_sites_are_near(env: jinja2.Envi
     for part in (rendered.text, html.unescape(re.sub(r"<[^>]+>", " ", rendered.html))):
         words = _words(part)
         assert "New site: Leiden, Netherlands (Recruiting) — 36 km from Amsterdam" in words
-        assert "Sites in your area: Leiden (36 km)" in words
+        assert "Sites within 60 km of Amsterdam: Leiden (36 km)" in words
         assert "NCT06171568" not in words  # the new trial in Paris is not near
 
 

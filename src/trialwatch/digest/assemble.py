@@ -199,6 +199,13 @@ class _Filter:
         ]
         return f"{_km(min(distances))} from {self.near.label}" if distances else None
 
+    @property
+    def matching_label(self) -> str:
+        """What :meth:`matching_sites` lists, as the entry introduces them."""
+        if self.near is not None:
+            return f"Sites within {self.near.within_km:g} km of {self.near.label}"
+        return "Sites in your countries" if self.countries else ""
+
     def matching_sites(
         self, items: Sequence[ChangeItem], study: StudyInfo | None
     ) -> tuple[str, ...]:
@@ -317,6 +324,7 @@ def _entry(
         significance=candidate.significance,
         last_detected_at=candidate.last_detected_at,
         matching_sites=check.matching_sites(candidate.items, study),
+        matching_label=check.matching_label,
     )
 
 

@@ -196,6 +196,9 @@ class StudyEntry:
     """The highest significance among :attr:`changes`."""
     last_detected_at: datetime
     matching_sites: tuple[str, ...] = ()
+    matching_label: str = "Sites in your area"
+    """How the entry introduces :attr:`matching_sites`: "Sites in your countries",
+    "Sites within 100 km of Leiden"."""
     """With a country or near-me filter: the matching sites, nearest first, as shown
     ("Leiden (18 km)", "Amsterdam"); ``()`` without a filter."""
     facts: tuple[Fact, ...] = ()
