@@ -73,7 +73,7 @@ FULL_SYNC_EVERY = timedelta(days=7)
 # so 500 make ~7 KB of query string, under the ~8 KB that servers and proxies
 # commonly accept for a request line. One page of 1,000 holds them all.
 IDS_PER_REQUEST = 500
-STORE_BATCH = 50  # records parsed, hashed and stored at once: a parsed record is ~10x its JSON
+STORE_BATCH = 100  # records parsed, hashed and stored at once (a parsed record is ~10x its JSON)
 LISTING_PAGE_SIZE = MAX_PAGE_SIZE  # light records: the API's largest page
 
 
