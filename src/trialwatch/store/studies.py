@@ -22,11 +22,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Row, and_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from trialwatch.errors import NotFoundError
+from trialwatch.store.db import insert_or_skip
 from trialwatch.store.models import Study, StudyVersion, WatchlistStudy
 
 
@@ -162,7 +161,7 @@ def _insert_new_studies(
     inserted = dict(
         iter(
             session.execute(
-                _insert_or_skip(session, Study, "nct_id").returning(study.c.nct_id, study.c.id),
+                insert_or_skip(session, Study, "nct_id").returning(study.c.nct_id, study.c.id),
                 [
                     {
                         **_study_columns(p),
@@ -229,7 +228,7 @@ def _insert_versions(
     return {
         (sid, number): vid
         for vid, sid, number in session.execute(
-            _insert_or_skip(session, StudyVersion, "study_id", "version").returning(
+            insert_or_skip(session, StudyVersion, "study_id", "version").returning(
                 table.c.id, table.c.study_id, table.c.version
             ),
             rows,
@@ -253,16 +252,6 @@ def _current_rows(session: Session, nct_ids: list[str]) -> dict[str, _Current]:
             )
         ).tuples()
     }
-
-
-def _insert_or_skip(session: Session, model: type[Any], *keys: str) -> Any:
-    """``INSERT … ON CONFLICT (keys) DO NOTHING`` for the session's database.
-
-    With ``RETURNING`` it returns only the rows this statement inserted; executed
-    with a list of rows it is batched (insertmanyvalues), not row by row.
-    """
-    build = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return build(model.__table__).on_conflict_do_nothing(index_elements=list(keys))
 
 
 def _study_columns(p: StudyRow) -> dict[str, Any]:
@@ -301,7 +290,7 @@ def touch_membership(
         table = WatchlistStudy.__table__
         missing = list(
             session.scalars(
-                _insert_or_skip(session, WatchlistStudy, "watchlist_id", "study_id").returning(
+                insert_or_skip(session, WatchlistStudy, "watchlist_id", "study_id").returning(
                     table.c.study_id
                 ),
                 [
