@@ -156,41 +156,30 @@ def test_fields_choose_the_columns(capsys: pytest.CaptureFixture[str], fmt: str)
         }
 
 
+_BAD_OPTIONS = [
+    (["--format", "csv", "--fields", "nct_id,sumary"], "unknown field 'sumary' (closest: summary"),
+    (["--format", "csv", "--json"], "--json and --format csv: choose one"),
+    (["--fields", "nct_id"], "--output and --fields go with --format csv or --format json"),
+    (["--limit", "-1", "--format", "csv"], "-1"),
+    ([], "--output goes with --format csv"),
+]
+
+
 @pytest.mark.usefixtures("changed")
-@pytest.mark.parametrize(
-    ("args", "fragment"),
-    [
-        (
-            ["--format", "csv", "--fields", "nct_id,sumary"],
-            "unknown field 'sumary' (closest: summary",
-        ),
-        (["--format", "csv", "--json"], "--json and --format csv: choose one"),
-        (["--fields", "nct_id"], "--output and --fields go with --format csv or --format json"),
-        (["--limit", "-1", "--format", "csv"], "-1"),
-    ],
-)
 def test_bad_export_options_are_one_line_and_nothing_written(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], fragment: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Exit 2 naming the problem; the output file is not created."""
     target = tmp_path / "changes.csv"
-    result = run_cli(capsys, "changes", *args, "-o", str(target))
-    assert result[1] == ""
-    if fragment == "-1":
-        assert result[0] == 2
-        assert "Traceback" not in result[2]
-    else:
-        assert_one_line_error(result, 2, fragment)
-    assert not target.exists()
-
-
-@pytest.mark.usefixtures("changed")
-def test_output_without_an_export_format_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    """-o with the table would print nothing to the file: one line, exit 2."""
-    assert_one_line_error(
-        run_cli(capsys, "changes", "-o", "x.csv"), 2, "--output goes with --format csv"
-    )
-    assert not Path("x.csv").exists()
+    for args, fragment in _BAD_OPTIONS:
+        result = run_cli(capsys, "changes", *args, "-o", str(target))
+        assert result[1] == "", args
+        if fragment == "-1":
+            assert result[0] == 2, args
+            assert "Traceback" not in result[2], args
+        else:
+            assert_one_line_error(result, 2, fragment)
+        assert not target.exists(), args
 
 
 def test_every_export_column_is_in_the_readme() -> None:

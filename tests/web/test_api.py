@@ -94,29 +94,30 @@ def test_a_study_comes_with_its_versions_and_changes(site: LiveApp) -> None:
     assert "Multifocal Motor Neuropathy" in body["conditions"]
 
 
-@pytest.mark.parametrize(
-    ("path", "status"),
-    [
-        ("/api/watchlists/nope/studies", 404),
-        ("/api/watchlists/nope/changes", 404),
-        ("/api/studies/NCT00000000", 404),
-        ("/api/watchlists/mmn/studies?limit=0", 422),
-        ("/api/watchlists/mmn/studies?limit=201", 422),
-        ("/api/watchlists/mmn/studies?limit=x", 422),
-        ("/api/watchlists/mmn/studies?cursor=garbage!", 400),
-        ("/api/watchlists/mmn/changes?since=yesterday", 422),
-        ("/api/watchlists/mmn/changes?significance=huge", 422),
-        ("/api/watchlists?cursor=%00", 400),
-    ],
-)
-def test_errors_are_json_with_a_message(site: LiveApp, path: str, status: int) -> None:
-    response = site.client.get(path)
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert isinstance(body["error"], str)
-    assert body["error"]
+_ERRORS = [
+    ("/api/watchlists/nope/studies", 404),
+    ("/api/watchlists/nope/changes", 404),
+    ("/api/studies/NCT00000000", 404),
+    ("/api/watchlists/mmn/studies?limit=0", 422),
+    ("/api/watchlists/mmn/studies?limit=201", 422),
+    ("/api/watchlists/mmn/studies?limit=x", 422),
+    ("/api/watchlists/mmn/studies?cursor=garbage!", 400),
+    ("/api/watchlists/mmn/changes?since=yesterday", 422),
+    ("/api/watchlists/mmn/changes?significance=huge", 422),
+    ("/api/watchlists?cursor=%00", 400),
+]
+
+
+def test_errors_are_json_with_a_message(site: LiveApp) -> None:
+    """Unknown things are 404, bad parameters 422, foreign cursors 400: JSON, one message."""
+    for path, status in _ERRORS:
+        response = site.client.get(path)
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["content-type"].startswith("application/json"), path
+        body = response.json()
+        assert set(body) == {"error"}, path
+        assert isinstance(body["error"], str), path
+        assert body["error"], path
 
 
 def test_the_openapi_document_describes_the_api(site: LiveApp) -> None:

@@ -20,7 +20,7 @@ from tests.support.fakeapi import FakeCtgov
 from tests.web.conftest import LiveApp, _free_port, serve, web_settings
 from tests.web.seed import seed_mmn
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15
 
 
 @pytest.fixture
