@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from tests.support.cli import ROOT
+from tests.support.cli import ROOT, run_cli
 from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from tests.support.smtpserver import SmtpServer
 from trialwatch.store.models import Change, Lease, Study, SyncRun
@@ -65,20 +65,18 @@ def env(
             "TRIALWATCH_LOG_LEVEL": "INFO",
         }
     )
+    # The set-up runs in this process (a second each saved); the runners under test
+    # are real processes.
+    for key, value in values.items():
+        if key.startswith("TRIALWATCH_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
     for args in (
         ["init"],
         ["subscriber", "add", "ana@example.org", "-w", "mmn", "-f", "immediate"],
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "trialwatch", *args],
-            env=values,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        code, _, err = run_cli(capsys, *args)
+        assert code == 0, err
     return values
 
 
