@@ -1,4 +1,5 @@
-"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, sample records."""
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, the fake registry
+serving the sample records, and the environment of in-process CLI runs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support.cli import ROOT
+from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from trialwatch.store.db import make_engine, upgrade
 from trialwatch.store.models import Base
 
@@ -84,3 +87,27 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeCtgov]:
+    with FakeCtgov(load_fixture_records()) as server:
+        yield server
+
+
+@pytest.fixture
+def cli_env(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, fake: FakeCtgov, tmp_path: Path
+) -> dict[str, str]:
+    """Environment for in-process CLI runs against the fake server and the test database."""
+    env = {
+        "TRIALWATCH_CONFIG": str(ROOT / "config" / "trialwatch.toml"),
+        "TRIALWATCH_DATABASE_URL": database_url,
+        "TRIALWATCH_API_URL": fake.base_url,
+        "TRIALWATCH_REQUESTS_PER_MINUTE": "0",
+        "TRIALWATCH_LOG_FORMAT": "text",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    return env

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from tests.support.cli import ROOT, run_cli
-from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.fakeapi import FakeCtgov
 from tests.support.smtpserver import SmtpServer
 from trialwatch.store.models import Change, Lease, Study, SyncRun
 
@@ -25,12 +25,6 @@ pytestmark = pytest.mark.slow
 SECRET = "a-test-secret-key-that-is-long-enough-0123456789"
 LEASE_SECONDS = 3
 QUIET = 1.6  # seconds of watching for a duplicate: more than one poll (1 s)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
 
 
 @pytest.fixture

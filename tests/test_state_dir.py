@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,18 +10,12 @@ from sqlalchemy.engine import make_url
 
 from tests.factories import change_status
 from tests.support.cli import ROOT, run_cli
-from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.fakeapi import FakeCtgov
 from trialwatch.config import load_settings
 from trialwatch.errors import ConfigError
 from trialwatch.mail.signing import SECRET_FILE_NAME
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.subscriptions import find_by_token
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
 
 
 def _unsubscribe_link(output: str) -> str:

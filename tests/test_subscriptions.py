@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
@@ -15,7 +14,7 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import Engine, select
 
 from tests.factories import MAIL, T0, build, prepare_due
-from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.fakeapi import FakeCtgov
 from trialwatch import subscriptions
 from trialwatch.digest.render import make_environment
 from trialwatch.errors import InvalidToken
@@ -33,12 +32,6 @@ from trialwatch.subscriptions import find_by_token
 from trialwatch.watchlists import Criteria, WatchlistSpec
 
 OTHER_SECRET = "another-key-of-at-least-thirty-two-bytes"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
 
 
 def _add_subscriber(engine: Engine, email: str) -> tuple[int, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import change_status
-from tests.support.cli import assert_one_line_error, run_cli
+from tests.support.cli import assert_one_line_error, run_cli, run_ok
 from tests.support.fakeapi import FakeCtgov
 from trialwatch.exports import CHANGE_COLUMNS
 
@@ -25,15 +25,8 @@ def changed(cli_env: dict[str, str], fake: FakeCtgov, capsys: pytest.CaptureFixt
     assert run_cli(capsys, "sync", "mmn")[0] == 0
 
 
-def _ok(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    code, out, err = run_cli(capsys, *args)
-    assert "Traceback" not in out + err, err
-    assert code == 0, err
-    return out
-
-
 def _listed(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, object]]:
-    return list(json.loads(_ok(capsys, "changes", "--json", "--limit", "0", *args)))
+    return list(json.loads(run_ok(capsys, "changes", "--json", "--limit", "0", *args)))
 
 
 @pytest.mark.usefixtures("changed")
@@ -43,7 +36,7 @@ def test_csv_has_a_row_per_change_with_its_version_and_posted_date(
     """The status change: version 2, posted 2026-11-27; new trials: version 1, watchlist mmn."""
     target = tmp_path / "changes.csv"
     args = ("--significance", "all", "--limit", "0")
-    assert _ok(capsys, "changes", *args, "--format", "csv", "-o", str(target)) == ""
+    assert run_ok(capsys, "changes", *args, "--format", "csv", "-o", str(target)) == ""
     with target.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         assert tuple(reader.fieldnames or ()) == CHANGE_COLUMNS
@@ -89,7 +82,7 @@ def test_json_export_keeps_values_as_json_and_json_flag_is_unchanged(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """--format json: the export's columns, lists as lists; --json: the listing's keys as before."""
-    exported = json.loads(_ok(capsys, "changes", "--format", "json", "-w", "mmn"))
+    exported = json.loads(run_ok(capsys, "changes", "--format", "json", "-w", "mmn"))
     listed = _listed(capsys, "-w", "mmn")
     assert [list(r) for r in exported] == [list(CHANGE_COLUMNS)] * len(listed)
     assert [r["summary"] for r in exported] == [r["summary"] for r in listed]
@@ -117,11 +110,11 @@ def test_json_export_keeps_values_as_json_and_json_flag_is_unchanged(
 @pytest.mark.usefixtures("changed")
 def test_the_table_stays_the_default(capsys: pytest.CaptureFixture[str]) -> None:
     """No --format: the table, the status change first."""
-    out = _ok(capsys, "changes", "-w", "mmn")
+    out = run_ok(capsys, "changes", "-w", "mmn")
     assert "detected" in out
     assert STATUS in out
     assert "ARDA NCT05225675" in out
-    assert out == _ok(capsys, "changes", "-w", "mmn", "--format", "table")
+    assert out == run_ok(capsys, "changes", "-w", "mmn", "--format", "table")
 
 
 @pytest.mark.usefixtures("changed")
@@ -142,7 +135,7 @@ def test_the_limit_applies_to_exports_and_says_so_when_reached(
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_fields_choose_the_columns(capsys: pytest.CaptureFixture[str], fmt: str) -> None:
     """--fields nct_id,kind,posted in that order."""
-    out = _ok(capsys, "changes", "-w", "mmn", "-f", fmt, "--fields", "nct_id,kind,posted")
+    out = run_ok(capsys, "changes", "-w", "mmn", "-f", fmt, "--fields", "nct_id,kind,posted")
     if fmt == "csv":
         assert out.splitlines()[:2] == [
             "nct_id,kind,posted",

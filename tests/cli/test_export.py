@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.support.cli import ROOT, assert_one_line_error, run_cli
+from tests.support.cli import ROOT, assert_one_line_error, run_cli, run_ok
 from tests.support.fakeapi import FakeCtgov
 from trialwatch.exports import STUDY_COLUMNS
 from trialwatch.store.db import make_engine
@@ -49,15 +49,8 @@ def synced(
     assert run_cli(capsys, "sync")[0] == 0
 
 
-def _ok(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    code, out, err = run_cli(capsys, *args)
-    assert "Traceback" not in out + err, err
-    assert code == 0, err
-    return out
-
-
 def _csv(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, dict[str, str]]:
-    rows = csv.DictReader(io.StringIO(_ok(capsys, "export", *args), newline=""))
+    rows = csv.DictReader(io.StringIO(run_ok(capsys, "export", *args), newline=""))
     return {row["nct_id"]: row for row in rows}
 
 
@@ -160,7 +153,7 @@ def test_a_new_version_is_exported_with_its_own_provenance(
     assert after["content_hash"] == content_hash != before["content_hash"]
     assert after["data_timestamp"] == data_timestamp != before["data_timestamp"]
     assert (after["status"], after["last_update_posted"]) == ("COMPLETED", "2026-11-27")
-    history = json.loads(_ok(capsys, "history", "NCT03475563", "--json"))
+    history = json.loads(run_ok(capsys, "history", "NCT03475563", "--json"))
     assert history["versions"][-1]["content_hash"] == after["content_hash"]
 
 
@@ -176,12 +169,12 @@ def test_lists_with_semicolons_commas_and_quotes_round_trip_in_csv_and_stay_list
     fake.put(record)
     assert run_cli(capsys, "sync", "research")[0] == 0
     target = tmp_path / "studies.csv"
-    assert _ok(capsys, "export", "-w", "research", "-o", str(target)) == ""
+    assert run_ok(capsys, "export", "-w", "research", "-o", str(target)) == ""
     with target.open(encoding="utf-8", newline="") as handle:
         rows = {row["nct_id"]: row for row in csv.DictReader(handle)}
     assert json.loads(rows["NCT00763412"]["conditions"]) == TRICKY
     assert rows["NCT00763412"]["acronym"] == 'A "B"; C, D'
-    data = json.loads(_ok(capsys, "export", "-w", "research", "--format", "json"))
+    data = json.loads(run_ok(capsys, "export", "-w", "research", "--format", "json"))
     by_id = {row["nct_id"]: row for row in data}
     assert by_id["NCT00763412"]["conditions"] == TRICKY
     assert by_id["NCT00763412"]["has_results"] is True
@@ -208,7 +201,9 @@ def test_fields_choose_the_columns_in_the_order_given(
     capsys: pytest.CaptureFixture[str], fmt: str
 ) -> None:
     """--fields nct_id,status,countries: those columns, that order, in CSV and JSON."""
-    out = _ok(capsys, "export", "-w", "research", "-f", fmt, "--fields", "countries,nct_id,status")
+    out = run_ok(
+        capsys, "export", "-w", "research", "-f", fmt, "--fields", "countries,nct_id,status"
+    )
     if fmt == "csv":
         lines = out.splitlines()
         assert lines[0] == "countries,nct_id,status"
@@ -245,5 +240,7 @@ def test_a_watchlist_without_studies_exports_a_header_or_an_empty_array(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """No member studies: CSV has its header only, JSON is []."""
-    assert _ok(capsys, "export", "-w", "empty", "--fields", "nct_id,version") == "nct_id,version\n"
-    assert json.loads(_ok(capsys, "export", "-w", "empty", "-f", "json")) == []
+    assert (
+        run_ok(capsys, "export", "-w", "empty", "--fields", "nct_id,version") == "nct_id,version\n"
+    )
+    assert json.loads(run_ok(capsys, "export", "-w", "empty", "-f", "json")) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from tests.support.cli import ROOT, run_cli
+from tests.support.cli import ROOT, run_cli, run_ok
 from tests.support.fakeapi import FakeCtgov
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -53,19 +53,12 @@ def evil_study(
     assert run_cli(capsys, "sync", "mmn")[0] == 0
 
 
-def _ok(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    code, out, err = run_cli(capsys, *args)
-    assert "Traceback" not in out + err, err
-    assert code == 0, err
-    return out
-
-
 @pytest.mark.usefixtures("evil_study")
 def test_changes_prints_markup_like_acronyms_and_titles_literally(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`changes` neither crashes on nor swallows bracketed registry text."""
-    out = _ok(capsys, "changes", "--watchlist", "mmn", "--significance", "all")
+    out = run_ok(capsys, "changes", "--watchlist", "mmn", "--significance", "all")
     assert EVIL in out
     assert "[b]adults[/b]" in out
 
@@ -75,7 +68,7 @@ def test_history_prints_markup_like_acronyms_and_titles_literally(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`history` shows the acronym and the title as stored."""
-    out = _ok(capsys, "history", "NCT05225675")
+    out = run_ok(capsys, "history", "NCT05225675")
     assert f"{EVIL} NCT05225675" in out
     assert NEW_TITLE in out
 
@@ -85,7 +78,7 @@ def test_diff_prints_markup_like_old_and_new_values_literally(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`diff` shows bracketed old and new values in its tables."""
-    out = _ok(capsys, "diff", "NCT05225675")
+    out = run_ok(capsys, "diff", "NCT05225675")
     assert "[patients with]" in out
     assert "[b]adults[/b]" in out
 
@@ -95,8 +88,8 @@ def test_watchlist_list_and_show_print_names_and_descriptions_literally(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Watchlist names and descriptions with brackets are shown as written."""
-    assert "MMN [red]list[/red] [x]" in _ok(capsys, "watchlist", "list")
-    out = _ok(capsys, "watchlist", "show", "mmn")
+    assert "MMN [red]list[/red] [x]" in run_ok(capsys, "watchlist", "list")
+    out = run_ok(capsys, "watchlist", "show", "mmn")
     assert "MMN [red]list[/red] [x]" in out
     assert "[i]All[/i] [trials]: Trials" in out
 
@@ -104,8 +97,8 @@ def test_watchlist_list_and_show_print_names_and_descriptions_literally(
 @pytest.mark.usefixtures("evil_study")
 def test_subscriber_list_prints_names_literally(capsys: pytest.CaptureFixture[str]) -> None:
     """A subscriber name with brackets is listed as given."""
-    _ok(capsys, "subscriber", "add", "ana@example.org", "-w", "mmn", "--name", "Ana [/] [team]")
-    assert "Ana [/] [team]" in _ok(capsys, "subscriber", "list")
+    run_ok(capsys, "subscriber", "add", "ana@example.org", "-w", "mmn", "--name", "Ana [/] [team]")
+    assert "Ana [/] [team]" in run_ok(capsys, "subscriber", "list")
 
 
 @pytest.mark.usefixtures("evil_study")
@@ -132,6 +125,6 @@ def test_outbox_prints_subjects_and_errors_literally(
                 attempts=1,
             )
         )
-    out = _ok(capsys, "outbox")
+    out = run_ok(capsys, "outbox")
     assert f"{EVIL} news" in out
     assert "550 [/] rejected [x]" in out

@@ -7,14 +7,13 @@ both databases.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.fakeapi import FakeCtgov
 from trialwatch.clock import utcnow
 from trialwatch.config import Settings
 from trialwatch.errors import LostLeadership
@@ -32,12 +31,6 @@ WATCHLISTS = {
     "recruiting": Criteria(conditions=(MMN,), statuses=("RECRUITING",)),
     "listed": Criteria(nct_ids=(SHARED, "NCT05225675")),
 }
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
 
 
 @pytest.fixture

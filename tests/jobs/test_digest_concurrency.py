@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from tests.factories import MAIL, SENDER, T0, change_status, sync_mmn
 from tests.support.cli import ROOT
-from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.fakeapi import FakeCtgov
 from tests.support.smtpserver import SmtpServer
 from trialwatch.digest.render import make_environment
 from trialwatch.jobs.digests import build_digests_once
@@ -28,12 +27,6 @@ from trialwatch.watchlists import load_watchlists
 
 SUBSCRIBERS = 200
 SECRET = "a-test-secret-key-that-is-long-enough-0123456789"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
 
 
 def _due_subscribers(engine: Engine, fake: FakeCtgov, count: int) -> list[str]:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 
 from tests.factories import SENDER, T0, build, change_status, prepare_due, send, sync_mmn
 from tests.support.cli import ROOT, run_cli
-from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.fakeapi import FakeCtgov
 from tests.support.smtpserver import SmtpServer
 from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.mail.transport import SmtpTransport
@@ -24,12 +24,6 @@ from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscription
 from trialwatch.store.subscribers import SubscriptionRequest
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
 
 
 @pytest.fixture

@@ -37,12 +37,6 @@ MMN_IDS = ("NCT05225675", "NCT06537999", "NCT06742190")
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
-
-
-@pytest.fixture
 def smtp() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
         yield server

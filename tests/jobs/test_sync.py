@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from tests.support.cli import ROOT, run_cli
-from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.fakeapi import FakeCtgov
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.errors import CtgovBadResponse, CtgovUnavailable
 from trialwatch.jobs.sync import SyncProgress, sync_watchlist
@@ -26,30 +25,6 @@ from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Study, StudyVersion, SyncRun
 
 MMN_IDS = {"NCT05225675", "NCT06537999", "NCT06742190"}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
-
-
-@pytest.fixture
-def cli_env(
-    monkeypatch: pytest.MonkeyPatch, database_url: str, fake: FakeCtgov, tmp_path: Path
-) -> dict[str, str]:
-    """Environment for in-process CLI runs against the fake server and the test database."""
-    env = {
-        "TRIALWATCH_CONFIG": str(ROOT / "config" / "trialwatch.toml"),
-        "TRIALWATCH_DATABASE_URL": database_url,
-        "TRIALWATCH_API_URL": fake.base_url,
-        "TRIALWATCH_REQUESTS_PER_MINUTE": "0",
-        "TRIALWATCH_LOG_FORMAT": "text",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    return env
 
 
 def _counts(engine: Engine) -> dict[str, int]:

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,6 @@ from trialwatch.store.models import Change, Study, StudyVersion, SyncRun, Watchl
 from trialwatch.watchlists import load_watchlists
 
 MMN_IDS = {"NCT05225675", "NCT06537999", "NCT06742190"}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
 
 
 def _env(database_url: str, fake: FakeCtgov, **extra: str) -> dict[str, str]:

@@ -7,14 +7,12 @@ both databases.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, func, select
 
-from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.fakeapi import FakeCtgov
 from trialwatch.clock import utcnow
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.jobs.sync import SyncResult, sync_watchlist, sync_watchlists
@@ -26,12 +24,6 @@ from trialwatch.watchlists import Criteria, WatchlistSpec
 
 MMN_IDS = ["NCT05225675", "NCT06537999", "NCT06742190"]
 LIGHT = "NCTId,LastUpdatePostDate"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
 
 
 def _init(engine: Engine) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.support.cli import ROOT, run_cli
-from tests.support.fakeapi import FakeCtgov, load_fixture_records
+from tests.support.fakeapi import FakeCtgov
 from trialwatch.clock import utcnow
 from trialwatch.ctgov.client import CtgovClient
 from trialwatch.errors import CtgovUnavailable
@@ -34,12 +33,6 @@ name = "Multifocal motor neuropathy"
 [criteria]
 conditions = ["multifocal motor neuropathy"]
 """
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
 
 
 @pytest.fixture

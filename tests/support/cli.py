@@ -34,3 +34,11 @@ def assert_one_line_error(result: tuple[int, str, str], code: int, fragment: str
     assert lines[0].startswith("error: "), err
     assert fragment in lines[0], err
     return lines[0]
+
+
+def run_ok(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """Run ``trialwatch ARGS``, which must succeed without a traceback; return stdout."""
+    code, out, err = run_cli(capsys, *args)
+    assert "Traceback" not in out + err, err
+    assert code == 0, err
+    return out

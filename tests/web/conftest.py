@@ -16,7 +16,6 @@ import uvicorn
 from sqlalchemy import Engine
 
 from tests.support.cli import ROOT
-from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from trialwatch.config import Settings, load_settings
 from trialwatch.web.app import create_app
 
@@ -53,12 +52,6 @@ def web_settings(database_url: str, tmp_path: Path, port: int, **extra: str) -> 
             **extra,
         }
     )
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCtgov]:
-    with FakeCtgov(load_fixture_records()) as server:
-        yield server
 
 
 @pytest.fixture
