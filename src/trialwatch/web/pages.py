@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from trialwatch.ctgov.parse import export_row
+from trialwatch.ctgov.parse import summarise
+from trialwatch.errors import CtgovBadResponse
 from trialwatch.store import views
 from trialwatch.vocab import status_label
 from trialwatch.web.app import WebContext, context_of
@@ -68,22 +69,24 @@ def registry_url(nct_id: str) -> str:
 
 
 def facts_of(nct_id: str, record_text: str) -> Facts:
-    """The summary of a stored (canonical JSON) record."""
+    """The summary of a stored (canonical JSON) record; only the NCT ID if it has none."""
     try:
         record: Any = orjson.loads(record_text)
-    except orjson.JSONDecodeError:
-        record = {}
-    row = export_row(record) if isinstance(record, dict) and record else {}
+        summary = summarise(record) if isinstance(record, dict) else None
+    except (orjson.JSONDecodeError, CtgovBadResponse):
+        summary = None
+    if summary is None:
+        return Facts(nct_id, "", None, None, [], None, [], [], None)
     return Facts(
         nct_id=nct_id,
-        title=row.get("title") or "",
-        acronym=row.get("acronym"),
-        status=row.get("status"),
-        phases=list(row.get("phases") or []),
-        sponsor=row.get("sponsor"),
-        conditions=list(row.get("conditions") or []),
-        countries=list(row.get("countries") or []),
-        last_update_posted=row.get("last_update_posted"),
+        title=summary.brief_title,
+        acronym=summary.acronym,
+        status=summary.overall_status,
+        phases=list(summary.phases),
+        sponsor=summary.lead_sponsor,
+        conditions=list(summary.conditions),
+        countries=list(summary.countries),
+        last_update_posted=summary.last_update_posted,
     )
 
 
