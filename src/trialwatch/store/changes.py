@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, func, insert, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from trialwatch.store.locks import join_change_writers, newest_committed_change_id
@@ -88,6 +88,50 @@ class ChangeView:
         return data
 
 
+def of_watchlist(watchlist_id: int) -> ColumnElement[bool]:
+    """Changes of a watchlist: its membership changes and its members' study changes.
+
+    Written so that the planner walks ``ix_change_detected_at`` newest first and
+    checks membership by primary key, stopping at the page's limit: the OR over
+    two indexes (which ``watchlist_id = ?`` would invite) collects every change of
+    every member and sorts them, 35 ms instead of 0.1 ms at 50,000 changes.
+    """
+    member = exists().where(
+        WatchlistStudy.watchlist_id == watchlist_id, WatchlistStudy.study_id == Change.study_id
+    )
+    return or_(
+        func.coalesce(Change.watchlist_id, 0) == watchlist_id,
+        Change.watchlist_id.is_(None) & member,
+    )
+
+
+def change_filters(
+    *,
+    watchlist_id: int | None = None,
+    study_id: int | None = None,
+    since: datetime | None = None,
+    significance: str = "minor",
+    before: tuple[datetime, int] | None = None,
+) -> list[ColumnElement[bool]]:
+    """The WHERE of a change listing: ``significance`` 'major', 'minor' (major and
+    minor) or 'all' (noise too); ``before`` a (detected at, id) keyset cursor."""
+    where: list[ColumnElement[bool]] = []
+    if significance != "all":
+        where.append(Change.significance.in_(at_least(significance)))
+    if since is not None:
+        where.append(Change.detected_at >= since)
+    if watchlist_id is not None:
+        where.append(of_watchlist(watchlist_id))
+    if study_id is not None:
+        where.append(Change.study_id == study_id)
+    if before is not None:
+        at, change_id = before
+        where.append(
+            or_(Change.detected_at < at, and_(Change.detected_at == at, Change.id < change_id))
+        )
+    return where
+
+
 def list_changes(
     session: Session,
     *,
@@ -95,9 +139,18 @@ def list_changes(
     since: datetime | None = None,
     significance: str = "minor",
     study_id: int | None = None,
+    before: tuple[datetime, int] | None = None,
     limit: int | None = 200,
 ) -> list[ChangeView]:
-    """Changes newest first; ``significance`` 'major', 'minor' (major+minor) or 'all'."""
+    """Changes newest first (detected time, then id), older than ``before`` when given;
+    filtered as :func:`change_filters` says."""
+    where = change_filters(
+        watchlist_id=watchlist_id,
+        study_id=study_id,
+        since=since,
+        significance=significance,
+        before=before,
+    )
     query = (
         select(
             Change,
@@ -110,22 +163,9 @@ def list_changes(
         .join(Study, Study.id == Change.study_id)
         .outerjoin(StudyVersion, StudyVersion.id == Change.version_id)
         .outerjoin(Watchlist, Watchlist.id == Change.watchlist_id)
+        .where(*where)
         .order_by(Change.detected_at.desc(), Change.id.desc())
     )
-    if significance != "all":
-        query = query.where(Change.significance.in_(at_least(significance)))
-    if since is not None:
-        query = query.where(Change.detected_at >= since)
-    if study_id is not None:
-        query = query.where(Change.study_id == study_id)
-    if watchlist_id is not None:
-        members = select(WatchlistStudy.study_id).where(WatchlistStudy.watchlist_id == watchlist_id)
-        query = query.where(
-            or_(
-                Change.watchlist_id == watchlist_id,
-                (Change.watchlist_id.is_(None)) & Change.study_id.in_(members),
-            )
-        )
     if limit is not None:
         query = query.limit(limit)
     return [

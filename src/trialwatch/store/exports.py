@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from trialwatch.store.changes import change_filters
 from trialwatch.store.models import Change, Study, StudyVersion, SyncRun, Watchlist, WatchlistStudy
-from trialwatch.vocab import at_least
 
 BATCH = 200
 """Rows fetched from the database at a time."""
@@ -115,7 +115,8 @@ def iter_changes(
     significance: str = "minor",
     limit: int | None = None,
 ) -> Iterator[StoredChange]:
-    """Changes newest first, as ``changes.list_changes`` selects them, streamed."""
+    """Changes newest first, as ``changes.list_changes`` selects them (the same
+    :func:`~trialwatch.store.changes.change_filters`), streamed."""
     query = (
         select(
             Change.detected_at,
@@ -137,19 +138,9 @@ def iter_changes(
         .outerjoin(StudyVersion, StudyVersion.id == Change.version_id)
         .outerjoin(Watchlist, Watchlist.id == Change.watchlist_id)
     )
-    if significance != "all":
-        query = query.where(Change.significance.in_(at_least(significance)))
-    if since is not None:
-        query = query.where(Change.detected_at >= since)
-    if watchlist_id is not None:
-        # A membership change of this watchlist, or a study change of one of its members.
-        studies = select(WatchlistStudy.study_id).where(WatchlistStudy.watchlist_id == watchlist_id)
-        query = query.where(
-            or_(
-                Change.watchlist_id == watchlist_id,
-                and_(Change.watchlist_id.is_(None), Change.study_id.in_(studies)),
-            )
-        )
+    query = query.where(
+        *change_filters(watchlist_id=watchlist_id, since=since, significance=significance)
+    )
     query = query.order_by(Change.detected_at.desc(), Change.id.desc())
     if limit is not None:
         query = query.limit(limit)

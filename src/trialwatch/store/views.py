@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import ColumnElement, Text, and_, cast, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from trialwatch.store.changes import ChangeView
+from trialwatch.store.changes import ChangeView, of_watchlist
 from trialwatch.store.models import (
     Change,
     Study,
@@ -25,7 +25,6 @@ from trialwatch.store.models import (
     Watchlist,
     WatchlistStudy,
 )
-from trialwatch.vocab import at_least
 
 
 def data_version(session: Session) -> str:
@@ -286,79 +285,6 @@ def version_rows(session: Session, study_id: int, limit: int = 500) -> list[Vers
     ]
 
 
-def _of_watchlist(watchlist_id: int) -> ColumnElement[bool]:
-    """Changes of a watchlist: its membership changes and its members' study changes.
-
-    Written so that the planner walks ``ix_change_detected_at`` newest first and
-    checks membership by primary key, stopping at the page's limit: the OR over
-    two indexes (which ``watchlist_id = ?`` would invite) collects every change of
-    every member and sorts them, 35 ms instead of 0.1 ms at 50,000 changes.
-    """
-    member = exists().where(
-        WatchlistStudy.watchlist_id == watchlist_id, WatchlistStudy.study_id == Change.study_id
-    )
-    return or_(
-        func.coalesce(Change.watchlist_id, 0) == watchlist_id,
-        Change.watchlist_id.is_(None) & member,
-    )
-
-
-def _change_views(
-    session: Session, where: list[ColumnElement[bool]], limit: int
-) -> list[ChangeView]:
-    query = (
-        select(
-            Change,
-            Study.nct_id,
-            Study.acronym,
-            Study.brief_title,
-            StudyVersion.version,
-            Watchlist.slug,
-        )
-        .join(Study, Study.id == Change.study_id)
-        .outerjoin(StudyVersion, StudyVersion.id == Change.version_id)
-        .outerjoin(Watchlist, Watchlist.id == Change.watchlist_id)
-        .where(*where)
-        .order_by(Change.detected_at.desc(), Change.id.desc())
-        .limit(limit)
-    )
-    return [
-        ChangeView.of(c, nct, acronym, title, version, slug)
-        for c, nct, acronym, title, version, slug in session.execute(query).tuples()
-    ]
-
-
-def change_page(
-    session: Session,
-    *,
-    watchlist_id: int | None = None,
-    study_id: int | None = None,
-    since: datetime | None = None,
-    significance: str = "minor",
-    before: tuple[datetime, int] | None = None,
-    limit: int = 50,
-) -> list[ChangeView]:
-    """Changes newest first (detected time, then id), older than ``before`` when given.
-
-    ``significance`` is 'major', 'minor' (major and minor) or 'all' (noise too).
-    """
-    where: list[ColumnElement[bool]] = []
-    if significance != "all":
-        where.append(Change.significance.in_(at_least(significance)))
-    if since is not None:
-        where.append(Change.detected_at >= since)
-    if watchlist_id is not None:
-        where.append(_of_watchlist(watchlist_id))
-    if study_id is not None:
-        where.append(Change.study_id == study_id)
-    if before is not None:
-        at, change_id = before
-        where.append(
-            or_(Change.detected_at < at, and_(Change.detected_at == at, Change.id < change_id))
-        )
-    return _change_views(session, where, limit)
-
-
 @dataclass(frozen=True)
 class FeedGroup:
     """The changes of one study in one sync run (one feed entry)."""
@@ -376,7 +302,7 @@ class FeedGroup:
 def feed_groups(session: Session, watchlist_id: int, limit: int = 100) -> list[FeedGroup]:
     """The newest ``limit`` (sync run, study) groups of a watchlist's changes, noise
     excluded, each with all its changes (in detection order)."""
-    where = [Change.significance != "noise", _of_watchlist(watchlist_id)]
+    where = [Change.significance != "noise", of_watchlist(watchlist_id)]
     keys: dict[tuple[int | None, int], None] = {}  # in order of first sight
     recent = session.execute(
         select(Change.sync_run_id, Change.study_id)

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from trialwatch.store import changes as change_store
 from trialwatch.store import views
 from trialwatch.store.changes import ChangeView
 from trialwatch.store.views import StudyListRow
@@ -273,7 +274,7 @@ def list_changes(
     watchlist_id = _watchlist_id(ctx, slug)
     start = datetime.combine(since, time(0), tzinfo=UTC) if since else None
     with ctx.session() as session:
-        rows = views.change_page(
+        rows = change_store.list_changes(
             session,
             watchlist_id=watchlist_id,
             since=start,
@@ -295,7 +296,9 @@ def get_study(ctx: Context, nct_id: str) -> StudyDetail:
         if study is None:
             raise HTTPException(404, f"no stored study {nct_id[:20]}")
         versions = views.version_rows(session, study.id)
-        changes = views.change_page(session, study_id=study.id, significance="all", limit=200)
+        changes = change_store.list_changes(
+            session, study_id=study.id, significance="all", limit=200
+        )
     facts = facts_of(study.nct_id, study.record)
     return StudyDetail(
         nct_id=study.nct_id,

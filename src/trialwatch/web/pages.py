@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from trialwatch.ctgov.parse import summarise
 from trialwatch.errors import CtgovBadResponse
 from trialwatch.store import views
+from trialwatch.store.changes import list_changes
 from trialwatch.vocab import status_label
 from trialwatch.web.app import WebContext, context_of
 
@@ -149,7 +150,7 @@ def watchlist_page(
             )
         else:  # the grouped counts already hold it
             total = by_status.get(status, 0) if status else sum(by_status.values())
-        changes = views.change_page(session, watchlist_id=watchlist.id, limit=RECENT_CHANGES)
+        changes = list_changes(session, watchlist_id=watchlist.id, limit=RECENT_CHANGES)
     statuses = sorted(s for s in by_status if s)
     watchlist = dataclasses.replace(watchlist, study_count=sum(by_status.values()))
     studies = [(row, Facts.of_row(row)) for row in rows[:PAGE_SIZE]]
@@ -180,7 +181,7 @@ def study_page(request: Request, nct_id: str, ctx: Context) -> HTMLResponse:
         if study is None:
             raise HTTPException(404, f"No stored study {nct_id[:20]}")
         versions = views.version_rows(session, study.id)
-        changes = views.change_page(session, study_id=study.id, limit=STUDY_CHANGES)
+        changes = list_changes(session, study_id=study.id, limit=STUDY_CHANGES)
     return _render(
         ctx,
         request,
