@@ -35,6 +35,21 @@ def _manage_path(live: LiveApp) -> str:
     return f"/manage/{token}"
 
 
+def _shoot(page: Any, base: str, pages: dict[str, str], size: str) -> None:
+    """Open each page: 200, a heading, a screenshot; on a phone, no sideways scroll."""
+    folder = ARTEFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, path in pages.items():
+        response = page.goto(base + path)
+        assert response is not None
+        assert response.status == 200, (name, response.status)
+        assert page.locator("h1").first.inner_text().strip(), name
+        page.screenshot(path=str(folder / f"{name}-{size}.png"), full_page=True)
+        if size == "phone":
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, (name, overflow)
+
+
 def test_the_main_pages_render_at_desktop_and_phone_widths(
     engine: Engine, fake: FakeCtgov, live: LiveApp, browser: Any
 ) -> None:
@@ -47,23 +62,11 @@ def test_the_main_pages_render_at_desktop_and_phone_widths(
         "subscribe": "/subscribe",
         "manage": _manage_path(live),
     }
-    folder = ARTEFACTS / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
     for size, (width, height) in SIZES.items():
         context = browser.new_context(viewport={"width": width, "height": height})
         try:
             page = context.new_page()
-            for name, path in pages.items():
-                response = page.goto(live.url + path)
-                assert response is not None
-                assert response.status == 200, (name, response.status)
-                assert page.locator("h1").first.inner_text().strip(), name
-                page.screenshot(path=str(folder / f"{name}-{size}.png"), full_page=True)
-                if size == "phone":
-                    overflow = page.evaluate(
-                        "document.documentElement.scrollWidth - window.innerWidth"
-                    )
-                    assert overflow <= 1, (name, overflow)
+            _shoot(page, live.url, pages, size)
         finally:
             context.close()
 
@@ -75,8 +78,6 @@ def test_the_admin_pages_render_at_desktop_and_phone_widths(
     seed_mmn(engine, fake)
     port = _free_port()
     settings = web_settings(database_url, tmp_path, port, TRIALWATCH_ADMIN_PASSWORD_HASH=HASH)
-    folder = ARTEFACTS / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
     for live in serve(settings, engine, port):
         _manage_path(live)  # one subscriber to list
         for size, (width, height) in SIZES.items():
@@ -93,16 +94,6 @@ def test_the_admin_pages_render_at_desktop_and_phone_widths(
                     "admin-subscribers": "/admin/subscribers",
                     "admin-outbox": "/admin/outbox",
                 }
-                for name, path in pages.items():
-                    response = page.goto(live.url + path)
-                    assert response is not None
-                    assert response.status == 200, (name, response.status)
-                    assert page.locator("h1").first.inner_text().strip(), name
-                    page.screenshot(path=str(folder / f"{name}-{size}.png"), full_page=True)
-                    if size == "phone":
-                        overflow = page.evaluate(
-                            "document.documentElement.scrollWidth - window.innerWidth"
-                        )
-                        assert overflow <= 1, (name, overflow)
+                _shoot(page, live.url, pages, size)
             finally:
                 context.close()
