@@ -171,26 +171,27 @@ def to_header(address: Address) -> bytes:
     return _library_to_header(address)
 
 
-def _library_to_header(address: Address) -> bytes:
-    """The ``To`` line as the email package writes it (what :func:`to_header` matches)."""
-    msg = EmailMessage(policy=_POLICY)
-    msg["To"] = address
-    return b"".join(_POLICY.fold_binary(n, v) for n, v in msg.raw_items())
-
-
-@functools.lru_cache(maxsize=512)
-def _folded(name: str, value: str) -> bytes:
+def _fold(name: str, value: str | Address) -> bytes:
     """One header parsed and folded as the SMTP policy writes it."""
     msg = EmailMessage(policy=_POLICY)
     msg[name] = value
     return b"".join(_POLICY.fold_binary(n, v) for n, v in msg.raw_items())
 
 
+def _library_to_header(address: Address) -> bytes:
+    """The ``To`` line as the email package writes it (what :func:`to_header` matches)."""
+    return _fold("To", address)
+
+
+@functools.lru_cache(maxsize=512)
+def _folded(name: str, value: str) -> bytes:
+    """:func:`_fold`, kept: a run's From, Subject and List-Id values repeat."""
+    return _fold(name, value)
+
+
 @functools.lru_cache(maxsize=32)
 def _from_header(sender: str) -> bytes:
-    msg = EmailMessage(policy=_POLICY)
-    msg["From"] = parse_sender(sender)
-    return b"".join(_POLICY.fold_binary(n, v) for n, v in msg.raw_items())
+    return _fold("From", parse_sender(sender))
 
 
 def _base64_part(subtype: str, body: str) -> bytes:
