@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio.to_thread
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _PUBLIC_PREFIXES = ("/w/", "/study/", "/api/")
@@ -67,7 +68,7 @@ class PublicCache:
         key = scope["path"].encode() + b"?" + scope.get("query_string", b"")
         digest = hashlib.blake2b(version.encode() + b"|" + key, digest_size=12).hexdigest()
         etag = b'W/"' + digest.encode() + b'"'
-        if _header(scope, b"if-none-match") == etag:
+        if Headers(scope=scope).get("if-none-match") == etag.decode():
             await _send(send, 304, [(b"etag", etag)], b"")
             return
         kept = self.kept.get(key)
@@ -108,13 +109,6 @@ class PublicCache:
         self.kept.move_to_end(key)
         while len(self.kept) > self.max_entries:
             self.kept.popitem(last=False)
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return bytes(value)
-    return None
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
