@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -354,7 +353,6 @@ def _insert_subscriber(session: Session, req: SubscriptionRequest, now: datetime
     session.execute(
         insert_or_skip(session, Subscriber).values(
             email=req.email,
-            token=secrets.token_urlsafe(24),
             name=req.name,
             status=req.status,
             timezone=req.timezone,
