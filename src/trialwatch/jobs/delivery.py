@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -87,8 +87,18 @@ def send_digests_once(
     batch_size: int = 50,
     max_attempts: int = 8,
     lease: timedelta = timedelta(minutes=15),
+    owner: str | None = None,
+    kinds: Collection[str] | None = None,
+    budget: float | None = None,
+    keep_going: Callable[[], bool] | None = None,
 ) -> SendResult:
-    """Deliver every due queued message; stop (leaving the rest queued) if the server is down."""
+    """Deliver every due queued message; stop (leaving the rest queued) if the server is down.
+
+    ``owner`` names this sender in its claims; ``kinds`` limits the pass to those kinds
+    (``("confirm",)`` for the web's transactional mail); the pass stops claiming after
+    ``budget`` seconds, and between messages as soon as ``keep_going()`` is false (a
+    lost lease): what it claimed and did not send goes back to the queue.
+    """
     started = time.perf_counter()
     result = SendResult(transport=transport.kind, destination=transport.destination)
     envelope_from = parseaddr(sender)[1] or sender
@@ -97,7 +107,13 @@ def send_digests_once(
         factory = sessionmaker(bind=connection, expire_on_commit=False)
         with session_scope(factory) as session:
             result.released = outbox.release_stale(session, now(), lease)
-        _deliver(factory, transport, envelope_from, now, batch_size, max_attempts, result)
+        pass_ = _Pass(
+            owner=owner,
+            kinds=kinds,
+            deadline=None if budget is None else started + budget,
+            keep_going=keep_going or (lambda: True),
+        )
+        _deliver(factory, transport, envelope_from, now, batch_size, max_attempts, result, pass_)
     result.seconds = time.perf_counter() - started
     log.info(
         "digests sent sent=%d retried=%d failed=%d bounced=%d seconds=%.2f",
@@ -110,6 +126,22 @@ def send_digests_once(
     return result
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """What limits one delivery pass: whose claims, which kinds, until when, while what."""
+
+    owner: str | None
+    kinds: Collection[str] | None
+    deadline: float | None  # time.perf_counter() value
+    keep_going: Callable[[], bool]
+
+    def over(self) -> bool:
+        """True when the pass must stop taking messages (budget spent or lease lost)."""
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            return True
+        return not self.keep_going()
+
+
 def _deliver(
     factory: sessionmaker[Session],
     transport: MailTransport,
@@ -118,15 +150,30 @@ def _deliver(
     batch_size: int,
     max_attempts: int,
     result: SendResult,
+    pass_: _Pass,
 ) -> None:
     opened = False
     try:
-        while True:
+        while not pass_.over():
             with session_scope(factory) as session:
-                batch = outbox.claim(session, now(), batch_size)
+                batch = outbox.claim(
+                    session, now(), batch_size, owner=pass_.owner, kinds=pass_.kinds
+                )
             if not batch:
                 break
             for index, row in enumerate(batch):
+                if index and pass_.over():
+                    # Budget spent or lease lost: the rest of the batch goes back, untried.
+                    with session_scope(factory) as session:
+                        for pending in batch[index:]:
+                            outbox.mark_retry(
+                                session,
+                                pending.id,
+                                pending.last_error or "",
+                                pending.next_attempt_at,
+                                count=False,
+                            )
+                    return
                 try:
                     if not opened:
                         transport.open()

@@ -7,7 +7,7 @@ job. Each method is one step of one job and returns that job's result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -131,14 +131,25 @@ class Jobs:
         """SMTP or a folder of .eml files, as the settings say."""
         return make_transport(self.settings.mail, self.settings.smtp_url)
 
-    def deliver(self) -> SendResult:
-        """Send every due message of the outbox."""
+    def deliver(
+        self,
+        *,
+        owner: str | None = None,
+        kinds: Collection[str] | None = None,
+        budget: float | None = None,
+        keep_going: Callable[[], bool] | None = None,
+    ) -> SendResult:
+        """Send the due messages of the outbox (see :func:`send_digests_once` for the limits)."""
         return send_digests_once(
             self.engine,
             self.transport(),
             sender=self.settings.mail_from,
             now=self.clock,
             max_attempts=self.settings.send_max_attempts,
+            owner=owner,
+            kinds=kinds,
+            budget=budget,
+            keep_going=keep_going,
         )
 
     # --- health -------------------------------------------------------------------------

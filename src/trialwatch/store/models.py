@@ -84,6 +84,8 @@ class Watchlist(Base):
     # nothing new was published.
     criteria_hash: Mapped[str | None] = mapped_column(String(64))
     data_timestamp: Mapped[str | None] = mapped_column(String(40))
+    # When a sync last listed the whole membership (departures come from such listings).
+    members_listed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -134,6 +136,10 @@ class SyncRun(Base):
     skip_reason: Mapped[str | None] = mapped_column(Text)
     # Top-level record sections this run met that TrialWatch does not know (format drift).
     unknown_sections: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Records whose fields had another JSON type than the spec gives (stored, not diffed),
+    # and what drifted: ["protocolSection.statusModule.overallStatus: list, expected string"].
+    drifted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    drift: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_sync_run_watchlist_started", "watchlist_id", "started_at"),)
@@ -261,7 +267,8 @@ class Digest(Base):
         ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(20), default="digest")  # digest | confirm | alert
-    status: Mapped[str] = mapped_column(String(20))  # queued | sending | sent | failed
+    # queued | sending | sent | unconfirmed (data sent, never acknowledged) | failed
+    status: Mapped[str] = mapped_column(String(20))
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
@@ -272,6 +279,11 @@ class Digest(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
+    # Who holds the claim (a sender's lease owner name): only it, or anyone once its
+    # lease is gone, may release the claim.
+    claim_owner: Mapped[str | None] = mapped_column(String(200))
+    # Attempts whose data was sent but never acknowledged (the server may have it).
+    uncertain: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
@@ -302,3 +314,50 @@ class HealthAlert(Base):
     detail: Mapped[str] = mapped_column(Text)
     started_at: Mapped[datetime]
     cleared_at: Mapped[datetime | None]
+
+
+class ConfirmationRequest(Base):
+    """One subscribe request as its confirmation mail described it.
+
+    A confirmation link names one request; confirming applies exactly ``choices``,
+    whatever later requests for the same address asked.
+    """
+
+    __tablename__ = "confirmation_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
+    )
+    # A random identifier that the signed link carries.
+    nonce: Mapped[str] = mapped_column(
+        String(64), unique=True, default=lambda: secrets.token_urlsafe(18)
+    )
+    choices: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+
+
+class RateLimit(Base):
+    """Hits of one limited key (``subscribe:ip:127.0.0.1``) in one fixed window."""
+
+    __tablename__ = "rate_limit"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_rate_limit_window_start", "window_start"),)
+
+
+class WebSession(Base):
+    """A signed-in admin session; logout revokes it for every web process."""
+
+    __tablename__ = "web_session"
+
+    # SHA-256 of the session id the cookie carries (the cookie alone can sign in).
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]

@@ -10,11 +10,11 @@ belong to this sender.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from trialwatch.store.models import Digest, Subscriber
@@ -31,12 +31,19 @@ def release_stale(session: Session, now: datetime, lease: timedelta) -> int:
     result = session.execute(
         update(Digest)
         .where(Digest.status == "sending", Digest.claimed_at < now - lease)
-        .values(status="queued", claimed_at=None)
+        .values(status="queued", claimed_at=None, claim_owner=None)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def claim(session: Session, now: datetime, limit: int) -> list[Digest]:
+def claim(
+    session: Session,
+    now: datetime,
+    limit: int,
+    *,
+    owner: str | None = None,
+    kinds: Collection[str] | None = None,
+) -> list[Digest]:
     """Take up to ``limit`` due rows for this sender; commit before sending them.
 
     The candidates are picked once, in a CTE (``MATERIALIZED`` and ``FOR UPDATE SKIP
@@ -46,6 +53,7 @@ def claim(session: Session, now: datetime, limit: int) -> list[Digest]:
     picked_select = (
         select(Digest.id)
         .where(Digest.status == "queued", Digest.next_attempt_at <= now)
+        .where(Digest.kind.in_(list(kinds)) if kinds is not None else true())
         # Served by the (status, next_attempt_at) index however many rows were sent.
         .order_by(Digest.next_attempt_at, Digest.id)
         .limit(limit)
@@ -59,7 +67,7 @@ def claim(session: Session, now: datetime, limit: int) -> list[Digest]:
         session.scalars(
             update(Digest)
             .where(Digest.id.in_(select(picked.c.id)), Digest.status == "queued")
-            .values(status="sending", claimed_at=now)
+            .values(status="sending", claimed_at=now, claim_owner=owner)
             .returning(Digest.id)
             .execution_options(synchronize_session=False)
         )
@@ -80,6 +88,7 @@ _MARK_SENT = (
         attempts=_DIGESTS.c.attempts + 1,
         last_error=None,
         claimed_at=None,
+        claim_owner=None,
     )
 )
 
@@ -94,6 +103,7 @@ def mark_retry(
     values: dict[str, Any] = {
         "status": "queued",
         "claimed_at": None,
+        "claim_owner": None,
         "last_error": error,
         "next_attempt_at": next_attempt_at,
     }
@@ -108,6 +118,7 @@ def mark_failed(
     row = session.get_one(Digest, digest_id)
     row.status = "failed"
     row.claimed_at = None
+    row.claim_owner = None
     row.attempts += 1
     row.last_error = error
     if bounce_at is not None and row.subscriber_id is not None:  # alerts have no subscriber

@@ -471,6 +471,21 @@ def activate(session: Session, subscriber: Subscriber, now: datetime) -> None:
     session.flush()
 
 
+def reactivate(session: Session, subscriber_id: int, now: datetime) -> bool:
+    """A bounced subscriber becomes active again (an admin's or the owner's decision).
+
+    False when the subscriber is not bounced (nothing changes). Their subscriptions
+    keep their cursors, so the next digest carries what the bounce held back.
+    """
+    result = session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber_id, Subscriber.status == "bounced")
+        .values(status="active", bounced_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def subscriptions_of(
     session: Session, subscriber: Subscriber
 ) -> list[tuple[Subscription, Watchlist]]:
