@@ -96,6 +96,68 @@ def test_example_env_lists_every_setting() -> None:
             assert f"TRIALWATCH_{name.upper()}=" in text, name
 
 
+# Settings config/trialwatch.toml may set to something other than the code default,
+# each with the words its comment must say (the reason, judged true when listed here).
+SHIPPED_OVERRIDES: dict[str, str] = {}
+
+
+def _comment_above(lines: list[str], key: str) -> str:
+    """The comment lines directly above ``key = ...`` in a TOML file, joined."""
+    index = next(i for i, line in enumerate(lines) if re.match(rf"{key}\s*=", line))
+    comments: list[str] = []
+    for line in reversed(lines[:index]):
+        if not line.startswith("#"):
+            break
+        comments.insert(0, line.lstrip("# "))
+    return " ".join(comments)
+
+
+def test_the_shipped_config_overrides_no_default_without_a_reason() -> None:
+    """Each key config/trialwatch.toml sets equals the code default, or says why not."""
+    import tomllib
+
+    from trialwatch.config import Settings, load_settings
+
+    path = ROOT / "config" / "trialwatch.toml"
+    text = path.read_text()
+    shipped = load_settings({"TRIALWATCH_CONFIG": str(path)})
+    for key in tomllib.loads(text):
+        default = Settings.model_fields[key].default
+        value = getattr(shipped, key)
+        if isinstance(default, Path):  # relative to the repository root, where `make run` runs
+            default = (ROOT / default).resolve()
+            value = value.resolve()
+        if value == default:
+            continue
+        assert key in SHIPPED_OVERRIDES, f"{key} = {value!r} overrides the default {default!r}"
+        assert SHIPPED_OVERRIDES[key] in _comment_above(text.splitlines(), key), key
+
+
+def test_example_env_gives_every_setting_its_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The values config/example.env lists are the code defaults (it says so)."""
+    from trialwatch.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    empty = tmp_path / "config" / "trialwatch.toml"
+    empty.parent.mkdir()
+    empty.write_text("")
+    env = dict(
+        line.split("=", 1)
+        for line in (ROOT / "config" / "example.env").read_text().splitlines()
+        if line.startswith("TRIALWATCH_")
+    )
+    assert env.pop("TRIALWATCH_CONFIG") == "config/trialwatch.toml"
+    listed = load_settings({**env, "TRIALWATCH_CONFIG": str(empty)})
+    defaults = load_settings({"TRIALWATCH_CONFIG": str(empty)})
+
+    def resolved(values: dict[str, object]) -> dict[str, object]:
+        return {k: v.resolve() if isinstance(v, Path) else v for k, v in values.items()}
+
+    assert resolved(listed.model_dump()) == resolved(defaults.model_dump())
+
+
 def test_the_sync_benchmark_uses_the_default_page_size() -> None:
     """bench/sync.py measures what users run: the default TRIALWATCH_PAGE_SIZE."""
     from trialwatch.config import Settings
