@@ -68,7 +68,7 @@ def test_docker_compose_is_valid_and_wires_postgres() -> None:
     assert run["command"] == ["run"]
     assert run["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert run["healthcheck"]["test"][-3:] == ["trialwatch", "status", "--json"]
-    for service in (init, run):
+    for service in (init, run, web):
         assert "./config:/app/config:ro" in service["volumes"]
         env = service["environment"]
         url = env["TRIALWATCH_DATABASE_URL"]
@@ -76,14 +76,71 @@ def test_docker_compose_is_valid_and_wires_postgres() -> None:
         assert "@db:5432/" in url
         assert env["TRIALWATCH_SMTP_URL"] == "${TRIALWATCH_SMTP_URL:-smtp://mailpit:1025}"
 
-    # The web interface of the next issue: behind a profile, so `up` does not start it.
-    assert web["profiles"] == ["web"]
+    # The web server answers every digest's manage, unsubscribe and one-click links:
+    # a plain `docker compose up` starts it, once init has migrated the database.
+    assert "profiles" not in web
     assert web["command"] == ["serve", "--host", "0.0.0.0"]
     assert any(str(port).endswith("8000:8000") for port in web["ports"])
+    assert web["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert web["environment"] == init["environment"]
+    assert web["healthcheck"]["test"][:3] == ["CMD", "python", "-c"]
 
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["trialwatch"]' in dockerfile
     assert "\nUSER trialwatch\n" in dockerfile
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_the_web_healthcheck_passes_only_while_the_server_answers(tmp_path: Path) -> None:
+    """The compose healthcheck's one-liner fails with no server, passes against `serve`."""
+    import os
+    import time
+
+    from trialwatch.store.db import make_engine, upgrade
+
+    test = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]
+    port = _free_port()
+    code = test["healthcheck"]["test"][3].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    assert str(port) in code
+
+    def check() -> int:
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, timeout=30
+        ).returncode
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'tw.db'}")
+    upgrade(engine)
+    engine.dispose()
+    env = {
+        **os.environ,
+        "TRIALWATCH_CONFIG": str(ROOT / "config" / "trialwatch.toml"),
+        "TRIALWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'tw.db'}",
+        "TRIALWATCH_SECRET_KEY": "k" * 32,
+    }
+    assert check() != 0
+    server = subprocess.Popen(
+        [sys.executable, "-m", "trialwatch", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while check() != 0:
+            assert server.poll() is None, "serve exited"
+            assert time.monotonic() < deadline, "the healthcheck never passed"
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_example_env_lists_every_setting() -> None:
