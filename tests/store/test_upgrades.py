@@ -287,7 +287,7 @@ def test_an_upgrade_that_breaks_a_foreign_key_fails_and_commits_nothing(
             conn.commit()
         engine.dispose()
         line = assert_one_line_error(run_cli(capsys, "init"), 1, "foreign key")
-        assert "subscription -> watchlist: 1 rows" in line
+        assert "subscription -> watchlist: 1 row)" in line
         assert current_revision(engine) == REVISIONS[-2]
         assert set(inspect(engine).get_table_names()) == tables
     finally:

@@ -13,7 +13,11 @@ nowhere fails the upgrade in one line and nothing is committed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 from alembic import context
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy import Connection, Engine, create_engine
 
 from trialwatch.errors import DatabaseError
@@ -23,12 +27,19 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _configure(connection: Connection) -> None:
+def _configure(connection: Connection, applied: list[str] | None = None) -> None:
+    def _record(
+        ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Any
+    ) -> None:
+        if applied is not None:
+            applied.append(str(step))
+
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        on_version_apply=_record,
     )
 
 
@@ -41,7 +52,9 @@ def _check_foreign_keys(connection: Connection) -> None:
     for table, _rowid, parent, _fk in rows:
         key = f"{table} -> {parent}"
         tables[key] = tables.get(key, 0) + 1
-    found = ", ".join(f"{key}: {count} rows" for key, count in sorted(tables.items()))
+    found = ", ".join(
+        f"{key}: {count} row{'' if count == 1 else 's'}" for key, count in sorted(tables.items())
+    )
     raise DatabaseError(
         f"migration stopped, nothing changed: foreign key violations after it ({found})"
     )
@@ -52,11 +65,14 @@ def _run_sqlite(engine: Engine) -> None:
         # A fresh connection has no transaction open: the pragma takes effect.
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         connection.commit()
+        applied: list[str] = []
         try:
-            connection.exec_driver_sql("BEGIN")
-            _configure(connection)
+            # IMMEDIATE: a second `init` waits for this one, then finds nothing to do.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _configure(connection, applied)
             context.run_migrations()
-            _check_foreign_keys(connection)
+            if applied:
+                _check_foreign_keys(connection)
             connection.commit()
         except BaseException:
             connection.rollback()
