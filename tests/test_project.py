@@ -68,7 +68,7 @@ def test_docker_compose_is_valid_and_wires_postgres() -> None:
     assert run["command"] == ["run"]
     assert run["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert run["healthcheck"]["test"][-3:] == ["trialwatch", "status", "--json"]
-    for service in (init, run):
+    for service in (init, run, web):
         assert "./config:/app/config:ro" in service["volumes"]
         env = service["environment"]
         url = env["TRIALWATCH_DATABASE_URL"]
@@ -76,14 +76,71 @@ def test_docker_compose_is_valid_and_wires_postgres() -> None:
         assert "@db:5432/" in url
         assert env["TRIALWATCH_SMTP_URL"] == "${TRIALWATCH_SMTP_URL:-smtp://mailpit:1025}"
 
-    # The web interface of the next issue: behind a profile, so `up` does not start it.
-    assert web["profiles"] == ["web"]
+    # The web server answers every digest's manage, unsubscribe and one-click links:
+    # a plain `docker compose up` starts it, once init has migrated the database.
+    assert "profiles" not in web
     assert web["command"] == ["serve", "--host", "0.0.0.0"]
     assert any(str(port).endswith("8000:8000") for port in web["ports"])
+    assert web["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert web["environment"] == init["environment"]
+    assert web["healthcheck"]["test"][:3] == ["CMD", "python", "-c"]
 
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["trialwatch"]' in dockerfile
     assert "\nUSER trialwatch\n" in dockerfile
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_the_web_healthcheck_passes_only_while_the_server_answers(tmp_path: Path) -> None:
+    """The compose healthcheck's one-liner fails with no server, passes against `serve`."""
+    import os
+    import time
+
+    from trialwatch.store.db import make_engine, upgrade
+
+    test = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]
+    port = _free_port()
+    code = test["healthcheck"]["test"][3].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    assert str(port) in code
+
+    def check() -> int:
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, timeout=30
+        ).returncode
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'tw.db'}")
+    upgrade(engine)
+    engine.dispose()
+    env = {
+        **os.environ,
+        "TRIALWATCH_CONFIG": str(ROOT / "config" / "trialwatch.toml"),
+        "TRIALWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'tw.db'}",
+        "TRIALWATCH_SECRET_KEY": "k" * 32,
+    }
+    assert check() != 0
+    server = subprocess.Popen(
+        [sys.executable, "-m", "trialwatch", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while check() != 0:
+            assert server.poll() is None, "serve exited"
+            assert time.monotonic() < deadline, "the healthcheck never passed"
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_example_env_lists_every_setting() -> None:
@@ -94,6 +151,68 @@ def test_example_env_lists_every_setting() -> None:
     for name in Settings.model_fields:
         if name != "config_file":
             assert f"TRIALWATCH_{name.upper()}=" in text, name
+
+
+# Settings config/trialwatch.toml may set to something other than the code default,
+# each with the words its comment must say (the reason, judged true when listed here).
+SHIPPED_OVERRIDES: dict[str, str] = {}
+
+
+def _comment_above(lines: list[str], key: str) -> str:
+    """The comment lines directly above ``key = ...`` in a TOML file, joined."""
+    index = next(i for i, line in enumerate(lines) if re.match(rf"{key}\s*=", line))
+    comments: list[str] = []
+    for line in reversed(lines[:index]):
+        if not line.startswith("#"):
+            break
+        comments.insert(0, line.lstrip("# "))
+    return " ".join(comments)
+
+
+def test_the_shipped_config_overrides_no_default_without_a_reason() -> None:
+    """Each key config/trialwatch.toml sets equals the code default, or says why not."""
+    import tomllib
+
+    from trialwatch.config import Settings, load_settings
+
+    path = ROOT / "config" / "trialwatch.toml"
+    text = path.read_text()
+    shipped = load_settings({"TRIALWATCH_CONFIG": str(path)})
+    for key in tomllib.loads(text):
+        default = Settings.model_fields[key].default
+        value = getattr(shipped, key)
+        if isinstance(default, Path):  # relative to the repository root, where `make run` runs
+            default = (ROOT / default).resolve()
+            value = value.resolve()
+        if value == default:
+            continue
+        assert key in SHIPPED_OVERRIDES, f"{key} = {value!r} overrides the default {default!r}"
+        assert SHIPPED_OVERRIDES[key] in _comment_above(text.splitlines(), key), key
+
+
+def test_example_env_gives_every_setting_its_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The values config/example.env lists are the code defaults (it says so)."""
+    from trialwatch.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    empty = tmp_path / "config" / "trialwatch.toml"
+    empty.parent.mkdir()
+    empty.write_text("")
+    env = dict(
+        line.split("=", 1)
+        for line in (ROOT / "config" / "example.env").read_text().splitlines()
+        if line.startswith("TRIALWATCH_")
+    )
+    assert env.pop("TRIALWATCH_CONFIG") == "config/trialwatch.toml"
+    listed = load_settings({**env, "TRIALWATCH_CONFIG": str(empty)})
+    defaults = load_settings({"TRIALWATCH_CONFIG": str(empty)})
+
+    def resolved(values: dict[str, object]) -> dict[str, object]:
+        return {k: v.resolve() if isinstance(v, Path) else v for k, v in values.items()}
+
+    assert resolved(listed.model_dump()) == resolved(defaults.model_dump())
 
 
 def test_the_sync_benchmark_uses_the_default_page_size() -> None:

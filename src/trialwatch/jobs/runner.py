@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 
 import jinja2
 from sqlalchemy import Engine
@@ -111,7 +112,7 @@ class Jobs:
         return MailSettings(
             sender=s.mail_from,
             public_url=s.public_url,
-            secret=resolve_secret(s.secret_key, s.state_dir),
+            secret=resolve_secret(s.secret_key, s.state_dir, old_dir=Path.cwd()),
             max_studies=s.digest_max_studies,
         )
 

@@ -14,7 +14,8 @@ The key is the ``secret_key`` setting (``TRIALWATCH_SECRET_KEY`` or
 ``TRIALWATCH_SECRET_KEY_FILE``), at least :data:`MIN_SECRET_BYTES` long. When it is
 empty, :func:`resolve_secret` makes a random key once and keeps it in
 ``.trialwatch-secret`` in the state folder (``TRIALWATCH_STATE_DIR``), so a
-single-machine install works without configuration. Deployments with several
+single-machine install works without configuration. Installs of before the state
+folder kept that file in the working folder: it is moved, not replaced. Deployments with several
 machines, or whose state folder is not kept, must set the key.
 
 Confirmation tokens (double opt-in) are different: they carry the subscriber's
@@ -154,22 +155,30 @@ def manage_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/manage/{token}"
 
 
-def resolve_secret(configured: str, state_dir: Path) -> str:
+def resolve_secret(configured: str, state_dir: Path, old_dir: Path | None = None) -> str:
     """Return the secret key: ``configured`` if set, else the one kept in ``state_dir``.
 
-    With no configured key, reads ``state_dir/.trialwatch-secret``, creating it
-    (mode 0600, 32 random bytes, URL-safe base64) the first time. Creation is
-    atomic: processes starting together all end up with the same key. Raises
-    :class:`~trialwatch.errors.ConfigError` if the file cannot be read or written,
-    if others may read it, or if the key is shorter than :data:`MIN_SECRET_BYTES`.
+    With no configured key, reads ``state_dir/.trialwatch-secret``. When that file
+    is missing and ``old_dir`` (the working folder, where the key used to be kept)
+    holds one, that key is moved into ``state_dir``, so links already mailed keep
+    working. Otherwise a key is created (mode 0600, 32 random bytes, URL-safe
+    base64) the first time. Creation is atomic: processes starting together all
+    end up with the same key. Raises :class:`~trialwatch.errors.ConfigError` if the
+    file cannot be read or written, if others may read it, or if the key is shorter
+    than :data:`MIN_SECRET_BYTES`.
     """
     if configured.strip():
         check_secret_length(configured, "TRIALWATCH_SECRET_KEY")
         return configured
     path = state_dir / SECRET_FILE_NAME
     secret = _read_secret(path)
+    if secret is None and old_dir is not None:
+        secret = _move_old_secret(old_dir / SECRET_FILE_NAME, path)
     if secret is None:
-        secret = _create_secret(path)
+        fresh = secrets.token_urlsafe(32)
+        secret = _install_secret(path, fresh)
+        if secret == fresh:
+            log.info("created a secret key in %s", path)
     return secret
 
 
@@ -225,8 +234,30 @@ def _read_secret(path: Path) -> str | None:
     return secret
 
 
-def _create_secret(path: Path) -> str:
-    secret = secrets.token_urlsafe(32)
+def _move_old_secret(old: Path, path: Path) -> str | None:
+    """Move the key kept at ``old`` to ``path``; None if there is none at ``old``."""
+    if old.absolute() == path.absolute():
+        return None
+    secret = _read_secret(old)
+    if secret is None:
+        return None
+    kept = _install_secret(path, secret)
+    if kept != secret:  # another process made a key meanwhile: keep both files
+        log.warning("secret key not moved from=%s: %s already holds another key", old, path)
+        return kept
+    try:
+        old.unlink()
+    except FileNotFoundError:
+        pass  # another process moved it too
+    except OSError as exc:
+        log.warning("secret key copied from=%s to=%s; remove the old file: %s", old, path, exc)
+        return kept
+    log.warning("secret key moved from=%s to=%s", old, path)
+    return kept
+
+
+def _install_secret(path: Path, secret: str) -> str:
+    """Write ``secret`` to ``path`` unless a key is there already; return the key in it."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # mkstemp creates the file with mode 0600. Linking it into place fails if
@@ -251,5 +282,4 @@ def _create_secret(path: Path) -> str:
         raise ConfigError(
             f"{path}: cannot create the secret key ({exc.strerror}); set TRIALWATCH_SECRET_KEY"
         ) from exc
-    log.info("created a secret key in %s", path)
     return secret

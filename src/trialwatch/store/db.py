@@ -96,7 +96,12 @@ def _alembic_config(engine: Engine) -> Any:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to ``revision``."""
+    """Create or upgrade the schema to ``revision``, keeping every row.
+
+    All or nothing: on SQLite the migrations run in one transaction with foreign
+    keys off, and a foreign key left broken raises :class:`DatabaseError` before
+    anything is committed (``migrations/env.py``).
+    """
     from alembic import command
 
     try:
@@ -106,9 +111,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to ``revision`` (``"base"``: no tables), as upgrade does."""
     from alembic import command
 
-    command.downgrade(_alembic_config(engine), revision)
+    try:
+        command.downgrade(_alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot reach the database: {first_line(exc.orig)}") from exc
 
 
 def current_revision(engine: Engine) -> str | None:
