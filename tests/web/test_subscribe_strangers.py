@@ -76,7 +76,7 @@ def _token(client: httpx.Client) -> str:
 def test_the_answer_takes_as_long_for_an_active_address_as_for_a_new_one(
     live: LiveApp, engine: Engine
 ) -> None:
-    """30 new and 30 active addresses, interleaved: the medians are close, the spreads overlap.
+    """30 new and 30 active addresses, in pairs: the times are close, the spreads overlap.
 
     It was 12 ms for an active address and 27 ms for a new one (79/80 told apart).
     """
@@ -107,9 +107,10 @@ def test_the_answer_takes_as_long_for_an_active_address_as_for_a_new_one(
         for kind, email in pair if i % 2 else reversed(pair):
             times[kind].append(timed(email))
     new, old = (statistics.quantiles(times[k], n=4) for k in ("new", "active"))
-    ratio = statistics.median(times["new"]) / statistics.median(times["active"])
+    # Each pair ran back to back, so a burst of load elsewhere slows both alike.
+    ratio = statistics.median(n / a for n, a in zip(times["new"], times["active"], strict=True))
     summary = {k: [round(t * 1000, 1) for t in sorted(v)] for k, v in times.items()}
-    assert 1 / 1.5 < ratio < 1.5, summary
+    assert 1 / 1.5 < ratio < 1.5, (ratio, summary)
     assert new[0] <= old[2], summary  # the middle halves overlap
     assert old[0] <= new[2], summary
     assert _confirms(engine) == 30 + 1  # and warm1@, once in ten minutes

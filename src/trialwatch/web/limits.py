@@ -34,7 +34,7 @@ OVERALL = Limit("subscribe:all", 300, timedelta(hours=1))
 
 
 def client_of(request: Request) -> str:
-    """The client's address as the server saw it (behind a proxy: see uvicorn --proxy-headers)."""
+    """The client's address (behind a trusted proxy, uvicorn takes it from X-Forwarded-For)."""
     return request.client.host if request.client else "unknown"
 
 
