@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
 from typing import Any
 
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Engine, select
 
 from tests.factories import MAIL, T0
@@ -17,6 +18,7 @@ from trialwatch.mail.signing import make_unsubscribe_token
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber, Subscription
+from trialwatch.store.subscribers import SubscriptionRequest, subscribe
 from trialwatch.watchlists import Criteria, WatchlistSpec
 
 OWNER = "ana@example.org"
@@ -134,3 +136,39 @@ def test_the_confirmation_mail_describes_the_choices_and_says_it_expires_in_7_da
         assert "expires in 7 days" in part
         assert "Once a week" in part
         assert "Netherlands" in part
+
+
+def test_a_link_mailed_before_requests_were_kept_confirms_until_a_new_request(
+    engine: Engine,
+) -> None:
+    """A pending subscriber of an older release: its link confirms what it was asked then."""
+    _watchlist(engine)
+    with session_scope(make_sessionmaker(engine)) as session:
+        request = SubscriptionRequest(
+            email=OWNER, watchlists=("mmn",), frequency="weekly", status="pending"
+        )
+        opaque = subscribe(session, request, T0).token
+    old = URLSafeTimedSerializer(MAIL.secret, salt="confirm").dumps({"c": opaque})
+    with session_scope(make_sessionmaker(engine)) as session:
+        shown = subscriptions.preview(session, MAIL.secret, old, datetime.now(UTC))
+    assert shown.outcome == "pending"
+    assert "How often: Once a week" in shown.lines
+    _request(engine, timedelta(0), frequency="immediate")  # a stranger, after the upgrade
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert subscriptions.confirm(session, MAIL.secret, old, datetime.now(UTC)) == "gone"
+    assert _state(engine) == ("pending", [("weekly", "major", None)])
+
+
+def test_a_link_mailed_before_requests_were_kept_still_confirms(engine: Engine) -> None:
+    """Its subscriber pending as the older release left them: confirmed as they are."""
+    _watchlist(engine)
+    with session_scope(make_sessionmaker(engine)) as session:
+        request = SubscriptionRequest(
+            email=OWNER, watchlists=("mmn",), frequency="weekly", status="pending"
+        )
+        opaque = subscribe(session, request, T0).token
+    old = URLSafeTimedSerializer(MAIL.secret, salt="confirm").dumps({"c": opaque})
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert subscriptions.confirm(session, MAIL.secret, old, datetime.now(UTC)) == "confirmed"
+        assert subscriptions.confirm(session, MAIL.secret, old, datetime.now(UTC)) == "already"
+    assert _state(engine) == ("active", [("weekly", "major", None)])

@@ -13,6 +13,7 @@ from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Subscription
 from trialwatch.store.subscribers import SubscriptionRequest
+from trialwatch.web.limits import PER_CLIENT
 
 
 def _subscription(engine: Engine) -> tuple[list[str], str | None, float | None]:
@@ -100,3 +101,16 @@ def test_the_manage_page_shows_and_changes_the_place(live: LiveApp, engine: Engi
     assert "Within: &#39;x&#39; is not a number of kilometres" in bad.text
     assert live.client.post(f"/manage/{token}", data={**data, "near": ""}).status_code == 200
     assert _subscription(engine) == ([], None, None)
+
+
+def test_place_lookups_count_against_the_subscribe_limits(live: LiveApp, engine: Engine) -> None:
+    """Unknown places on the form, then a place on the manage form: 429 once over the limit."""
+    token = _active(engine)
+    codes = [
+        post_subscribe(live.client, {**FORM, "near": f"Xyzzyville {n}"}).status_code
+        for n in range(PER_CLIENT.limit + 1)
+    ]
+    assert codes == [400] * PER_CLIENT.limit + [429]
+    data = {"watchlist": "mmn", "frequency": "daily", "significance": "major"}
+    assert live.client.post(f"/manage/{token}", data={**data, "near": "Leiden"}).status_code == 429
+    assert live.client.post(f"/manage/{token}", data=data).status_code == 200
