@@ -66,11 +66,11 @@ def describe(choices: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
     ]
     where = []
     if choices.get("countries"):
-        where.append("with a site in " + ", ".join(choices["countries"]))
+        where.append("sites in " + ", ".join(choices["countries"]))
     near = choices.get("near")
     if isinstance(near, dict):
-        where.append(f"with a site within {float(near['within_km']):g} km of {near['label']}")
-    lines.append("Where: " + ("trials " + " and ".join(where) if where else "anywhere"))
+        where.append(f"sites within {float(near['within_km']):g} km of {near['label']}")
+    lines.append("Where: " + ("; ".join(where) if where else "anywhere"))
     if choices.get("kinds"):
         lines.append("Only these changes: " + ", ".join(choices["kinds"]))
     return lines

@@ -93,6 +93,7 @@ def _form(
         **fields,
     )
     formtoken.set_cookie(page, value, secure=ctx.settings.public_url.startswith("https:"))
+    page.headers["Cache-Control"] = "no-store"  # the token is this visitor's
     return page
 
 
