@@ -172,3 +172,19 @@ def test_a_link_mailed_before_requests_were_kept_still_confirms(engine: Engine) 
         assert subscriptions.confirm(session, MAIL.secret, old, datetime.now(UTC)) == "confirmed"
         assert subscriptions.confirm(session, MAIL.secret, old, datetime.now(UTC)) == "already"
     assert _state(engine) == ("active", [("weekly", "major", None)])
+
+
+def test_a_resent_confirmation_confirms_the_same_request(engine: Engine) -> None:
+    """The admin's "resend confirmation": the newest open request, again, once per ten minutes."""
+    _watchlist(engine)
+    _request(engine, timedelta(0), frequency="weekly")
+    with session_scope(make_sessionmaker(engine)) as session:
+        row = session.scalars(select(Subscriber).where(Subscriber.email == OWNER)).one()
+        args = (session, make_environment(), MAIL, row.token)
+        assert not subscriptions.resend_confirmation(*args, T0 + timedelta(minutes=5))
+        assert subscriptions.resend_confirmation(*args, T0 + timedelta(minutes=11))
+    first, again = _links(engine)
+    assert first != again
+    assert _confirm(engine, again, timedelta(minutes=12)) == "confirmed"
+    assert _confirm(engine, first, timedelta(minutes=13)) == "already"
+    assert _state(engine) == ("active", [("weekly", "major", None)])
