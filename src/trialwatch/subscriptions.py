@@ -3,12 +3,15 @@
 A link in an email carries a signed token (:mod:`trialwatch.mail.signing`); this
 module turns one back into the subscriber it names, through the store.
 
-Self-service subscriptions are double opt-in: :func:`request_subscription` makes a
-*pending* subscriber and queues one confirmation email (at most one per address per
-:data:`~trialwatch.store.subscribers.CONFIRM_INTERVAL`); :func:`confirm` activates
-them. Digests go to active subscribers only, so nothing but the confirmation email
-ever reaches an address that has not confirmed. Whether an address was already
-subscribed is never told to whoever typed it: the caller shows the same page.
+Self-service subscriptions are double opt-in: :func:`request_subscription` keeps
+the choices asked for in a confirmation request (a new address becomes a *pending*
+subscriber) and queues one confirmation email (at most one per address per
+:data:`~trialwatch.store.subscribers.CONFIRM_INTERVAL`) whose link names that
+request; :func:`preview` shows what a link would confirm and :func:`confirm`
+applies exactly that and activates. Digests go to active subscribers only, so
+nothing but the confirmation email ever reaches an address that has not confirmed.
+Whether an address was already subscribed is never told to whoever typed it: the
+caller shows the same page, after the same work.
 :func:`manage` and :func:`unsubscribe` take the signed link of a digest.
 """
 
@@ -17,30 +20,25 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import jinja2
 from sqlalchemy.orm import Session
 
-from trialwatch import places
+from trialwatch import confirmations, places
 from trialwatch.diff.model import KINDS
-from trialwatch.digest.model import Recipient
-from trialwatch.digest.render import render_confirmation
-from trialwatch.errors import ConfigError, DeliveryError, NotFoundError
+from trialwatch.errors import ConfigError, NotFoundError
 from trialwatch.jobs.digests import MailSettings
-from trialwatch.mail.message import build_message
 from trialwatch.mail.signing import (
     OpaqueRef,
-    confirm_url,
-    make_confirm_token,
     read_confirm_token,
     read_unsubscribe_token,
 )
-from trialwatch.store import outbox
+from trialwatch.store import confirmations as confirmation_store
+from trialwatch.store import outbox, ratelimits
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.models import Subscriber
@@ -48,7 +46,8 @@ from trialwatch.store.subscribers import NearSpec, SubscriptionRequest
 
 log = logging.getLogger("trialwatch.subscriptions")
 
-ConfirmOutcome = Literal["confirmed", "already", "gone"]
+ConfirmOutcome = Literal["confirmed", "already", "used", "gone"]
+PreviewOutcome = Literal["pending", "already", "used", "gone"]
 
 
 @dataclass(frozen=True)
@@ -191,6 +190,11 @@ def _request(session: Session, email: str, prefs: Preferences) -> SubscriptionRe
     )
 
 
+ADDRESS_LIMIT = 3
+"""Confirmation emails per address per hour, its ``+tag`` variants counted as one."""
+ADDRESS_WINDOW = timedelta(hours=1)
+
+
 def request_subscription(
     session: Session,
     env: jinja2.Environment,
@@ -199,22 +203,44 @@ def request_subscription(
     prefs: Preferences,
     now: datetime,
 ) -> bool:
-    """Ask for a subscription: a pending subscriber and one confirmation email.
+    """Ask for a subscription: a confirmation request and one email whose link confirms it.
 
-    A new address, or one that is pending, unsubscribed or bounced, becomes pending
-    with exactly these preferences; an active one is left as it is. A confirmation
-    email is queued unless one was queued in the last ten minutes. Returns whether
-    one was queued, which a public page must not show. Raises
-    :class:`~trialwatch.errors.ConfigError` for an invalid address or preference.
+    The request keeps exactly these preferences; confirming its link applies them,
+    and nothing else does, so a later request for the same address never changes
+    what an earlier link confirms. A new address becomes a pending subscriber; an
+    existing one is not changed at all. No email for an active address, or when
+    one went to the address in the last ten minutes, or to :data:`ADDRESS_LIMIT`
+    of its variants in the last hour. The work is the same whatever the address's
+    state (the email is rendered in every case), so the time taken does not tell.
+    Returns whether an email was queued, which a public page must not show.
+    Raises :class:`~trialwatch.errors.ConfigError` for an invalid address or preference.
     """
-    req = _request(session, email, prefs)
-    subscriber = subscriber_store.request_pending(session, req, now)
-    if subscriber.status != "pending":
+    req = subscriber_store.validate_request(_request(session, email, prefs))
+    subscriber = subscriber_store.find_or_add_pending(session, req, now)
+    nonce = confirmation_store.new_nonce()
+    choices = confirmation_store.choices_of(req)
+    message = confirmations.mail_for(session, env, mail, subscriber, nonce, choices, now)
+    variants = ratelimits.hit(session, _address_key(req.email), now, ADDRESS_WINDOW)
+    claimed = subscriber_store.claim_confirmation(session, subscriber, now)
+    if message is None:
         return False
-    if not subscriber_store.claim_confirmation(session, subscriber, now):
+    # The rows are written in every case and kept only when the email goes out.
+    kept = claimed and variants <= ADDRESS_LIMIT
+    savepoint = session.begin_nested()
+    confirmation_store.add_request(session, subscriber.id, nonce, choices, now)
+    outbox.queue(session, [confirmations.outbox_row(subscriber, message, now)])
+    if not kept:
+        savepoint.rollback()
         return False
-    names = [watchlist_store.get_watchlist(session, slug).name for slug in req.watchlists]
-    return _queue_confirmation(session, env, mail, subscriber, names, now)
+    savepoint.commit()
+    log.info("confirmation queued subscriber=%d", subscriber.id)
+    return True
+
+
+def _address_key(email: str) -> str:
+    """The rate-limit key of an address: ``victim+7@x.org`` counts as ``victim@x.org``."""
+    local, _, domain = email.rpartition("@")
+    return f"subscribe:to:{local.split('+', 1)[0]}@{domain}"
 
 
 def resend_confirmation(
@@ -223,88 +249,86 @@ def resend_confirmation(
     mail: MailSettings,
     subscriber_token: str,
     now: datetime,
+    nonce: str | None = None,
 ) -> bool:
-    """A new confirmation email for a pending subscriber (same rate limit); whether queued."""
+    """A new email for a subscriber's open request (same limits); whether one was queued.
+
+    The request is the one ``nonce`` names (an expired link's), else the newest
+    one not confirmed yet. Nothing for an active subscriber or one without an open
+    request.
+    """
     subscriber = subscriber_store.subscriber_by_token(session, subscriber_token)
-    if subscriber is None or subscriber.status != "pending":
+    if subscriber is None or subscriber.status == "active":
         return False
-    if not subscriber_store.claim_confirmation(session, subscriber, now):
+    request = confirmation_store.request_by_nonce(session, nonce) if nonce else None
+    if request is None or request.subscriber_id != subscriber.id or request.confirmed_at:
+        request = confirmation_store.latest_open_request(session, subscriber.id)
+    if request is None:
+        request = confirmations.legacy_request(session, subscriber, now)
+    if request is None:
         return False
-    names = [wl.name for _, wl in subscriber_store.subscriptions_of(session, subscriber)]
-    return _queue_confirmation(session, env, mail, subscriber, names, now)
-
-
-def _queue_confirmation(
-    session: Session,
-    env: jinja2.Environment,
-    mail: MailSettings,
-    subscriber: Subscriber,
-    watchlist_names: list[str],
-    now: datetime,
-) -> bool:
-    token = make_confirm_token(mail.secret, subscriber.token, now)
-    recipient = Recipient(
-        subscriber_id=subscriber.id,
-        email=subscriber.email,
-        name=subscriber.name,
-        unsubscribe_url="",
+    message = confirmations.mail_for(
+        session, env, mail, subscriber, request.nonce, request.choices, now
     )
-    rendered = render_confirmation(
-        env, recipient, confirm_url(mail.public_url, token), watchlist_names=watchlist_names
-    )
-    message_id = f"<confirm.{uuid.uuid4().hex}@{mail.domain}>"
-    try:
-        message = build_message(
-            rendered,
-            sender=mail.sender,
-            recipient_email=subscriber.email,
-            recipient_name=subscriber.name,
-            message_id=message_id,
-            unsubscribe_url=None,
-            date=now,
-        )
-    except DeliveryError as exc:
-        log.warning("confirmation skipped for subscriber %d: %s", subscriber.id, exc)
+    variants = ratelimits.hit(session, _address_key(subscriber.email), now, ADDRESS_WINDOW)
+    claimed = subscriber_store.claim_confirmation(session, subscriber, now)
+    if message is None or not claimed or variants > ADDRESS_LIMIT:
         return False
-    outbox.queue(
-        session,
-        [
-            {
-                "subscriber_id": subscriber.id,
-                "kind": "confirm",
-                "message_id": message_id,
-                "recipient": subscriber.email,
-                "subject": rendered.subject,
-                "message": message.decode("utf-8", errors="surrogateescape"),
-                "covered": {},
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-        ],
-    )
-    log.info("confirmation queued for subscriber %d", subscriber.id)
+    outbox.queue(session, [confirmations.outbox_row(subscriber, message, now)])
+    log.info("confirmation queued again subscriber=%d", subscriber.id)
     return True
 
 
-def confirm(session: Session, secret: str, token: str, now: datetime) -> ConfirmOutcome:
-    """Activate the pending subscriber a confirmation token names.
+@dataclass(frozen=True)
+class Pending:
+    """What a confirmation link stands for, as its page shows it before the button."""
 
-    ``"confirmed"`` (now active), ``"already"`` (was active), ``"gone"`` (no such
-    subscriber, or they unsubscribed since). Raises
+    outcome: PreviewOutcome
+    lines: tuple[str, ...] = ()
+
+
+def preview(session: Session, secret: str, token: str, now: datetime) -> Pending:
+    """What the link would confirm (``"pending"`` with the choices), or why it would not.
+
+    Changes nothing: a mail scanner may open the link. Raises ExpiredToken and
+    InvalidToken as :func:`confirm` does.
+    """
+    found = confirmations.resolve_link(session, read_confirm_token(secret, token, now))
+    if isinstance(found, str):
+        return Pending(found)
+    _, _, choices = found
+    lines = confirmations.describe(choices, confirmations.watchlist_names(session, choices))
+    return Pending("pending", tuple(lines))
+
+
+def confirm(session: Session, secret: str, token: str, now: datetime) -> ConfirmOutcome:
+    """Apply the choices of the request a confirmation token names, and activate.
+
+    ``"confirmed"``; ``"already"`` (the link was used, or the subscriber is active:
+    nothing changes); ``"used"`` (the link was used and the subscriber has left
+    since: it does not subscribe them again); ``"gone"`` (no such request,
+    subscriber or watchlist any more). Raises
     :class:`~trialwatch.mail.signing.ExpiredToken` for a link older than seven days
     and :class:`~trialwatch.errors.InvalidToken` for a forged or tampered one.
     """
-    subscriber = subscriber_store.subscriber_by_token(
-        session, read_confirm_token(secret, token, now)
-    )
-    if subscriber is None:
+    found = confirmations.resolve_link(session, read_confirm_token(secret, token, now))
+    if isinstance(found, str):
+        return found
+    subscriber, request, choices = found
+    known = set(confirmations.watchlist_names(session, choices))
+    req = confirmation_store.request_of(subscriber.email, choices)
+    req = dataclasses.replace(req, watchlists=tuple(s for s in req.watchlists if s in known))
+    if not req.watchlists:
         return "gone"
-    if subscriber.status == "active":
+    if request is None:  # a link mailed before requests were kept
+        request = confirmation_store.add_request(
+            session, subscriber.id, confirmation_store.new_nonce(), choices, now
+        )
+    if not confirmation_store.mark_confirmed(session, request, now):
         return "already"
-    if subscriber.status != "pending":
-        return "gone"
+    subscriber_store.set_subscriptions(session, subscriber, req, now)
     subscriber_store.activate(session, subscriber, now)
-    log.info("subscriber %d confirmed", subscriber.id)
+    log.info("subscriber confirmed subscriber=%d request=%d", subscriber.id, request.id)
     return "confirmed"
 
 
@@ -357,3 +381,10 @@ def unsubscribe(session: Session, secret: str, token: str, now: datetime) -> boo
         return True
     log.info("subscriber %d unsubscribed", subscriber.id)
     return True
+
+
+def owner_of_request(session: Session, nonce: str) -> str | None:
+    """The opaque token of the subscriber who made the request ``nonce``, or None."""
+    request = confirmation_store.request_by_nonce(session, nonce)
+    subscriber = session.get(Subscriber, request.subscriber_id) if request else None
+    return subscriber.token if subscriber else None

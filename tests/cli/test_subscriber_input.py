@@ -179,3 +179,17 @@ def test_a_stored_non_ascii_address_can_still_be_removed(
     code, out, err = run_cli(capsys, "subscriber", "remove", "bo@bücher.de", "--purge")
     assert code == 0, err
     assert _emails(capsys) == []
+
+
+@pytest.mark.usefixtures("cli")
+def test_import_refuses_an_unknown_column_naming_the_closest_known_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`country` for `countries` imported people with no filter (and Narnia): now exit 2."""
+    path = tmp_path / "subscribers.csv"
+    path.write_text("email,watchlists,country\nana@example.org,mmn,Narnia\n", encoding="utf-8")
+    result = run_cli(capsys, "subscriber", "import", str(path))
+    line = assert_one_line_error(result, 2, "unknown column 'country'")
+    assert "closest: countries" in line
+    assert str(path) in line
+    assert _emails(capsys) == []

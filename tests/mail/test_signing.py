@@ -5,18 +5,23 @@ from __future__ import annotations
 import re
 import stat
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from itsdangerous import URLSafeSerializer
+from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
 from trialwatch.errors import ConfigError, InvalidToken
 from trialwatch.mail.signing import (
     SALT,
     SECRET_FILE_NAME,
+    ExpiredToken,
     LegacyRef,
     OpaqueRef,
+    RequestRef,
+    make_confirm_token,
     make_unsubscribe_token,
+    read_confirm_token,
     read_unsubscribe_token,
     resolve_secret,
     unsubscribe_url,
@@ -218,3 +223,17 @@ def test_a_short_key_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="32 bytes") as info:
         resolve_secret("", tmp_path)
     assert str(path) in str(info.value)
+
+
+def test_a_confirmation_token_names_its_request_and_an_old_one_its_subscriber() -> None:
+    """New links carry a request's nonce; links mailed before carry the subscriber's token."""
+    now = datetime(2026, 12, 8, tzinfo=UTC)
+    token = make_confirm_token(SECRET, "nonce-1", now)
+    assert read_confirm_token(SECRET, token, now) == RequestRef("nonce-1")
+    old = URLSafeTimedSerializer(SECRET, salt="confirm").dumps({"c": OPAQUE})
+    assert read_confirm_token(SECRET, old, datetime.now(UTC)) == OpaqueRef(OPAQUE)
+    with pytest.raises(ExpiredToken) as caught:
+        read_confirm_token(SECRET, token, now + timedelta(days=7, seconds=1))
+    assert caught.value.ref == RequestRef("nonce-1")
+    with pytest.raises(InvalidToken):
+        read_confirm_token(SECRET, make_unsubscribe_token(SECRET, OPAQUE), now)

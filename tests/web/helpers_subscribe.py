@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from email.message import EmailMessage
+from typing import Any
 
+import httpx
 from sqlalchemy import Engine, select
 
 from tests.factories import T0, sync_mmn
@@ -12,7 +15,7 @@ from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
-from trialwatch.store.models import Digest, Subscriber, Subscription
+from trialwatch.store.models import ConfirmationRequest, Digest, Subscriber, Subscription
 from trialwatch.watchlists import load_watchlists
 
 FORM = {
@@ -74,3 +77,34 @@ def link(message: EmailMessage, path: str) -> str:
     found = re.search(rf"http://\S+/{path}/[A-Za-z0-9_.\-]+", text_of(message))
     assert found is not None, text_of(message)
     return found.group(0)
+
+
+def post_subscribe(client: httpx.Client, data: Mapping[str, Any]) -> httpx.Response:
+    """Post the subscribe form as a browser does: with the form token of the page first got."""
+    page = client.get("/subscribe")
+    found = re.search(r'name="form_token" value="([^"]+)"', page.text)
+    fields = {**data, "form_token": found.group(1)} if found else dict(data)
+    return client.post("/subscribe", data=fields)
+
+
+def nonce_of(engine: Engine, email: str) -> str:
+    """The nonce of the newest confirmation request for ``email``."""
+    with make_sessionmaker(engine)() as session:
+        found = session.scalars(
+            select(ConfirmationRequest.nonce)
+            .join(Subscriber, Subscriber.id == ConfirmationRequest.subscriber_id)
+            .where(Subscriber.email == email)
+            .order_by(ConfirmationRequest.id.desc())
+        ).first()
+        assert found is not None
+        return found
+
+
+def asked(engine: Engine) -> dict[str, Any]:
+    """The choices of the newest confirmation request."""
+    with make_sessionmaker(engine)() as session:
+        found = session.scalars(
+            select(ConfirmationRequest.choices).order_by(ConfirmationRequest.id.desc())
+        ).first()
+        assert found is not None
+        return dict(found)

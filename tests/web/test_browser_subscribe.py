@@ -58,6 +58,12 @@ def test_subscribe_confirm_manage_and_unsubscribe_in_chromium(
         jobs.deliver()
         assert len(smtp.messages) == 1
         page.goto(link(smtp.messages[0].message, "confirm"))
+        assert page.locator("h1").inner_text() == "Confirm your subscription"
+        assert "As soon as something changes" in page.locator("main").inner_text()
+        row = subscriber(engine, "ana@example.org")
+        assert row is not None
+        assert row.status == "pending"  # opening the link (a mail scanner may) confirms nothing
+        page.get_by_role("button", name="Confirm my subscription").click()
         assert page.locator("h1").inner_text() == "Your subscription is active"
         row = subscriber(engine, "ana@example.org")
         assert row is not None

@@ -9,11 +9,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from tests.factories import send
+from tests.factories import T0, send
 from tests.support.fakeapi import FakeCtgov
 from tests.support.smtpserver import SmtpServer
 from tests.web.conftest import SECRET, LiveApp
-from tests.web.helpers_subscribe import FORM, link, outbox_kinds, seed, subscriber
+from tests.web.helpers_subscribe import (
+    FORM,
+    link,
+    nonce_of,
+    outbox_kinds,
+    post_subscribe,
+    seed,
+    subscriber,
+)
 from trialwatch import subscriptions
 from trialwatch.digest.render import make_environment
 from trialwatch.jobs.digests import MailSettings
@@ -46,7 +54,7 @@ def test_a_request_makes_a_pending_subscriber_and_one_confirmation(
     live: LiveApp, engine: Engine
 ) -> None:
     seed(engine)
-    reply = live.client.post("/subscribe", data=FORM)
+    reply = post_subscribe(live.client, FORM)
     assert reply.status_code == 200
     assert "Check your email" in reply.text
     row = subscriber(engine, "ana@example.org")
@@ -60,8 +68,8 @@ def test_two_requests_send_one_confirmation_email(
     live: LiveApp, engine: Engine, smtp: SmtpServer
 ) -> None:
     seed(engine)
-    first = live.client.post("/subscribe", data=FORM)
-    second = live.client.post("/subscribe", data={**FORM, "frequency": "daily"})
+    first = post_subscribe(live.client, FORM)
+    second = post_subscribe(live.client, {**FORM, "frequency": "daily"})
     assert first.text == second.text
     send(engine, smtp.url, now=datetime.now(UTC) + timedelta(seconds=5))
     assert len(smtp.messages) == 1
@@ -74,8 +82,8 @@ def test_the_page_does_not_reveal_an_existing_subscription(live: LiveApp, engine
     with session_scope(make_sessionmaker(engine)) as session:
         request = SubscriptionRequest(email="old@example.org", watchlists=("mmn",))
         subscriber_store.subscribe(session, request, datetime.now(UTC))
-    new = live.client.post("/subscribe", data=FORM)
-    existing = live.client.post("/subscribe", data={**FORM, "email": "Old@Example.org"})
+    new = post_subscribe(live.client, FORM)
+    existing = post_subscribe(live.client, {**FORM, "email": "Old@Example.org"})
     assert (new.status_code, new.text) == (existing.status_code, existing.text)
     old = subscriber(engine, "old@example.org")
     assert old is not None
@@ -86,7 +94,7 @@ def test_the_page_does_not_reveal_an_existing_subscription(live: LiveApp, engine
 
 def test_an_invalid_address_shows_the_form_again_escaped(live: LiveApp, engine: Engine) -> None:
     seed(engine)
-    reply = live.client.post("/subscribe", data={**FORM, "email": "<b>not-an-address"})
+    reply = post_subscribe(live.client, {**FORM, "email": "<b>not-an-address"})
     assert reply.status_code == 400
     assert "<b>not-an-address" not in reply.text
     assert "&lt;b&gt;not-an-address" in reply.text
@@ -95,35 +103,32 @@ def test_an_invalid_address_shows_the_form_again_escaped(live: LiveApp, engine: 
 
 def test_the_confirmation_link_activates(live: LiveApp, engine: Engine, smtp: SmtpServer) -> None:
     seed(engine)
-    live.client.post("/subscribe", data=FORM)
+    post_subscribe(live.client, FORM)
     send(engine, smtp.url, now=datetime.now(UTC) + timedelta(seconds=5))
     url = link(smtp.messages[0].message, "confirm")
-    page = live.client.get(url)
+    page = live.client.post(url)
     assert page.status_code == 200
     assert "Your subscription is active" in page.text
     row = subscriber(engine, "ana@example.org")
     assert row is not None
     assert row.status == "active"
     assert row.confirmed_at is not None
-    again = live.client.get(url)
-    assert again.status_code == 200
-    assert "already active" in again.text
+    for again in (live.client.get(url), live.client.post(url)):
+        assert again.status_code == 200
+        assert "already active" in again.text
 
 
 def test_a_tampered_confirmation_link_changes_nothing(live: LiveApp, engine: Engine) -> None:
     seed(engine)
-    live.client.post("/subscribe", data=FORM)
-    row = subscriber(engine, "ana@example.org")
-    assert row is not None
-    token = make_confirm_token(SECRET, row.token, datetime.now(UTC))
+    post_subscribe(live.client, FORM)
+    nonce = nonce_of(engine, "ana@example.org")
+    token = make_confirm_token(SECRET, nonce, datetime.now(UTC))
     for bad in (token[:-2] + ("AA" if token[-2:] != "AA" else "BB"), "x" + token, "nonsense"):
-        page = live.client.get(f"/confirm/{bad}")
-        assert page.status_code == 400
-        assert "not valid" in page.text
-    forged = make_confirm_token(
-        "another-key-of-at-least-thirty-two-bytes", row.token, row.created_at
-    )
-    assert live.client.get(f"/confirm/{forged}").status_code == 400
+        for page in (live.client.get(f"/confirm/{bad}"), live.client.post(f"/confirm/{bad}")):
+            assert page.status_code == 400
+            assert "not valid" in page.text
+    forged = make_confirm_token("another-key-of-at-least-thirty-two-bytes", nonce, T0)
+    assert live.client.post(f"/confirm/{forged}").status_code == 400
     after = subscriber(engine, "ana@example.org")
     assert after is not None
     assert after.status == "pending"
@@ -140,17 +145,15 @@ def test_an_expired_confirmation_says_so_and_offers_a_new_email(
         subscriptions.request_subscription(
             session, make_environment(), mail, "late@example.org", prefs, long_ago
         )
-    row = subscriber(engine, "late@example.org")
-    assert row is not None
-    token = make_confirm_token(SECRET, row.token, long_ago)
-    page = live.client.get(f"/confirm/{token}")
-    assert page.status_code == 410
-    assert "expired" in page.text
-    assert f'action="/confirm/{token}"' in page.text
+    token = make_confirm_token(SECRET, nonce_of(engine, "late@example.org"), long_ago)
+    for page in (live.client.get(f"/confirm/{token}"), live.client.post(f"/confirm/{token}")):
+        assert page.status_code == 410
+        assert "expired" in page.text
+        assert f'action="/confirm/{token}/resend"' in page.text
     still = subscriber(engine, "late@example.org")
     assert still is not None
     assert still.status == "pending"
-    resent = live.client.post(f"/confirm/{token}")
+    resent = live.client.post(f"/confirm/{token}/resend")
     assert resent.status_code == 200
     assert "Check your email" in resent.text
     assert outbox_kinds(engine) == [("confirm", "late@example.org")] * 2

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from tests.web.conftest import SECRET, LiveApp
-from tests.web.helpers_subscribe import FORM, outbox_kinds, seed
+from tests.web.helpers_subscribe import FORM, asked, outbox_kinds, post_subscribe, seed
 from trialwatch.mail.signing import make_unsubscribe_token
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Subscription
 from trialwatch.store.subscribers import SubscriptionRequest
+from trialwatch.web.limits import PER_CLIENT
 
 
 def _subscription(engine: Engine) -> tuple[list[str], str | None, float | None]:
@@ -42,15 +43,15 @@ def test_the_form_offers_a_place_and_a_distance(live: LiveApp, engine: Engine) -
 def test_a_posted_country_is_spelled_as_the_registry_does(live: LiveApp, engine: Engine) -> None:
     """Holland is stored as Netherlands."""
     seed(engine)
-    reply = live.client.post("/subscribe", data={**FORM, "country": ["Holland"]})
+    reply = post_subscribe(live.client, {**FORM, "country": ["Holland"]})
     assert reply.status_code == 200
-    assert _subscription(engine)[0] == ["Netherlands"]
+    assert asked(engine)["countries"] == ["Netherlands"]
 
 
 def test_a_posted_unknown_country_is_refused_not_dropped(live: LiveApp, engine: Engine) -> None:
     """Narnia was silently dropped, leaving a subscriber who thought they filtered: now 400."""
     seed(engine)
-    reply = live.client.post("/subscribe", data={**FORM, "country": ["Narnia"]})
+    reply = post_subscribe(live.client, {**FORM, "country": ["Narnia"]})
     assert reply.status_code == 400
     assert "Country: &#39;Narnia&#39; is not a country the registry knows" in reply.text
     assert outbox_kinds(engine) == []
@@ -60,8 +61,9 @@ def test_a_request_near_a_place_stores_it(live: LiveApp, engine: Engine) -> None
     """Leiden within 40 km, as typed on the form."""
     seed(engine)
     data = {**FORM, "near": "Leiden, Netherlands", "within": "40"}
-    assert live.client.post("/subscribe", data=data).status_code == 200
-    assert _subscription(engine) == ([], "Leiden, Netherlands", 40.0)
+    assert post_subscribe(live.client, data).status_code == 200
+    choices = asked(engine)
+    assert (choices["near"]["label"], choices["near"]["within_km"]) == ("Leiden, Netherlands", 40)
 
 
 def test_an_ambiguous_place_shows_the_form_again_with_the_candidates(
@@ -69,7 +71,7 @@ def test_an_ambiguous_place_shows_the_form_again_with_the_candidates(
 ) -> None:
     """Paris: 400, the candidates listed, what was typed kept in the field."""
     seed(engine)
-    reply = live.client.post("/subscribe", data={**FORM, "near": "Paris", "within": "100"})
+    reply = post_subscribe(live.client, {**FORM, "near": "Paris", "within": "100"})
     assert reply.status_code == 400
     assert "Near: &#39;Paris&#39; is ambiguous: Paris, France; Paris, United States" in reply.text
     assert 'name="near" type="text"' in reply.text
@@ -80,8 +82,8 @@ def test_an_ambiguous_place_shows_the_form_again_with_the_candidates(
 def test_the_distance_alone_is_ignored_without_a_place(live: LiveApp, engine: Engine) -> None:
     """The default 100 in the distance field does not need a place."""
     seed(engine)
-    assert live.client.post("/subscribe", data={**FORM, "within": "100"}).status_code == 200
-    assert _subscription(engine) == ([], None, None)
+    assert post_subscribe(live.client, {**FORM, "within": "100"}).status_code == 200
+    assert asked(engine)["near"] is None
 
 
 def test_the_manage_page_shows_and_changes_the_place(live: LiveApp, engine: Engine) -> None:
@@ -99,3 +101,16 @@ def test_the_manage_page_shows_and_changes_the_place(live: LiveApp, engine: Engi
     assert "Within: &#39;x&#39; is not a number of kilometres" in bad.text
     assert live.client.post(f"/manage/{token}", data={**data, "near": ""}).status_code == 200
     assert _subscription(engine) == ([], None, None)
+
+
+def test_place_lookups_count_against_the_subscribe_limits(live: LiveApp, engine: Engine) -> None:
+    """Unknown places on the form, then a place on the manage form: 429 once over the limit."""
+    token = _active(engine)
+    codes = [
+        post_subscribe(live.client, {**FORM, "near": f"Xyzzyville {n}"}).status_code
+        for n in range(PER_CLIENT.limit + 1)
+    ]
+    assert codes == [400] * PER_CLIENT.limit + [429]
+    data = {"watchlist": "mmn", "frequency": "daily", "significance": "major"}
+    assert live.client.post(f"/manage/{token}", data={**data, "near": "Leiden"}).status_code == 429
+    assert live.client.post(f"/manage/{token}", data=data).status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,9 +231,7 @@ def import_(
     """Import subscribers from CSV: good rows are imported, bad rows reported by line."""
     app = load_app()
     header, records = _read_csv(path)
-    missing = {"email", "watchlists"} - set(header)
-    if missing:
-        raise ConfigError(f"{path}: line 1: missing column(s) {', '.join(sorted(missing))}")
+    _check_header(path, header)
     imported, errors = 0, list[dict[str, Any]]()
     now = datetime.now(UTC)
     with app.session() as session:
@@ -320,6 +319,22 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str], str | N
     if header_problem is not None:
         raise ConfigError(f"{path}: line {line}: header row: {header_problem}")
     return [h.strip() for h in header], records[1:]
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """ConfigError for a missing required column or one that is not an import column.
+
+    An unknown column (``country`` for ``countries``) would be ignored, importing
+    people without the filter they asked for: it is refused, naming the closest.
+    """
+    missing = {"email", "watchlists"} - set(header)
+    if missing:
+        raise ConfigError(f"{path}: line 1: missing column(s) {', '.join(sorted(missing))}")
+    for name in header:
+        if name not in IMPORT_COLUMNS:
+            close = difflib.get_close_matches(name.lower(), IMPORT_COLUMNS, n=1, cutoff=0.5)
+            hint = f"closest: {close[0]}" if close else f"known: {', '.join(IMPORT_COLUMNS)}"
+            raise ConfigError(f"{path}: line 1: unknown column '{name}' ({hint})")
 
 
 def _split(value: str | None) -> tuple[str, ...]:

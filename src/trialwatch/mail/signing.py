@@ -18,10 +18,12 @@ single-machine install works without configuration. Installs of before the state
 folder kept that file in the working folder: it is moved, not replaced. Deployments with several
 machines, or whose state folder is not kept, must set the key.
 
-Confirmation tokens (double opt-in) are different: they carry the subscriber's
-opaque token and the time they were made (itsdangerous timed serializer, salt
+Confirmation tokens (double opt-in) are different: they carry the random nonce of
+one confirmation request (``confirmation_request.nonce``: the choices its mail
+described) and the time they were made (itsdangerous timed serializer, salt
 ``"confirm"``, so an unsubscribe token is never a confirmation token and back),
-and expire after :data:`CONFIRM_MAX_AGE`.
+and expire after :data:`CONFIRM_MAX_AGE`. Tokens mailed before requests existed
+carry the subscriber's opaque token instead; they read as an :class:`OpaqueRef`.
 """
 
 from __future__ import annotations
@@ -103,28 +105,39 @@ def unsubscribe_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/unsubscribe/{token}"
 
 
+@dataclass(frozen=True)
+class RequestRef:
+    """A confirmation token naming one confirmation request by its nonce."""
+
+    nonce: str
+
+
+ConfirmRef = RequestRef | OpaqueRef
+"""What a confirmation token names: a request, or (mailed before requests) a subscriber."""
+
+
 class ExpiredToken(InvalidToken):
     """A genuine confirmation token that is older than :data:`CONFIRM_MAX_AGE`."""
 
-    def __init__(self, message: str, subscriber_token: str) -> None:
+    def __init__(self, message: str, ref: ConfirmRef) -> None:
         super().__init__(message)
-        self.subscriber_token = subscriber_token
+        self.ref = ref
 
 
-def make_confirm_token(secret: str, subscriber_token: str, now: datetime) -> str:
-    """A signed confirmation token for the subscriber, dated ``now``."""
-    if not _OPAQUE.fullmatch(subscriber_token):
-        raise InvalidToken("a subscriber token must be 1 to 64 URL-safe characters")
-    return _timed_serializer(secret, now).dumps({"c": subscriber_token})
+def make_confirm_token(secret: str, request_nonce: str, now: datetime) -> str:
+    """A signed confirmation token for the confirmation request ``request_nonce``, dated ``now``."""
+    if not _OPAQUE.fullmatch(request_nonce):
+        raise InvalidToken("a request nonce must be 1 to 64 URL-safe characters")
+    return _timed_serializer(secret, now).dumps({"r": request_nonce})
 
 
 def read_confirm_token(
     secret: str, token: str, now: datetime, max_age: timedelta = CONFIRM_MAX_AGE
-) -> str:
-    """The subscriber token a confirmation token names, as of ``now``.
+) -> ConfirmRef:
+    """What a confirmation token names, as of ``now``.
 
-    Raises :class:`ExpiredToken` (which carries the subscriber token: the signature
-    is genuine) when the token is older than ``max_age``, and :class:`InvalidToken`
+    Raises :class:`ExpiredToken` (which carries what it names: the signature is
+    genuine) when the token is older than ``max_age``, and :class:`InvalidToken`
     when it is forged, tampered or malformed.
     """
     serializer = _timed_serializer(secret, now)
@@ -138,10 +151,12 @@ def read_confirm_token(
     return _confirm_payload(payload)
 
 
-def _confirm_payload(payload: Any) -> str:
+def _confirm_payload(payload: Any) -> ConfirmRef:
     match payload:
+        case {"r": str(nonce)} if len(payload) == 1 and _OPAQUE.fullmatch(nonce):
+            return RequestRef(nonce)
         case {"c": str(opaque)} if len(payload) == 1 and _OPAQUE.fullmatch(opaque):
-            return opaque
+            return OpaqueRef(opaque)
     raise InvalidToken("confirmation token has an unexpected payload")
 
 

@@ -393,25 +393,21 @@ def _insert_subscription(
     ).one()
 
 
-def request_pending(session: Session, req: SubscriptionRequest, now: datetime) -> Subscriber:
-    """A pending subscriber with exactly the requested subscriptions (created or updated).
+def find_or_add_pending(session: Session, req: SubscriptionRequest, now: datetime) -> Subscriber:
+    """The subscriber of ``req``'s address, added as pending (with no subscriptions) if new.
 
-    Only a new, pending, unsubscribed or bounced subscriber is changed (it becomes
-    pending); an active one is returned as it is, so nobody changes another
-    person's subscription by typing their address.
+    An existing subscriber is returned as it is, whatever its state: what a
+    request asks for is kept in its confirmation request
+    (:mod:`trialwatch.store.confirmations`) and applied only when its link is
+    used, so nobody changes another person's subscription by typing their address.
+    The same statements run whether the address is new or not (the insert skips
+    an existing row), so the time taken does not tell which it was.
     """
     req = validate_request(req)
     existing = find_subscriber(session, req.email)
-    if existing is not None and existing.status == "active":
+    if existing is not None and existing.email != req.email:  # stored in an older form
         return existing
-    if existing is None:
-        existing = _insert_subscriber(session, dataclasses.replace(req, status="pending"), now)
-        if existing.status == "active":  # another request made it active meanwhile
-            return existing
-    existing.status = "pending"
-    existing.confirmed_at = None
-    set_subscriptions(session, existing, req, now)
-    return existing
+    return _insert_subscriber(session, dataclasses.replace(req, status="pending"), now)
 
 
 def set_subscriptions(
@@ -438,12 +434,14 @@ def set_subscriptions(
 def claim_confirmation(session: Session, subscriber: Subscriber, now: datetime) -> bool:
     """Record that a confirmation email goes out now; False if one went out recently.
 
-    A compare-and-set UPDATE, so two requests at once send one email between them.
+    Never for an active subscriber (the same one UPDATE, matching no row). A
+    compare-and-set UPDATE, so two requests at once send one email between them.
     """
     result = session.execute(
         update(Subscriber)
         .where(
             Subscriber.id == subscriber.id,
+            Subscriber.status != "active",
             or_(
                 Subscriber.confirm_sent_at.is_(None),
                 Subscriber.confirm_sent_at <= now - CONFIRM_INTERVAL,
@@ -459,9 +457,13 @@ def claim_confirmation(session: Session, subscriber: Subscriber, now: datetime) 
 
 
 def activate(session: Session, subscriber: Subscriber, now: datetime) -> None:
-    """A pending subscriber becomes active; their subscriptions start at the newest change."""
+    """A subscriber becomes active; their subscriptions start at the newest change.
+
+    A bounced one too: activating follows a link they opened, so mail reaches them.
+    """
     subscriber.status = "active"
     subscriber.confirmed_at = now
+    subscriber.bounced_at = None
     session.execute(
         update(Subscription)
         .where(Subscription.subscriber_id == subscriber.id)

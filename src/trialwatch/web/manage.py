@@ -17,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from trialwatch import subscriptions
 from trialwatch.errors import ConfigError, InvalidToken, NotFoundError
+from trialwatch.web import limits
 from trialwatch.web.app import WebContext, context_of
-from trialwatch.web.subscribe import form_context, preferences_from
+from trialwatch.web.subscribe import admit, busy, form_context, preferences_from
 
 router = APIRouter()
 Ctx = Annotated[WebContext, Depends(context_of)]
@@ -58,6 +59,10 @@ def manage_form(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
 @router.post("/manage/{token}", response_class=HTMLResponse)
 async def manage_submit(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
     prefs = preferences_from(await request.form())
+    if prefs.near:  # a place lookup counts against the subscribe form's limits
+        wait = await run_in_threadpool(admit, ctx, limits.client_of(request))
+        if wait is not None:
+            return busy(ctx, request, wait)
     return await run_in_threadpool(_manage, ctx, request, token, prefs)
 
 

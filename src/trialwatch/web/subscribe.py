@@ -1,41 +1,38 @@
 """Subscribing: the form, the "check your email" page, and the confirmation link.
 
 The page after the form is the same whatever happened (new address, pending,
-already subscribed, rate-limited): nobody learns from it whether an address is
-subscribed. Every write is :mod:`trialwatch.subscriptions`.
+already subscribed, too many emails to that address), after the same work: nobody
+learns from it, or from its timing, whether an address is subscribed. The form
+carries a signed double-submit token (:mod:`trialwatch.web.formtoken`); posts,
+and the "send me a new link" button, are limited per client and overall
+(:mod:`trialwatch.web.limits`). Opening a confirmation link shows what it
+confirms; only the page's button (a POST) confirms. Every write is
+:mod:`trialwatch.subscriptions`.
 """
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from trialwatch import subscriptions
+from trialwatch.confirmations import FREQUENCY_LABELS, SIGNIFICANCE_LABELS
 from trialwatch.errors import ConfigError, InvalidToken
-from trialwatch.mail.signing import ExpiredToken
+from trialwatch.mail.signing import ConfirmRef, ExpiredToken, RequestRef
 from trialwatch.places import DEFAULT_WITHIN_KM, MAX_WITHIN_KM
 from trialwatch.vocab import FREQUENCIES, MAILED_SIGNIFICANCES
+from trialwatch.web import formtoken, limits
 from trialwatch.web.app import WebContext, context_of
 
 router = APIRouter()
 Ctx = Annotated[WebContext, Depends(context_of)]
-
-FREQUENCY_LABELS = {
-    "immediate": "As soon as something changes",
-    "daily": "Once a day",
-    "weekly": "Once a week",
-}
-SIGNIFICANCE_LABELS = {
-    "major": (
-        "What a patient should know: new trials, status, results, sites opening,"
-        " eligibility, expanded access, delays of 3 months or more"
-    ),
-    "minor": "Every change, small ones too (dates, contacts, wording)",
-}
 
 
 def form_context(ctx: WebContext) -> dict[str, Any]:
@@ -71,9 +68,33 @@ def _text(value: object) -> str:
 def subscribe_form(request: Request, ctx: Ctx) -> HTMLResponse:
     wanted = request.query_params.get("watchlist")
     prefs = subscriptions.Preferences(watchlists=(wanted,) if wanted else ())
-    return ctx.page(
-        request, "subscribe.html", email="", prefs=prefs, error=None, **form_context(ctx)
+    return _form(ctx, request, 200, "", prefs, None, form_context(ctx))
+
+
+def _form(
+    ctx: WebContext,
+    request: Request,
+    status: int,
+    email: str,
+    prefs: subscriptions.Preferences,
+    error: str | None,
+    fields: dict[str, Any],
+) -> HTMLResponse:
+    """The form, with a form token and the cookie it is checked against."""
+    value, token = formtoken.issue(request, ctx.jobs.mail.secret)
+    page = ctx.page(
+        request,
+        "subscribe.html",
+        status_code=status,
+        email=email,
+        prefs=prefs,
+        error=error,
+        form_token=token,
+        **fields,
     )
+    formtoken.set_cookie(page, value, secure=ctx.settings.public_url.startswith("https:"))
+    page.headers["Cache-Control"] = "no-store"  # the token is this visitor's
+    return page
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
@@ -81,19 +102,34 @@ async def subscribe_submit(request: Request, ctx: Ctx) -> HTMLResponse:
     form = await request.form()
     email = str(form.get("email") or "").strip()
     prefs = preferences_from(form)
+    wait = await run_in_threadpool(admit, ctx, limits.client_of(request))
+    if wait is not None:
+        return busy(ctx, request, wait)
+    if not formtoken.genuine(request, ctx.jobs.mail.secret, _text(form.get(formtoken.FIELD))):
+        fields = await run_in_threadpool(form_context, ctx)
+        return _form(ctx, request, 403, email, prefs, EXPIRED_FORM, fields)
     try:
         await run_in_threadpool(_request, ctx, email, prefs)
     except ConfigError as exc:
-        return ctx.page(
-            request,
-            "subscribe.html",
-            status_code=400,
-            email=email,
-            prefs=prefs,
-            error=_field_message(str(exc)),
-            **await run_in_threadpool(form_context, ctx),
-        )
+        fields = await run_in_threadpool(form_context, ctx)
+        return _form(ctx, request, 400, email, prefs, _field_message(str(exc)), fields)
     return ctx.page(request, "subscribed.html")
+
+
+EXPIRED_FORM = "This form had expired: check your choices and press Subscribe again."
+
+
+def admit(ctx: WebContext, client: str) -> timedelta | None:
+    with ctx.session() as session:
+        return limits.admit(session, client, ctx.jobs.clock())
+
+
+def busy(ctx: WebContext, request: Request, wait: timedelta) -> HTMLResponse:
+    """The 429 page: too many requests, and when to try again."""
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    page = ctx.page(request, "busy.html", status_code=429, minutes=math.ceil(seconds / 60))
+    page.headers["Retry-After"] = str(seconds)
+    return page
 
 
 def _request(ctx: WebContext, email: str, prefs: subscriptions.Preferences) -> None:
@@ -109,7 +145,29 @@ def _field_message(message: str) -> str:
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
-def confirm_link(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
+def confirm_page(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
+    """What the link confirms and a button: opening it (a mail scanner may) changes nothing."""
+    try:
+        with ctx.session() as session:
+            found = subscriptions.preview(session, ctx.jobs.mail.secret, token, ctx.jobs.clock())
+    except ExpiredToken:
+        return ctx.page(request, "confirm.html", status_code=410, outcome="expired", token=token)
+    except InvalidToken:
+        return ctx.page(request, "confirm.html", status_code=400, outcome="invalid", token=token)
+    status = 404 if found.outcome in ("gone", "used") else 200
+    return ctx.page(
+        request,
+        "confirm.html",
+        status_code=status,
+        outcome=found.outcome,
+        token=token,
+        lines=found.lines,
+    )
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
+def confirm_submit(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
+    """The page's button: confirm exactly what the page showed."""
     try:
         with ctx.session() as session:
             outcome = subscriptions.confirm(session, ctx.jobs.mail.secret, token, ctx.jobs.clock())
@@ -117,24 +175,37 @@ def confirm_link(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
         return ctx.page(request, "confirm.html", status_code=410, outcome="expired", token=token)
     except InvalidToken:
         return ctx.page(request, "confirm.html", status_code=400, outcome="invalid", token=token)
-    status = 404 if outcome == "gone" else 200
+    status = 404 if outcome in ("gone", "used") else 200
     return ctx.page(request, "confirm.html", status_code=status, outcome=outcome, token=token)
 
 
-@router.post("/confirm/{token}", response_class=HTMLResponse)
+@router.post("/confirm/{token}/resend", response_class=HTMLResponse)
 def confirm_resend(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
-    """An expired link's "send me a new one" button."""
+    """An expired link's "send me a new one" button (the subscribe form's limits apply)."""
     jobs = ctx.jobs
     now = jobs.clock()
+    wait = admit(ctx, limits.client_of(request))
+    if wait is not None:
+        return busy(ctx, request, wait)
     try:
         with ctx.session() as session:
-            subscriptions.confirm(session, jobs.mail.secret, token, now)
+            subscriptions.preview(session, jobs.mail.secret, token, now)
     except ExpiredToken as exc:
         with ctx.session() as session:
-            subscriptions.resend_confirmation(
-                session, jobs.templates, jobs.mail, exc.subscriber_token, now
-            )
-        return ctx.page(request, "subscribed.html")
+            _resend(session, ctx, exc.ref, now)
     except InvalidToken:
         return ctx.page(request, "confirm.html", status_code=400, outcome="invalid", token=token)
     return ctx.page(request, "subscribed.html")
+
+
+def _resend(session: Session, ctx: WebContext, ref: ConfirmRef, now: datetime) -> None:
+    if isinstance(ref, RequestRef):
+        owner = subscriptions.owner_of_request(session, ref.nonce)
+        if owner is not None:
+            subscriptions.resend_confirmation(
+                session, ctx.jobs.templates, ctx.jobs.mail, owner, now, nonce=ref.nonce
+            )
+    else:
+        subscriptions.resend_confirmation(
+            session, ctx.jobs.templates, ctx.jobs.mail, ref.token, now
+        )
