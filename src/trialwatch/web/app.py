@@ -23,6 +23,7 @@ from trialwatch.jobs.runner import Jobs
 from trialwatch.store import views
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.web.cache import PublicCache
+from trialwatch.web.guard import SiteGuard
 
 
 @dataclass
@@ -82,6 +83,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         title="TrialWatch",
         version=trialwatch.__version__,
         description="Watchlists of ClinicalTrials.gov studies: what they hold and what changed.",
+        docs_url=None,  # its page loads script from a CDN; /openapi.json stays
+        redoc_url=None,
     )
     app.state.ctx = WebContext(settings, engine or make_engine(settings.database_url))
 
@@ -100,6 +103,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         app.include_router(router)
     if settings.web_cache:
         app.add_middleware(PublicCache, version=app.state.ctx.data_version)
+    app.add_middleware(SiteGuard, public_url=settings.public_url)  # outermost: added last
     return app
 
 
