@@ -20,4 +20,12 @@ def serve(
 
     app = load_app(default_log_level="INFO")
     app.sessions  # noqa: B018 - checks that the database is initialised
-    uvicorn.run(create_app(app.settings, app.engine), host=host, port=port, log_config=None)
+    # proxy_headers=False: the app believes X-Forwarded-For from TRIALWATCH_TRUSTED_PROXIES
+    # only (uvicorn's default would believe any loopback peer).
+    uvicorn.run(
+        create_app(app.settings, app.engine),
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=False,
+    )

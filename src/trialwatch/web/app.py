@@ -90,6 +90,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if 300 <= exc.status_code < 400:  # a dependency's redirect (the admin's sign-in)
+            return Response(status_code=exc.status_code, headers=exc.headers)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
         ctx = context_of(request)
