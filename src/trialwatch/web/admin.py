@@ -1,4 +1,6 @@
-"""The admin at ``/admin``: watchlists and their syncs, subscribers, the outbox, previews.
+"""The admin at ``/admin``: the login, watchlists and their syncs, subscribers.
+
+The outbox, its messages and digest previews are :mod:`trialwatch.web.admin_outbox`.
 
 One account, its password checked against ``TRIALWATCH_ADMIN_PASSWORD_HASH`` (argon2).
 Sign-in, sessions, the login limiter and the CSRF check are :mod:`trialwatch.web.auth`;
@@ -11,6 +13,7 @@ import asyncio
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -18,13 +21,15 @@ from urllib.parse import urlencode
 from argon2.exceptions import InvalidHashError
 from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from trialwatch.errors import ConfigError, NotFoundError, SyncInProgress
-from trialwatch.store import outbox as outbox_store
+from trialwatch import subscriptions
+from trialwatch.errors import NotFoundError, SyncInProgress
 from trialwatch.store import runs as run_store
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
+from trialwatch.store.models import Subscriber
 from trialwatch.web import auth
 from trialwatch.web.app import WebContext, context_of
 from trialwatch.web.auth import Admin, AdminForm, AdminSession
@@ -65,18 +70,18 @@ def _state(request: Request) -> AdminState:
         return state
 
 
-def _private(response: Response) -> Response:
+def private(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _page(
+def render(
     request: Request, admin: AdminSession, name: str, status_code: int = 200, **context: Any
 ) -> Response:
     ctx = context_of(request)
     context.setdefault("notice", "")
     page = ctx.page(request, f"admin/{name}", status_code=status_code, csrf=admin.csrf, **context)
-    return _private(page)
+    return private(page)
 
 
 # --- login and logout -----------------------------------------------------------------------
@@ -103,7 +108,7 @@ def _login_page(
     page.headers.update(headers or {})
     cookie = auth.login_cookie(ctx, token)
     auth.set_cookie(ctx, page, auth.LOGIN_COOKIE, cookie, auth.LOGIN_FORM_SECONDS)
-    return _private(page)
+    return private(page)
 
 
 @router.get("/admin/login")
@@ -149,7 +154,7 @@ async def login(
     auth.set_cookie(ctx, response, auth.SESSION_COOKIE, cookie, auth.SESSION_SECONDS)
     response.delete_cookie(auth.LOGIN_COOKIE, path="/admin")
     log.info("admin logged in client=%s", client)
-    return _private(response)
+    return private(response)
 
 
 @router.post("/admin/logout")
@@ -157,7 +162,7 @@ def logout(request: Request, admin: AdminForm) -> Response:
     auth.end_session(context_of(request), admin)
     response = RedirectResponse("/admin/login", status_code=303)
     response.delete_cookie(auth.SESSION_COOKIE, path="/admin")
-    return _private(response)
+    return private(response)
 
 
 # --- watchlists and sync now --------------------------------------------------------------------
@@ -189,7 +194,7 @@ def watchlists(request: Request, admin: Admin, notice: str = "", slug: str = "")
         syncing = set(state.syncing)
         notes = dict(state.notes)
     text = _NOTICES[notice].format(slug=slug) if notice in _NOTICES else ""
-    return _page(
+    return render(
         request,
         admin,
         "watchlists.html",
@@ -245,8 +250,20 @@ def sync_now(
 # --- subscribers ----------------------------------------------------------------------------
 
 
+_SUBSCRIBER_NOTICES = {
+    "reactivated": "{email} is active again.",
+    "not-bounced": "{email} is not bounced: nothing changed.",
+    "resent": "A new confirmation email to {email} is queued.",
+    "resend-later": "A confirmation email went to {email} recently: try again later.",
+    "not-pending": "{email} is not waiting for a confirmation: nothing sent.",
+    "removed": "{email} is deleted, with their subscriptions and messages.",
+}
+
+
 @router.get("/admin/subscribers")
-def subscribers(request: Request, admin: Admin, page: int = 1) -> Response:
+def subscribers(
+    request: Request, admin: Admin, page: int = 1, notice: str = "", email: str = ""
+) -> Response:
     ctx = context_of(request)
     page = max(1, page)
     with ctx.session() as session:
@@ -256,7 +273,7 @@ def subscribers(request: Request, admin: Admin, page: int = 1) -> Response:
         states = subscriber_store.state_counts(session)
         session.expunge_all()
     pages = max(1, -(-total // PAGE_SIZE))
-    return _page(
+    return render(
         request,
         admin,
         "subscribers.html",
@@ -265,61 +282,56 @@ def subscribers(request: Request, admin: Admin, page: int = 1) -> Response:
         states=states,
         page=page,
         pages=pages,
+        notice=_SUBSCRIBER_NOTICES.get(notice, "").format(email=email[:320]),
     )
 
 
-# --- the outbox -----------------------------------------------------------------------------
-
-
-@router.get("/admin/outbox")
-def outbox(request: Request, admin: Admin, retried: int | None = None) -> Response:
+def _subscriber_action(
+    request: Request, subscriber_id: int, act: Callable[[WebContext, Session, Subscriber], str]
+) -> Response:
+    """Run ``act`` on the subscriber (404 if none) and go back to the list with its notice."""
     ctx = context_of(request)
     with ctx.session() as session:
-        counts = outbox_store.status_counts(session)
-        failed = outbox_store.recent(session, 20, status="failed")
-        recent = outbox_store.recent(session, 20)
-        session.expunge_all()
-    notice = ""
-    if retried is not None:
-        plural = "" if retried == 1 else "s"
-        notice = f"{retried} failed message{plural} queued again."
-    return _page(
-        request,
-        admin,
-        "outbox.html",
-        counts=counts,
-        failed=failed,
-        recent=recent,
-        notice=notice,
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            raise HTTPException(404, "No such subscriber")
+        email = subscriber.email
+        notice = act(ctx, session, subscriber)
+    log.info("admin subscriber action=%s subscriber=%d", notice, subscriber_id)
+    query = urlencode({"notice": notice, "email": email})
+    return RedirectResponse(f"/admin/subscribers?{query}", status_code=303)
+
+
+def _reactivate(ctx: WebContext, session: Session, subscriber: Subscriber) -> str:
+    done = subscriber_store.reactivate(session, subscriber.id, ctx.jobs.clock())
+    return "reactivated" if done else "not-bounced"
+
+
+def _resend(ctx: WebContext, session: Session, subscriber: Subscriber) -> str:
+    if subscriber.status != "pending":
+        return "not-pending"
+    jobs = ctx.jobs
+    queued = subscriptions.resend_confirmation(
+        session, jobs.templates, jobs.mail, subscriber.token, jobs.clock()
     )
+    return "resent" if queued else "resend-later"
 
 
-@router.post("/admin/outbox/retry-failed")
-def retry_failed(request: Request, admin: AdminForm) -> Response:
-    ctx = context_of(request)
-    with ctx.session() as session:
-        count = outbox_store.retry_failed(session, ctx.jobs.clock())
-    log.info("admin queued %d failed messages again", count)
-    return RedirectResponse(f"/admin/outbox?retried={count}", status_code=303)
+def _remove(ctx: WebContext, session: Session, subscriber: Subscriber) -> str:
+    subscriber_store.purge(session, subscriber)
+    return "removed"
 
 
-# --- digest preview ---------------------------------------------------------------------------
+@router.post("/admin/subscribers/{subscriber_id}/reactivate")
+def reactivate(request: Request, subscriber_id: int, admin: AdminForm) -> Response:
+    return _subscriber_action(request, subscriber_id, _reactivate)
 
 
-@router.get("/admin/preview")
-def preview(request: Request, admin: Admin, email: str = "") -> Response:
-    ctx = context_of(request)
-    rendered = None
-    message = ""
-    email = email.strip()
-    if email:
-        try:
-            with ctx.session() as session:
-                subscriber_store.get_subscriber(session, email)
-            _, rendered = ctx.jobs.preview(email)
-        except (NotFoundError, ConfigError):
-            message = f"No subscriber {email}."
-        else:
-            if rendered is None:
-                message = f"No digest is due for {email}: nothing new in their watchlists."
-    return _page(request, admin, "preview.html", email=email, rendered=rendered, message=message)
+@router.post("/admin/subscribers/{subscriber_id}/resend")
+def resend(request: Request, subscriber_id: int, admin: AdminForm) -> Response:
+    return _subscriber_action(request, subscriber_id, _resend)
+
+
+@router.post("/admin/subscribers/{subscriber_id}/remove")
+def remove(request: Request, subscriber_id: int, admin: AdminForm) -> Response:
+    return _subscriber_action(request, subscriber_id, _remove)

@@ -114,7 +114,7 @@ def _routers() -> list[Any]:
     import importlib
 
     routers = []
-    for name in ("pages", "subscribe", "manage", "feeds", "api", "admin"):
+    for name in ("pages", "subscribe", "manage", "feeds", "api", "admin", "admin_outbox"):
         try:
             module = importlib.import_module(f"trialwatch.web.{name}")
         except ModuleNotFoundError as exc:
