@@ -86,7 +86,7 @@ def _outbox_link(engine: Engine, kind: str, path: str) -> str:
     parsed = message_from_string(raw, policy=policy.default)
     body = parsed.get_body(("plain",))
     assert body is not None
-    found = re.search(rf"http://\S+/{path}/[A-Za-z0-9_.\-]+", str(body.get_content()))  # type: ignore[attr-defined]
+    found = re.search(rf"http://\S+/{path}/[A-Za-z0-9_.\-]+", str(body.get_content()))
     assert found is not None
     return found.group(0)
 
