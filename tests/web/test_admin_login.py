@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from tests.web.conftest import LiveApp, _free_port, serve, web_settings
 from tests.web.test_admin import HASH, PASSWORD, _token
+from trialwatch.store import ratelimits
+from trialwatch.store.db import make_sessionmaker, session_scope
+from trialwatch.store.models import RateLimit
 from trialwatch.web import auth
 
 
@@ -170,3 +174,14 @@ def test_a_logout_holds_in_every_process_and_after_a_restart(
             assert late.get("/admin", follow_redirects=False).status_code == 303
     finally:
         restarted.close()
+
+
+def test_login_windows_are_pruned_by_their_prefix(engine: Engine) -> None:
+    """Old login windows go; other keys' windows (a subscription limit) stay."""
+    old = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+    with session_scope(make_sessionmaker(engine)) as session:
+        ratelimits.hit(session, "login:ip:192.0.2.1", old, auth.WINDOW)
+        ratelimits.hit(session, "subscribe:ip:192.0.2.1", old, auth.WINDOW)
+        ratelimits.prune(session, old + timedelta(hours=1), prefix="login:")
+        keys = set(session.scalars(select(RateLimit.key)))
+    assert keys == {"subscribe:ip:192.0.2.1"}

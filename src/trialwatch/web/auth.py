@@ -139,8 +139,10 @@ def reserve_attempt(ctx: WebContext, client: str, now: datetime) -> Attempt:
 
 
 def record_failure(ctx: WebContext, now: datetime) -> None:
+    """Count a wrong password; windows of logins past go (the table stays small)."""
     with ctx.session() as session:
         ratelimits.hit(session, _FAILED_KEY, now, WINDOW)
+        ratelimits.prune(session, ratelimits.window_start(now, WINDOW), prefix="login:")
 
 
 def check_password(stored: str, password: str) -> bool:
