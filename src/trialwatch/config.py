@@ -7,6 +7,7 @@ Secrets can be given as files: ``TRIALWATCH_SECRET_KEY_FILE=/run/secrets/key``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     outbox_retention: timedelta = timedelta(days=90)
     # Web admin: an argon2 hash (`trialwatch admin hash-password`); empty: no admin login.
     admin_password_hash: str = ""
+    # Proxies whose X-Forwarded-For names the client (comma-separated addresses or
+    # networks, e.g. 127.0.0.1,10.0.0.0/8); empty: the connecting address is the client.
+    trusted_proxies: str = ""
     config_file: Path | None = None
 
     @field_validator("api_url", "public_url")
@@ -123,6 +127,28 @@ class Settings(BaseSettings):
     def admin_addresses(self) -> tuple[str, ...]:
         """``admin_emails`` as a tuple of addresses (empty: no health alerts)."""
         return tuple(a.strip() for a in self.admin_emails.split(",") if a.strip())
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"'{item.strip()}' is not an IP address or network (e.g. 10.0.0.0/8)"
+                    ) from None
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``trusted_proxies`` as networks (empty: no forwarded header is believed)."""
+        return tuple(
+            ipaddress.ip_network(item.strip(), strict=False)
+            for item in self.trusted_proxies.split(",")
+            if item.strip()
+        )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -47,6 +47,22 @@ PHASES = frozenset({"NA", "EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4"
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _NCT_RE = re.compile(r"^NCT\d{8}$")
+_LOOSE_NCT_RE = re.compile(r"NCT[\s_-]*(\d{1,12})")
+
+
+def normalise_nct_id(text: str) -> str:
+    """An NCT ID as the registry writes it: ``nct 6742190`` → ``NCT06742190``.
+
+    Case, spaces, a dash and missing leading zeros are forgiven; text that is no NCT
+    ID is returned stripped and upper-cased (a lookup then finds nothing).
+    """
+    key = "".join(text.split()).upper()
+    match = _LOOSE_NCT_RE.fullmatch(key)
+    if match is None or int(match.group(1)) >= 10**8:
+        return key
+    return f"NCT{int(match.group(1)):08d}"
+
+
 _CRON_FIELDS = 5
 
 _CRITERIA_KEYS = (

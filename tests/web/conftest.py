@@ -65,7 +65,11 @@ def live(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[LiveApp]
 def serve(settings: Settings, engine: Engine, port: int) -> Iterator[LiveApp]:
     """Run ``create_app(settings)`` under uvicorn in a thread until the caller is done."""
     config = uvicorn.Config(
-        create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning"
+        create_app(settings, engine),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        proxy_headers=False,  # as `trialwatch serve`: the app decides whom to believe
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -23,6 +23,7 @@ from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.timeparse import parse_since
 from trialwatch.vocab import MAILED_SIGNIFICANCES
+from trialwatch.watchlists import normalise_nct_id
 
 # The choices of --significance, from the one vocabulary (a typer choice needs an enum).
 Level = enum.StrEnum("Level", {level: level for level in (*MAILED_SIGNIFICANCES, "all")})  # type: ignore[misc]
@@ -146,7 +147,7 @@ def diff(
     """Show the full field-level difference between two versions of a study."""
     app = load_app()
     with app.session() as session:
-        study = study_store.get_study(session, nct_id)
+        study = study_store.get_study(session, normalise_nct_id(nct_id))
         newer = v2 if v2 is not None else study.current_version
         older = v1 if v1 is not None else newer - 1
         # Checked before any query: a number no version can have (negative, or beyond

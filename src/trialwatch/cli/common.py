@@ -148,6 +148,13 @@ def progress_wanted(json_output: bool) -> bool:
     return not json_output and sys.stderr.isatty()
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it, so set back at once)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_output(path: Path | None, *, binary: bool = False) -> Iterator[IO[Any]]:
     """Write to ``path`` through a temporary file renamed at the end (or to stdout).
@@ -176,6 +183,7 @@ def atomic_output(path: Path | None, *, binary: bool = False) -> Iterator[IO[Any
             newline="" if not binary else None,
         ) as handle:
             yield handle
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the export from others
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from trialwatch.cli.common import (
 from trialwatch.errors import DeliveryError
 from trialwatch.jobs.delivery import send_summary
 from trialwatch.store import outbox
-from trialwatch.store.subscribers import normalise_email
+from trialwatch.store.subscribers import get_subscriber, normalise_email
 from trialwatch.timeparse import parse_since
 
 
@@ -49,6 +49,8 @@ def digest(
     app = load_app()
     app.sessions  # noqa: B018 - checks that the database is initialised
     if preview is not None:
+        with app.session() as session:
+            get_subscriber(session, preview)  # no such subscriber: exit 2, not "nothing yet"
         _, rendered = app.jobs.preview(normalise_email(preview))
         if rendered is None:
             out.print(f"nothing to send to {preview} yet")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
 
-from trialwatch.cli.common import load_app
+from trialwatch.cli.common import load_app, out
+
+
+def listen_url(host: str, port: int) -> str:
+    """The address a browser opens: ``http://127.0.0.1:8000``, IPv6 in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def serve(
@@ -20,4 +26,21 @@ def serve(
 
     app = load_app(default_log_level="INFO")
     app.sessions  # noqa: B018 - checks that the database is initialised
-    uvicorn.run(create_app(app.settings, app.engine), host=host, port=port, log_config=None)
+    message = f"serving on {listen_url(host, port)} (public URL {app.settings.public_url})"
+
+    class Announcing(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # listening now: say where
+                out.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    # proxy_headers=False: the app believes X-Forwarded-For from TRIALWATCH_TRUSTED_PROXIES
+    # only (uvicorn's default believes any loopback peer).
+    config = uvicorn.Config(
+        create_app(app.settings, app.engine),
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=False,
+    )
+    Announcing(config).run()

@@ -18,6 +18,7 @@ from trialwatch.store import changes as change_store
 from trialwatch.store import exports as export_store
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
+from trialwatch.watchlists import normalise_nct_id
 
 
 class ExportFormat(enum.StrEnum):
@@ -34,7 +35,7 @@ def history(
     """Show every stored version of a study with its date and content hash."""
     app = load_app()
     with app.session() as session:
-        study = study_store.get_study(session, nct_id)
+        study = study_store.get_study(session, normalise_nct_id(nct_id))
         by_version: dict[int | None, list[dict[str, Any]]] = {}
         for change in change_store.list_changes(
             session, study_id=study.id, significance="all", limit=None

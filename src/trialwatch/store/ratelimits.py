@@ -54,7 +54,10 @@ def clear(session: Session, key: str) -> None:
     session.execute(delete(RateLimit).where(RateLimit.key == key[:200]))
 
 
-def prune(session: Session, before: datetime) -> int:
-    """Delete windows that started before ``before``; how many went."""
-    result = session.execute(delete(RateLimit).where(RateLimit.window_start < before))
+def prune(session: Session, before: datetime, prefix: str = "") -> int:
+    """Delete windows (of keys starting with ``prefix``) that started before ``before``."""
+    query = delete(RateLimit).where(RateLimit.window_start < before)
+    if prefix:
+        query = query.where(RateLimit.key.startswith(prefix, autoescape=True))
+    result = session.execute(query)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

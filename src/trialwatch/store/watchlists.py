@@ -3,6 +3,7 @@ enabled and disabled by hand, synced."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -99,8 +100,12 @@ def list_watchlists(session: Session) -> list[Watchlist]:
 def get_watchlist(session: Session, slug: str) -> Watchlist:
     row = session.scalar(select(Watchlist).where(Watchlist.slug == slug))
     if row is None:
-        known = ", ".join(w.slug for w in list_watchlists(session)) or "none"
-        raise NotFoundError(f"unknown watchlist '{slug}' (known: {known})")
+        slugs = [w.slug for w in list_watchlists(session)]
+        close = difflib.get_close_matches(slug, slugs, n=3, cutoff=0.6)
+        hint = f"closest: {', '.join(close)}; " if close else ""
+        raise NotFoundError(
+            f"unknown watchlist '{slug}' ({hint}known: {', '.join(slugs) or 'none'})"
+        )
     return row
 
 

@@ -1,51 +1,44 @@
-"""The admin at ``/admin``: watchlists and their syncs, subscribers, the outbox, previews.
+"""The admin at ``/admin``: the login, watchlists and their syncs, subscribers.
+
+The outbox, its messages and digest previews are :mod:`trialwatch.web.admin_outbox`.
 
 One account, its password checked against ``TRIALWATCH_ADMIN_PASSWORD_HASH`` (argon2).
-A login sets a signed, expiring session cookie (``HttpOnly``, ``SameSite=Lax``, ``Secure``
-unless the public URL is plain-HTTP loopback) that carries a per-session CSRF token;
-every admin form posts that token back and is refused with 403 without it. Failed
-logins are counted in memory, per client address and overall, in a sliding window.
+Sign-in, sessions, the login limiter and the CSRF check are :mod:`trialwatch.web.auth`;
+every admin form posts the session's token back and is refused with 403 without it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import asyncio
 import logging
 import secrets
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.exceptions import InvalidHashError
 from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from trialwatch.errors import ConfigError, NotFoundError, SyncInProgress
-from trialwatch.store import outbox as outbox_store
+from trialwatch import subscriptions
+from trialwatch.errors import NotFoundError, SyncInProgress
 from trialwatch.store import runs as run_store
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
+from trialwatch.store.models import Subscriber
+from trialwatch.web import auth
 from trialwatch.web.app import WebContext, context_of
+from trialwatch.web.auth import Admin, AdminForm, AdminSession
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
-SESSION_COOKIE = "trialwatch_admin"
-LOGIN_COOKIE = "trialwatch_admin_login"
-SESSION_SECONDS = 12 * 3600
-LOGIN_FORM_SECONDS = 3600
 PAGE_SIZE = 50
-MAX_PASSWORD_LENGTH = 1024
-_SESSION_SALT = "trialwatch.admin.session"
-_LOGIN_SALT = "trialwatch.admin.login"
 _NOT_CONFIGURED = (
     "The admin is not configured: set TRIALWATCH_ADMIN_PASSWORD_HASH "
     "(made with trialwatch admin hash-password)."
@@ -57,41 +50,9 @@ _BAD_HASH = (
 
 
 @dataclass
-class LoginLimiter:
-    """Failed logins of the last ``window`` seconds, per client address and overall."""
-
-    per_client: int = 5
-    overall: int = 20
-    window: float = 15 * 60.0
-    clock: Callable[[], float] = time.monotonic
-    _failures: deque[tuple[float, str]] = field(default_factory=deque)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _prune(self) -> None:
-        horizon = self.clock() - self.window
-        while self._failures and self._failures[0][0] <= horizon:
-            self._failures.popleft()
-
-    def allowed(self, client: str) -> bool:
-        """Whether ``client`` may try a password now."""
-        with self._lock:
-            self._prune()
-            mine = sum(1 for _, who in self._failures if who == client)
-            return mine < self.per_client and len(self._failures) < self.overall
-
-    def failed(self, client: str) -> None:
-        """Count a wrong password of ``client``."""
-        with self._lock:
-            self._prune()
-            self._failures.append((self.clock(), client))
-
-
-@dataclass
 class AdminState:
-    """What the admin keeps in memory per app: the limiter, revoked sessions, syncs."""
+    """What the admin keeps in memory per app: the syncs it started and their notes."""
 
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
-    revoked: dict[str, float] = field(default_factory=dict)  # session id -> expiry
     syncing: set[str] = field(default_factory=set)
     notes: dict[str, str] = field(default_factory=dict)  # slug -> what the last sync met
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -109,96 +70,30 @@ def _state(request: Request) -> AdminState:
         return state
 
 
-@dataclass(frozen=True)
-class AdminSession:
-    sid: str
-    csrf: str
-
-
-# --- cookies and tokens -------------------------------------------------------------------
-
-
-def _serializer(ctx: WebContext, salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(ctx.jobs.mail.secret, salt=salt)
-
-
-def _hash_tag(ctx: WebContext) -> str:
-    """A fingerprint of the password hash: a new password ends every session."""
-    return hashlib.sha256(ctx.settings.admin_password_hash.encode()).hexdigest()[:16]
-
-
-def _secure(ctx: WebContext) -> bool:
-    url = urlsplit(ctx.settings.public_url)
-    return not (url.scheme == "http" and url.hostname in {"localhost", "127.0.0.1"})
-
-
-def _set_cookie(ctx: WebContext, response: Response, name: str, value: str, age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=age,
-        path="/admin",
-        secure=_secure(ctx),
-        httponly=True,
-        samesite="lax",
-    )
-
-
-def _session(request: Request) -> AdminSession | None:
-    """The signed-in session of this request, if its cookie is valid, fresh and not revoked."""
-    ctx = context_of(request)
-    raw = request.cookies.get(SESSION_COOKIE)
-    if not raw or not ctx.settings.admin_password_hash:
-        return None
-    try:
-        data = _serializer(ctx, _SESSION_SALT).loads(raw, max_age=SESSION_SECONDS)
-    except BadSignature:
-        return None
-    if not isinstance(data, dict):
-        return None
-    sid, csrf, tag = data.get("sid"), data.get("csrf"), data.get("hash")
-    if not (isinstance(sid, str) and isinstance(csrf, str)) or tag != _hash_tag(ctx):
-        return None
-    state = _state(request)
-    with state.lock:
-        if sid in state.revoked:
-            return None
-    return AdminSession(sid=sid, csrf=csrf)
-
-
-def _check_csrf(expected: str, given: str) -> None:
-    """Refuse (403) a form whose token is not this session's."""
-    if not given or not hmac.compare_digest(expected.encode(), given.encode()):
-        raise HTTPException(403, "The form has expired or did not come from this site")
-
-
-def _to_login() -> Response:
-    return RedirectResponse("/admin/login", status_code=303)
-
-
-def _private(response: Response) -> Response:
+def private(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def _page(
-    request: Request, auth: AdminSession, name: str, status_code: int = 200, **context: Any
+def render(
+    request: Request, admin: AdminSession, name: str, status_code: int = 200, **context: Any
 ) -> Response:
     ctx = context_of(request)
     context.setdefault("notice", "")
-    page = ctx.page(request, f"admin/{name}", status_code=status_code, csrf=auth.csrf, **context)
-    return _private(page)
+    page = ctx.page(request, f"admin/{name}", status_code=status_code, csrf=admin.csrf, **context)
+    return private(page)
 
 
 # --- login and logout -----------------------------------------------------------------------
 
 
 def _login_page(
-    request: Request, token: str, *, message: str = "", status_code: int = 200
+    request: Request,
+    token: str,
+    *,
+    message: str = "",
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     ctx = context_of(request)
     configured = bool(ctx.settings.admin_password_hash)
@@ -210,25 +105,21 @@ def _login_page(
         configured=configured,
         message=message or ("" if configured else _NOT_CONFIGURED),
     )
-    _set_cookie(
-        ctx,
-        page,
-        LOGIN_COOKIE,
-        _serializer(ctx, _LOGIN_SALT).dumps(token),
-        LOGIN_FORM_SECONDS,
-    )
-    return _private(page)
+    page.headers.update(headers or {})
+    cookie = auth.login_cookie(ctx, token)
+    auth.set_cookie(ctx, page, auth.LOGIN_COOKIE, cookie, auth.LOGIN_FORM_SECONDS)
+    return private(page)
 
 
 @router.get("/admin/login")
 def login_form(request: Request) -> Response:
-    if _session(request) is not None:
+    if auth.current_session(request) is not None:
         return RedirectResponse("/admin", status_code=303)
     return _login_page(request, secrets.token_urlsafe(32))
 
 
 @router.post("/admin/login")
-def login(
+async def login(
     request: Request,
     password: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
@@ -237,60 +128,41 @@ def login(
     stored = ctx.settings.admin_password_hash
     if not stored:
         return _login_page(request, "", message=_NOT_CONFIGURED, status_code=403)
+    token = auth.login_token(request)
+    auth.check_csrf(token, csrf)
+    client = auth.client_of(request)
+    now = ctx.jobs.clock()
+    attempt = await run_in_threadpool(auth.reserve_attempt, ctx, client, now)
+    if not attempt.allowed:
+        log.warning("admin login refused client=%s attempt=%d", client, attempt.number)
+        minutes = -(-attempt.retry_after // 60)
+        message = f"Too many failed logins. Try again in {minutes} minutes."
+        retry = {"Retry-After": str(attempt.retry_after)}
+        return _login_page(request, token, message=message, status_code=429, headers=retry)
     try:
-        expected = _serializer(ctx, _LOGIN_SALT).loads(
-            request.cookies.get(LOGIN_COOKIE, ""), max_age=LOGIN_FORM_SECONDS
-        )
-    except BadSignature:
-        expected = ""
-    _check_csrf(str(expected), csrf)
-    token = str(expected)
-    limiter = _state(request).limiter
-    client = _client(request)
-    if not limiter.allowed(client):
-        log.warning("admin login refused: too many failed attempts (client %s)", client)
-        message = "Too many failed logins. Try again in 15 minutes."
-        return _login_page(request, token, message=message, status_code=429)
-    try:
-        if len(password) > MAX_PASSWORD_LENGTH:
-            raise VerificationError("too long")
-        PasswordHasher().verify(stored, password)
+        right = await run_in_threadpool(auth.check_password, stored, password)
     except InvalidHashError:
         log.error("TRIALWATCH_ADMIN_PASSWORD_HASH is not an argon2 hash")
         return _login_page(request, token, message=_BAD_HASH, status_code=403)
-    except VerificationError:
-        limiter.failed(client)
-        log.warning("admin login failed (client %s)", client)
+    if not right:
+        await run_in_threadpool(auth.record_failure, ctx, now)
+        log.warning("admin login failed client=%s attempt=%d", client, attempt.number)
+        await asyncio.sleep(auth.failure_delay(attempt.number))
         return _login_page(request, token, message="Wrong password.", status_code=401)
-    session = {"sid": secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(32)}
-    session["hash"] = _hash_tag(ctx)
+    cookie = await run_in_threadpool(auth.start_session, ctx, now, client)
     response = RedirectResponse("/admin", status_code=303)
-    _set_cookie(
-        ctx,
-        response,
-        SESSION_COOKIE,
-        _serializer(ctx, _SESSION_SALT).dumps(session),
-        SESSION_SECONDS,
-    )
-    response.delete_cookie(LOGIN_COOKIE, path="/admin")
-    log.info("admin logged in (client %s)", client)
-    return _private(response)
+    auth.set_cookie(ctx, response, auth.SESSION_COOKIE, cookie, auth.SESSION_SECONDS)
+    response.delete_cookie(auth.LOGIN_COOKIE, path="/admin")
+    log.info("admin logged in client=%s", client)
+    return private(response)
 
 
 @router.post("/admin/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    auth = _session(request)
-    if auth is None:
-        return _to_login()
-    _check_csrf(auth.csrf, csrf)
-    state = _state(request)
-    now = time.time()
-    with state.lock:
-        state.revoked = {sid: until for sid, until in state.revoked.items() if until > now}
-        state.revoked[auth.sid] = now + SESSION_SECONDS
+def logout(request: Request, admin: AdminForm) -> Response:
+    auth.end_session(context_of(request), admin)
     response = RedirectResponse("/admin/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/admin")
-    return _private(response)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/admin")
+    return private(response)
 
 
 # --- watchlists and sync now --------------------------------------------------------------------
@@ -302,10 +174,7 @@ _NOTICES = {
 
 
 @router.get("/admin")
-def watchlists(request: Request, notice: str = "", slug: str = "") -> Response:
-    auth = _session(request)
-    if auth is None:
-        return _to_login()
+def watchlists(request: Request, admin: Admin, notice: str = "", slug: str = "") -> Response:
     ctx = context_of(request)
     state = _state(request)
     with ctx.session() as session:
@@ -325,9 +194,9 @@ def watchlists(request: Request, notice: str = "", slug: str = "") -> Response:
         syncing = set(state.syncing)
         notes = dict(state.notes)
     text = _NOTICES[notice].format(slug=slug) if notice in _NOTICES else ""
-    return _page(
+    return render(
         request,
-        auth,
+        admin,
         "watchlists.html",
         rows=rows,
         syncing=syncing,
@@ -358,12 +227,8 @@ def sync_now(
     request: Request,
     slug: str,
     background: BackgroundTasks,
-    csrf: Annotated[str, Form()] = "",
+    admin: AdminForm,
 ) -> Response:
-    auth = _session(request)
-    if auth is None:
-        return _to_login()
-    _check_csrf(auth.csrf, csrf)
     ctx = context_of(request)
     with ctx.session() as session:
         try:
@@ -385,11 +250,20 @@ def sync_now(
 # --- subscribers ----------------------------------------------------------------------------
 
 
+_SUBSCRIBER_NOTICES = {
+    "reactivated": "{email} is active again.",
+    "not-bounced": "{email} is not bounced: nothing changed.",
+    "resent": "A new confirmation email to {email} is queued.",
+    "resend-later": "A confirmation email went to {email} recently: try again later.",
+    "not-pending": "{email} is not waiting for a confirmation: nothing sent.",
+    "removed": "{email} is deleted, with their subscriptions and messages.",
+}
+
+
 @router.get("/admin/subscribers")
-def subscribers(request: Request, page: int = 1) -> Response:
-    auth = _session(request)
-    if auth is None:
-        return _to_login()
+def subscribers(
+    request: Request, admin: Admin, page: int = 1, notice: str = "", email: str = ""
+) -> Response:
     ctx = context_of(request)
     page = max(1, page)
     with ctx.session() as session:
@@ -399,80 +273,65 @@ def subscribers(request: Request, page: int = 1) -> Response:
         states = subscriber_store.state_counts(session)
         session.expunge_all()
     pages = max(1, -(-total // PAGE_SIZE))
-    return _page(
+    return render(
         request,
-        auth,
+        admin,
         "subscribers.html",
         rows=rows,
         total=total,
         states=states,
         page=page,
         pages=pages,
+        notice=_SUBSCRIBER_NOTICES.get(notice, "").format(email=email[:320]),
     )
 
 
-# --- the outbox -----------------------------------------------------------------------------
-
-
-@router.get("/admin/outbox")
-def outbox(request: Request, retried: int | None = None) -> Response:
-    auth = _session(request)
-    if auth is None:
-        return _to_login()
+def _subscriber_action(
+    request: Request, subscriber_id: int, act: Callable[[WebContext, Session, Subscriber], str]
+) -> Response:
+    """Run ``act`` on the subscriber (404 if none) and go back to the list with its notice."""
     ctx = context_of(request)
     with ctx.session() as session:
-        counts = outbox_store.status_counts(session)
-        failed = outbox_store.recent(session, 20, status="failed")
-        recent = outbox_store.recent(session, 20)
-        session.expunge_all()
-    notice = ""
-    if retried is not None:
-        plural = "" if retried == 1 else "s"
-        notice = f"{retried} failed message{plural} queued again."
-    return _page(
-        request,
-        auth,
-        "outbox.html",
-        counts=counts,
-        failed=failed,
-        recent=recent,
-        notice=notice,
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            raise HTTPException(404, "No such subscriber")
+        email = subscriber.email
+        notice = act(ctx, session, subscriber)
+    log.info("admin subscriber action=%s subscriber=%d", notice, subscriber_id)
+    query = urlencode({"notice": notice, "email": email})
+    return RedirectResponse(f"/admin/subscribers?{query}", status_code=303)
+
+
+def _reactivate(ctx: WebContext, session: Session, subscriber: Subscriber) -> str:
+    done = subscriber_store.reactivate(session, subscriber.id, ctx.jobs.clock())
+    return "reactivated" if done else "not-bounced"
+
+
+def _resend(ctx: WebContext, session: Session, subscriber: Subscriber) -> str:
+    if subscriber.status != "pending":
+        return "not-pending"
+    jobs = ctx.jobs
+    queued = subscriptions.resend_confirmation(
+        session, jobs.templates, jobs.mail, subscriber.token, jobs.clock()
     )
+    return "resent" if queued else "resend-later"
 
 
-@router.post("/admin/outbox/retry-failed")
-def retry_failed(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    auth = _session(request)
-    if auth is None:
-        return _to_login()
-    _check_csrf(auth.csrf, csrf)
-    ctx = context_of(request)
-    with ctx.session() as session:
-        count = outbox_store.retry_failed(session, ctx.jobs.clock())
-    log.info("admin queued %d failed messages again", count)
-    return RedirectResponse(f"/admin/outbox?retried={count}", status_code=303)
+def _remove(ctx: WebContext, session: Session, subscriber: Subscriber) -> str:
+    subscriber_store.purge(session, subscriber)
+    return "removed"
 
 
-# --- digest preview ---------------------------------------------------------------------------
+@router.post("/admin/subscribers/{subscriber_id}/reactivate")
+def reactivate(request: Request, subscriber_id: int, admin: AdminForm) -> Response:
+    return _subscriber_action(request, subscriber_id, _reactivate)
 
 
-@router.get("/admin/preview")
-def preview(request: Request, email: str = "") -> Response:
-    auth = _session(request)
-    if auth is None:
-        return _to_login()
-    ctx = context_of(request)
-    rendered = None
-    message = ""
-    email = email.strip()
-    if email:
-        try:
-            with ctx.session() as session:
-                subscriber_store.get_subscriber(session, email)
-            _, rendered = ctx.jobs.preview(email)
-        except (NotFoundError, ConfigError):
-            message = f"No subscriber {email}."
-        else:
-            if rendered is None:
-                message = f"No digest is due for {email}: nothing new in their watchlists."
-    return _page(request, auth, "preview.html", email=email, rendered=rendered, message=message)
+@router.post("/admin/subscribers/{subscriber_id}/resend")
+def resend(request: Request, subscriber_id: int, admin: AdminForm) -> Response:
+    return _subscriber_action(request, subscriber_id, _resend)
+
+
+@router.post("/admin/subscribers/{subscriber_id}/remove")
+def remove(request: Request, subscriber_id: int, admin: AdminForm) -> Response:
+    return _subscriber_action(request, subscriber_id, _remove)

@@ -25,7 +25,9 @@ from trialwatch.store import changes as change_store
 from trialwatch.store import views
 from trialwatch.store.changes import ChangeView
 from trialwatch.store.views import StudyListRow
+from trialwatch.watchlists import normalise_nct_id
 from trialwatch.web.app import WebContext, context_of
+from trialwatch.web.filters import country_filter, status_filter
 from trialwatch.web.pages import Facts, facts_of, registry_url
 
 
@@ -237,8 +239,14 @@ def list_studies(
     slug: str,
     limit: Limit = 50,
     cursor: Cursor = None,
-    status: Annotated[str | None, Query(max_length=40, description="An overall status.")] = None,
-    country: Annotated[str | None, Query(max_length=100, description="A site country.")] = None,
+    status: Annotated[
+        str | None,
+        Query(max_length=40, description="An overall status: RECRUITING, recruiting, …"),
+    ] = None,
+    country: Annotated[
+        str | None,
+        Query(max_length=100, description="A site country: a name, code or alias (NL)."),
+    ] = None,
 ) -> StudyPage:
     after = _text_cursor(cursor)
     watchlist_id = _watchlist_id(ctx, slug)
@@ -246,8 +254,8 @@ def list_studies(
         rows = views.watchlist_studies(
             session,
             watchlist_id,
-            status=status or None,
-            country=country or None,
+            status=status_filter(status),
+            country=country_filter(country),
             after=after,
             limit=limit + 1,
         )
@@ -291,6 +299,7 @@ def list_changes(
 
 @router.get("/studies/{nct_id}", summary="A study: its current summary, versions and changes")
 def get_study(ctx: Context, nct_id: str) -> StudyDetail:
+    nct_id = normalise_nct_id(nct_id[:40])
     with ctx.session() as session:
         study = views.find_study(session, nct_id[:20])
         if study is None:

@@ -23,6 +23,7 @@ from trialwatch.jobs.runner import Jobs
 from trialwatch.store import views
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.web.cache import PublicCache
+from trialwatch.web.guard import SiteGuard
 
 
 @dataclass
@@ -82,11 +83,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         title="TrialWatch",
         version=trialwatch.__version__,
         description="Watchlists of ClinicalTrials.gov studies: what they hold and what changed.",
+        docs_url=None,  # its page loads script from a CDN; /openapi.json stays
+        redoc_url=None,
     )
     app.state.ctx = WebContext(settings, engine or make_engine(settings.database_url))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if 300 <= exc.status_code < 400:  # a dependency's redirect (the admin's sign-in)
+            return Response(status_code=exc.status_code, headers=exc.headers)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
         ctx = context_of(request)
@@ -100,6 +105,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         app.include_router(router)
     if settings.web_cache:
         app.add_middleware(PublicCache, version=app.state.ctx.data_version)
+    app.add_middleware(SiteGuard, public_url=settings.public_url)  # outermost: added last
     return app
 
 
@@ -108,7 +114,7 @@ def _routers() -> list[Any]:
     import importlib
 
     routers = []
-    for name in ("pages", "subscribe", "manage", "feeds", "api", "admin"):
+    for name in ("pages", "subscribe", "manage", "feeds", "api", "admin", "admin_outbox"):
         try:
             module = importlib.import_module(f"trialwatch.web.{name}")
         except ModuleNotFoundError as exc:

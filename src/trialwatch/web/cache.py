@@ -11,9 +11,14 @@ stale at once; nothing is ever served from an older version.
 The same version, hashed with the URL, is the response's ``ETag``: a feed reader or
 browser that sends it back in ``If-None-Match`` gets ``304 Not Modified`` and no body.
 
-Only ``GET``/``HEAD`` of those paths are kept, only ``200`` responses without
-``Set-Cookie``; the subscription, manage, unsubscribe and admin pages (tokens,
-CSRF, sessions) are never cached.
+A rendered answer is kept only if the data version read before rendering is
+still the current one after it (and the one the cache holds): a render that read
+the data just before a sync never lands among the answers of the new data.
+
+Only ``GET`` of those paths are kept (HEAD arrives as GET, see
+:mod:`trialwatch.web.guard`), only ``200`` responses without ``Set-Cookie``; the
+subscription, manage, unsubscribe and admin pages (tokens, CSRF, sessions) are
+never cached.
 """
 
 from __future__ import annotations
@@ -54,11 +59,7 @@ class PublicCache:
         self.kept_version = ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in ("GET", "HEAD")
-            or not cacheable(scope["path"])
-        ):
+        if scope["type"] != "http" or scope["method"] != "GET" or not cacheable(scope["path"]):
             await self.app(scope, receive, send)
             return
         version = await anyio.to_thread.run_sync(self.version)
@@ -74,15 +75,11 @@ class PublicCache:
         kept = self.kept.get(key)
         if kept is not None:
             self.kept.move_to_end(key)
-            body = b"" if scope["method"] == "HEAD" else kept.body
-            await _send(send, 200, [*kept.headers, (b"etag", kept.etag)], body)
+            await _send(send, 200, [*kept.headers, (b"etag", kept.etag)], kept.body)
             return
-        if scope["method"] == "HEAD":
-            await self.app(scope, receive, send)
-            return
-        await self.app(scope, receive, self._recording(send, key, etag))
+        await self.app(scope, receive, self._recording(send, key, etag, version))
 
-    def _recording(self, send: Send, key: bytes, etag: bytes) -> Send:
+    def _recording(self, send: Send, key: bytes, etag: bytes, version: str) -> Send:
         start: Message = {}
         chunks: list[bytes] = []
 
@@ -98,12 +95,25 @@ class PublicCache:
             elif message["type"] == "http.response.body" and start:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    self._keep(key, etag, start, b"".join(chunks))
+                    await self._keep(key, etag, version, start, b"".join(chunks))
             await send(message)
 
         return wrapped
 
-    def _keep(self, key: bytes, etag: bytes, start: Message, body: bytes) -> None:
+    async def _keep(
+        self, key: bytes, etag: bytes, version: str, start: Message, body: bytes
+    ) -> None:
+        """Keep a rendered answer, unless the data moved while it was rendered.
+
+        The route read the data at some moment after ``version`` was read; if the
+        version is the same now, nothing moved in between and the answer is of
+        ``version``. Otherwise a newer answer may already be kept (or be about to be):
+        this one is sent, never kept.
+        """
+        if await anyio.to_thread.run_sync(self.version) != version:
+            return
+        if version != self.kept_version:
+            return
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() in _KEPT_HEADERS]
         self.kept[key] = _Kept(etag, headers, body)
         self.kept.move_to_end(key)

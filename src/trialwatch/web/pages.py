@@ -21,7 +21,9 @@ from trialwatch.errors import CtgovBadResponse
 from trialwatch.store import views
 from trialwatch.store.changes import list_changes
 from trialwatch.vocab import status_label
+from trialwatch.watchlists import normalise_nct_id
 from trialwatch.web.app import WebContext, context_of
+from trialwatch.web.filters import country_filter, status_filter
 
 router = APIRouter()
 Context = Annotated[WebContext, Depends(context_of)]
@@ -129,8 +131,8 @@ def watchlist_page(
     page: str | None = None,
 ) -> HTMLResponse:
     number = _page_number(page)
-    status = (status or "").strip()[:40] or None
-    country = (country or "").strip()[:100] or None
+    status = status_filter((status or "")[:40])
+    country = country_filter((country or "")[:100])
     with ctx.session() as session:
         watchlist = views.find_watchlist(session, slug, counted=False)
         if watchlist is None:
@@ -176,6 +178,7 @@ def watchlist_page(
 
 @router.get("/study/{nct_id}", response_class=HTMLResponse, include_in_schema=False)
 def study_page(request: Request, nct_id: str, ctx: Context) -> HTMLResponse:
+    nct_id = normalise_nct_id(nct_id[:40])
     with ctx.session() as session:
         study = views.find_study(session, nct_id[:20])
         if study is None:
