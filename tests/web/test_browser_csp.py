@@ -108,7 +108,9 @@ def test_every_public_page_and_form_renders_under_the_policy(
         watched.page.get_by_label("Multifocal motor neuropathy").check()
         watched.page.get_by_role("button", name="Subscribe").click()
         assert watched.page.locator("h1").inner_text() == "Check your email"
-        watched.open(_outbox_link(engine, "confirm", "confirm"), "Your subscription is active")
+        watched.open(_outbox_link(engine, "confirm", "confirm"), "Confirm your subscription")
+        watched.page.get_by_role("button", name="Confirm my subscription").click()
+        assert "Your subscription is active" in watched.page.locator("h1").inner_text()
         watched.open(_outbox_link(engine, "digest", "manage"), "Your subscription")
         watched.page.get_by_label("Once a week").check()
         watched.page.get_by_role("button", name="Save my choices").click()
