@@ -5,6 +5,7 @@ Small timeouts and deadlines in the SMTP URL keep each run to a few seconds.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -136,3 +137,29 @@ def test_a_tarpit_pass_ends_within_its_deadline(
     assert "deadline" in err
     assert seconds < 10  # about 2 s of deadline and the start of a process
     assert {(r.status, r.attempts) for r in _rows(engine).values()} == {("queued", 0)}
+
+
+def test_a_restarted_sender_takes_over_its_dead_predecessors_claims_at_once(
+    engine: Engine, env: dict[str, str], smtp: SmtpServer
+) -> None:
+    """`outbox --send` killed mid-message: the next run sends everything, not 15 min later."""
+    _queue(engine, READERS, datetime.now(UTC))
+    smtp.acknowledge_slowly(30.0)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trialwatch", "outbox", "--send"],
+        env={**env, "TRIALWATCH_SMTP_URL": f"{smtp.url}?timeout=60"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        smtp.wait_for(lambda: len(smtp.messages) == 1, timeout=20)  # in flight, unacknowledged
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert {r.status for r in _rows(engine).values()} == {"sending"}
+    smtp.clear()
+    code, out, err, _ = _trialwatch(env, smtp.url, "outbox", "--send", "--json")
+    assert code == 0, (out, err)
+    report = json.loads(out)["sent"]
+    assert (report["released"], report["sent"]) == (3, 3)
+    assert {r.status for r in _rows(engine).values()} == {"sent"}

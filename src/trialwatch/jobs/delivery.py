@@ -232,8 +232,8 @@ class _Pass:
             return
         answer = held[0][1].answer or str(held[0][1])
         self.result.error = (
-            f"the mail server refused all {len(held)} recipients alike: {answer} (a problem "
-            "of the sender, not of the subscribers: nobody was bounced)"
+            f"the mail server refused all {len(held)} recipients alike: {answer} "
+            "(the sender's problem, not the subscribers': nobody was bounced)"
         )
         log.error("delivery stopped: sender problem refused=%d answer=%s", len(held), answer)
         for row, exc in held:
@@ -321,9 +321,9 @@ def _deliver(pass_: _Pass, transport: MailTransport, envelope_from: str, batch_s
                     pass_.put_back(batch[index:])
                     return
                 try:
-                    if not opened:
-                        transport.open()
-                        opened = True
+                    # send() connects when needed: connecting and the first message share
+                    # one transaction deadline.
+                    opened = True
                     transport.send(
                         row.message.encode("utf-8", errors="surrogateescape"),
                         sender=envelope_from,
@@ -354,8 +354,7 @@ def _stop(pass_: _Pass, rest: list[Digest], exc: ConnectionFailure | SenderRefus
     """
     if isinstance(exc, SenderRefused):
         pass_.result.error = (
-            f"the mail server refused the sender: {exc.answer} (a problem of the sender, "
-            f"not of the subscribers: nobody was bounced; {exc})"
+            f"{exc} (the sender's problem, not the subscribers': nobody was bounced)"
         )
         pass_.put_back(rest, f"{outbox.SENDER_REFUSED}{exc}")
         log.error("delivery stopped: sender refused left_queued=%d: %s", len(rest), exc)
