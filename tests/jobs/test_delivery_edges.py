@@ -103,6 +103,22 @@ def test_a_recipient_refused_among_deliveries_is_bounced_alone(
     }
 
 
+def test_refusals_alike_are_the_recipients_once_another_message_goes_out(
+    engine: Engine, smtp: SmtpServer
+) -> None:
+    """Two unknown users, then a delivery: the two refusals were about them; both bounce."""
+    _queue(engine, READERS)
+    for address in READERS[:2]:
+        smtp.reject_recipient(address, 550, f"5.1.1 <{address}>: User unknown")
+    result = _send(engine, smtp.url)
+    assert (result.sent, result.bounced, result.error) == (1, 2, None)
+    assert _statuses(engine) == {
+        "ana@example.org": "bounced",
+        "ben@example.org": "bounced",
+        "cy@example.org": "active",
+    }
+
+
 def test_a_mailbox_code_after_data_bounces_that_recipient(engine: Engine, smtp: SmtpServer) -> None:
     """5.1.1 after DATA for one recipient bounces it; a 5.7.1 after DATA bounces no one."""
     _queue(engine, READERS)

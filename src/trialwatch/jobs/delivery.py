@@ -231,10 +231,11 @@ class _Pass:
                 self._fail(row, exc)
             return
         answer = held[0][1].answer or str(held[0][1])
-        self.result.error = (
+        error = (
             f"the mail server refused all {len(held)} recipients alike: {answer} "
             "(the sender's problem, not the subscribers': nobody was bounced)"
         )
+        self.result.error = f"{error}; then {self.result.error}" if self.result.error else error
         log.error("delivery stopped: sender problem refused=%d answer=%s", len(held), answer)
         for row, exc in held:
             self.temporary(row, exc, prefix=f"{outbox.SENDER_REFUSED}every recipient refused: ")
