@@ -21,6 +21,7 @@ from tests.jobs.test_delivery import _queue, _rows
 from tests.support.cli import ROOT, run_cli
 from tests.support.fakeapi import FakeCtgov
 from tests.support.smtpserver import SmtpServer
+from trialwatch.store import outbox
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, HealthAlert, Subscriber
 
@@ -163,3 +164,41 @@ def test_a_restarted_sender_takes_over_its_dead_predecessors_claims_at_once(
     report = json.loads(out)["sent"]
     assert (report["released"], report["sent"]) == (3, 3)
     assert {r.status for r in _rows(engine).values()} == {"sent"}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_replica_20_minutes_ahead_leaves_the_leaders_claims_alone(
+    engine: Engine, env: dict[str, str], smtp: SmtpServer
+) -> None:
+    """`outbox --send` under faketime +20m: the leader's fresh claims stay its own.
+
+    PostgreSQL only: there the database's clock is the server's. (SQLite is one host,
+    whose clock is the database's.)
+    """
+    _queue(engine, READERS, datetime.now(UTC))
+    with session_scope(make_sessionmaker(engine)) as session:
+        claimed = outbox.claim(session, datetime.now(UTC), 100, owner="leader.example:1:1")
+    assert len(claimed) == 3
+    done = subprocess.run(
+        [
+            "faketime",
+            "-f",
+            "+20m",
+            sys.executable,
+            "-m",
+            "trialwatch",
+            "outbox",
+            "--send",
+            "--json",
+        ],
+        env={**env, "TRIALWATCH_SMTP_URL": smtp.url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["sent"]
+    assert (report["released"], report["sent"]) == (0, 0)
+    assert smtp.messages == []
+    assert {r.status for r in _rows(engine).values()} == {"sending"}
