@@ -140,6 +140,8 @@ def test_a_tarpit_pass_ends_within_its_deadline(
     assert {(r.status, r.attempts) for r in _rows(engine).values()} == {("queued", 0)}
 
 
+# The claims' part is tested on both databases in tests/jobs/test_delivery_claims.py.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_restarted_sender_takes_over_its_dead_predecessors_claims_at_once(
     engine: Engine, env: dict[str, str], smtp: SmtpServer
 ) -> None:
