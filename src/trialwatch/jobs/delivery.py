@@ -15,7 +15,8 @@ Whose fault a failure is decides what it does:
   uncounted, and stops the pass.
 * A refusal at MAIL FROM (:class:`SenderRefused`) is the sender's problem: the
   messages stay queued, uncounted, nobody is bounced, the pass stops and reports
-  the server's answer (``SendResult.error``; the health check alerts the admins).
+  the server's answer (``SendResult.error``; for a 5xx the health check alerts the
+  admins).
 * A permanent refusal bounces a subscriber only when it names that recipient (5xx
   at RCPT TO, 5.1.x or 5.2.1 after DATA) and the pass shows it is about that
   recipient: the same refusal for every recipient of a pass (two or more, none
@@ -357,7 +358,8 @@ def _stop(pass_: _Pass, rest: list[Digest], exc: ConnectionFailure | SenderRefus
         pass_.result.error = (
             f"{exc} (the sender's problem, not the subscribers': nobody was bounced)"
         )
-        pass_.put_back(rest, f"{outbox.SENDER_REFUSED}{exc}")
+        # Marked for the health check's alert only when the refusal is permanent (5xx).
+        pass_.put_back(rest, f"{outbox.SENDER_REFUSED}{exc}" if exc.permanent else str(exc))
         log.error("delivery stopped: sender refused left_queued=%d: %s", len(rest), exc)
         return
     pass_.result.error = str(exc)

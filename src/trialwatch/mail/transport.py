@@ -7,8 +7,9 @@ error is turned into :class:`~trialwatch.errors.DeliveryError` here:
   timed out, refused the TLS handshake or the login, dropped the connection before a
   message's transaction began, or did not finish connecting within the deadline.
   Nothing more can be sent in this batch; leave the rest queued.
-* :class:`SenderRefused` (permanent): a 5xx reply to MAIL FROM. The server refuses
-  TrialWatch's sender, not a recipient: nobody may be bounced for it.
+* :class:`SenderRefused`: a 4xx or 5xx reply to MAIL FROM (permanent for 5xx). The
+  server refuses TrialWatch's sender, not a recipient: nobody may be bounced for it;
+  stop the batch.
 * :class:`ConnectionLost` (never permanent): the connection dropped, timed out or
   was closed with 421 during one message, before its data was complete. The message
   did not arrive; count the attempt and go on: the next :meth:`~SmtpTransport.send`
@@ -20,7 +21,8 @@ error is turned into :class:`~trialwatch.errors.DeliveryError` here:
   ``names_recipient`` says whether it is about the recipient's mailbox (any 5xx at
   RCPT TO; after DATA only a 5.1.x or 5.2.1 enhanced code), the only kind that may
   bounce a subscriber. ``answer`` is the server's reply.
-* ``DeliveryError(permanent=False)``: a 4xx reply; try this message again later.
+* ``DeliveryError(permanent=False)``: a 4xx reply to RCPT TO or DATA; try this
+  message again later.
 
 Every transaction (connecting, or one message from MAIL FROM to the final reply, and
 QUIT) has a whole ``deadline`` besides the per-reply ``timeout``: a server that
@@ -408,9 +410,11 @@ class SmtpTransport(BaseTransport):
         except (smtplib.SMTPException, OSError):
             self._drop()  # the next send reconnects
         permanent = 500 <= code < 600
-        if permanent and phase == "mail":
+        if phase == "mail":
             raise SenderRefused(
-                f"SMTP {self.settings.address} refused {what}: {answer}", answer=answer
+                f"SMTP {self.settings.address} refused {what}: {answer}",
+                answer=answer,
+                permanent=permanent,
             )
         names = permanent and (phase == "rcpt" or _MAILBOX_CODE_RE.match(_text(reply)) is not None)
         raise DeliveryError(text, permanent=permanent, names_recipient=names, answer=answer)
