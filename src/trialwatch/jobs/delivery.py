@@ -144,7 +144,7 @@ def send_digests_once(
         factory = sessionmaker(bind=connection, expire_on_commit=False)
         with session_scope(factory) as session:
             gone = [o for o in outbox.claim_owners(session) if claimants.is_gone(o)]
-            result.released = outbox.release_stale(session, lease, dead=gone)
+            result.released = outbox.release_stale(session, lease, gone=gone)
         if result.released:
             log.info("claims released released=%d gone_owners=%d", result.released, len(gone))
         pass_ = _Pass(
