@@ -16,8 +16,10 @@ uses the library and never leave it::
     ├── SyncInProgress           another sync holds the watchlist lock (exit 3)
     ├── LostLeadership           another `run` process holds the leader lease now
     └── DeliveryError            mail could not be delivered          (exit 1)
+        ├── SenderRefused        4xx/5xx at MAIL FROM: our sender, not the recipient
         ├── ConnectionFailure    the transport failed: stop, leave the rest queued
         └── ConnectionLost       the connection broke during one message
+            └── DeliveryUncertain  the data was sent, its acknowledgement never came
 """
 
 from __future__ import annotations
@@ -84,13 +86,37 @@ class LostLeadership(TrialwatchError):
 class DeliveryError(TrialwatchError):
     """An email could not be delivered.
 
-    ``permanent`` is true when retrying cannot help (the server rejected the
-    recipient with a 5xx reply).
+    ``permanent`` is true when retrying cannot help (a 5xx reply). ``names_recipient``
+    is true only when the refusal is about this recipient's mailbox: a 5xx reply to
+    its RCPT TO, or a 5.1.x / 5.2.1 enhanced code after DATA; only such a refusal may
+    bounce a subscriber. ``answer`` is the server's reply (``550 5.1.1 ...``) when
+    there was one.
     """
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        names_recipient: bool = False,
+        answer: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.names_recipient = names_recipient
+        self.answer = answer
+
+
+class SenderRefused(DeliveryError):
+    """The server refused our sender at MAIL FROM: no recipient is at fault.
+
+    A TrialWatch-side problem: stop the pass and leave the messages queued, uncounted.
+    Never bounces anyone. ``permanent`` (5xx: the sender address, the relay's
+    permissions) means an admin must be told; 4xx (a rate limit) passes by itself.
+    """
+
+    def __init__(self, message: str, *, answer: str, permanent: bool = True) -> None:
+        super().__init__(message, permanent=permanent, answer=answer)
 
 
 class ConnectionFailure(DeliveryError):
@@ -114,6 +140,13 @@ class ConnectionLost(DeliveryError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, permanent=False)
+
+
+class DeliveryUncertain(ConnectionLost):
+    """The whole message was sent, but its acknowledgement never came (timeout, deadline,
+    dropped connection): the server may have it. Retried at most once, then recorded as
+    sent, unconfirmed; never failed.
+    """
 
 
 def first_line(exc: BaseException | None) -> str:

@@ -4,6 +4,10 @@
         server.reject_recipient("gone@example.org")        # 550 at RCPT TO
         server.fail_next_data(451, times=2)                 # 451 at DATA, twice
         server.drop_data_for("flaky@example.org")           # hang up at its DATA
+        server.reject_every_sender()                        # 550 5.7.1 at every MAIL FROM
+        server.reject_every_recipient(554, "5.7.1 relay denied")  # same 5xx for all RCPTs
+        server.acknowledge_slowly(5.0)                      # take DATA, answer 250 5 s later
+        server.tarpit(1.0)                                  # every reply, one byte a second
         ... send to server.url ...
         assert server.messages[0].message["Subject"] == "..."
         assert server.connections == 1
@@ -26,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, AnyStr, Self
 
 import trustme
 from aiosmtpd.controller import Controller
@@ -98,6 +102,11 @@ class SmtpServer:
         self._drops = 0
         self._lost_acks = 0
         self._drop_recipients: dict[str, bool] = {}
+        self._every_sender: str | None = None
+        self._every_recipient: str | None = None
+        self._ack_delay: float | None = None
+        self._slow_acks: int | None = None
+        self._tarpit: float | None = None
         smtp_kwargs: dict[str, Any] = {}
         if tls is not None and not implicit_tls:
             smtp_kwargs.update(tls_context=tls, require_starttls=require_starttls)
@@ -159,6 +168,8 @@ class SmtpServer:
             self._drops = 0
             self._lost_acks = 0
             self._drop_recipients.clear()
+            self._every_sender = self._every_recipient = None
+            self._ack_delay = self._slow_acks = self._tarpit = None
 
     # -- fault injection --
 
@@ -169,12 +180,24 @@ class SmtpServer:
         with self._lock:
             self._sender_rejections[address.lower()] = f"{code} {text}"
 
+    def reject_every_sender(
+        self, code: int = 550, text: str = "5.7.1 Sender address rejected"
+    ) -> None:
+        """Answer ``code text`` to every ``MAIL FROM`` from now on (a relay refusing us)."""
+        with self._lock:
+            self._every_sender = f"{code} {text}"
+
     def reject_recipient(
         self, address: str, code: int = 550, text: str = "5.1.1 mailbox unavailable"
     ) -> None:
         """Answer ``code text`` to ``RCPT TO:<address>`` from now on."""
         with self._lock:
             self._rejections[address.lower()] = f"{code} {text}"
+
+    def reject_every_recipient(self, code: int = 550, text: str = "5.7.1 Relaying denied") -> None:
+        """Answer ``code text`` to every ``RCPT TO`` from now on (the same refusal for all)."""
+        with self._lock:
+            self._every_recipient = f"{code} {text}"
 
     def fail_next_data(
         self, code: int = 451, text: str = "4.3.0 try again later", times: int = 1
@@ -192,6 +215,26 @@ class SmtpServer:
         """Accept (and record) the next messages, then close the connection without a reply."""
         with self._lock:
             self._lost_acks += times
+
+    def acknowledge_slowly(self, delay: float, times: int | None = None) -> None:
+        """Accept (and record) messages at once, but answer ``250`` only ``delay`` s later.
+
+        For the next ``times`` messages, or every message from now on with ``None``.
+        A client whose timeout is shorter gives up before the reply: the message has
+        arrived, and the client cannot know it.
+        """
+        with self._lock:
+            self._ack_delay = delay
+            self._slow_acks = times
+
+    def tarpit(self, interval: float = 1.0) -> None:
+        """Write every reply from now on (the greeting too) one byte per ``interval`` seconds.
+
+        Each byte arrives well within a client's socket timeout; only a deadline on
+        the whole transaction stops a client from waiting minutes.
+        """
+        with self._lock:
+            self._tarpit = interval
 
     def drop_data_for(self, address: str, *, then_stop_listening: bool = False) -> None:
         """Close the connection, without a reply, at the end of DATA to ``address`` from now on.
@@ -240,11 +283,24 @@ class SmtpServer:
 
     def _mail_status(self, address: str) -> str | None:
         with self._lock:
-            return self._sender_rejections.get(address.lower())
+            return self._sender_rejections.get(address.lower()) or self._every_sender
 
     def _rcpt_status(self, address: str) -> str | None:
         with self._lock:
-            return self._rejections.get(address.lower())
+            return self._rejections.get(address.lower()) or self._every_recipient
+
+    def _acknowledgment_delay(self) -> float | None:
+        """Seconds to wait before answering 250 to an accepted message, or None."""
+        with self._lock:
+            if self._ack_delay is None or self._slow_acks == 0:
+                return None
+            if self._slow_acks is not None:
+                self._slow_acks -= 1
+            return self._ack_delay
+
+    def _tarpit_interval(self) -> float | None:
+        with self._lock:
+            return self._tarpit
 
     def _data_status(self, recipients: list[str]) -> str | None:
         with self._lock:
@@ -324,6 +380,23 @@ class _RecordingSMTP(SMTP):
         self.owner._disconnected(self)
         super().connection_lost(error)
 
+    async def push(self, status: AnyStr) -> None:
+        interval = self.owner._tarpit_interval()
+        if interval is None:
+            await super().push(status)
+            return
+        if isinstance(status, str):
+            status_bytes = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
+        else:
+            status_bytes = bytes(status)
+        response = status_bytes + b"\r\n"
+        for index in range(len(response)):
+            await asyncio.sleep(interval)
+            if self.transport is None or self.transport.is_closing():
+                return
+            self._writer.write(response[index : index + 1])
+            await self._writer.drain()
+
 
 class _Handler:
     def __init__(self, owner: SmtpServer) -> None:
@@ -379,6 +452,9 @@ class _Handler:
         if status is not None:
             return status
         self.owner._record(server, session, envelope)
+        delay = self.owner._acknowledgment_delay()
+        if delay is not None:
+            await asyncio.sleep(delay)
         return "250 2.0.0 OK queued"
 
 
