@@ -19,7 +19,7 @@ from tests.support.fakeapi import FakeCtgov
 from tests.web.conftest import LiveApp, _free_port, serve, web_settings
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
-from trialwatch.store.models import Digest, SyncRun
+from trialwatch.store.models import Digest, Subscriber, SyncRun
 from trialwatch.watchlists import load_watchlists
 from trialwatch.web import auth
 
@@ -278,3 +278,39 @@ def test_sync_now_starts_a_sync_in_the_background(
     assert fake.requests
     unknown = client.post("/admin/watchlists/nope/sync", data={"csrf": _token(page)})
     assert unknown.status_code == 404
+
+
+def test_retry_failed_on_the_outbox_page_reactivates_the_bounced_subscriber(
+    admin: LiveApp, engine: Engine, clients: list[httpx.Client]
+) -> None:
+    """A bounced subscriber whose failed message the admin queues again is active again."""
+    with session_scope(make_sessionmaker(engine)) as session:
+        subscriber = Subscriber(
+            email="bea@example.org", status="bounced", created_at=T0, bounced_at=T0
+        )
+        session.add(subscriber)
+        session.flush()
+        session.add(
+            Digest(
+                subscriber_id=subscriber.id,
+                kind="digest",
+                status="failed",
+                message_id="<m2@trialwatch.example>",
+                recipient="bea@example.org",
+                subject="Digest",
+                message="Subject: x\n\nbody",
+                covered={},
+                attempts=1,
+                next_attempt_at=T0,
+                created_at=T0,
+                last_error="SMTP 550 for bea@example.org: no such user",
+            )
+        )
+        subscriber_id = subscriber.id
+    client = _signed_in(admin, clients)
+    page = client.get("/admin/outbox")
+    answer = client.post("/admin/outbox/retry-failed", data={"csrf": _token(page)})
+    assert answer.status_code == 303
+    with session_scope(make_sessionmaker(engine)) as session:
+        again = session.get_one(Subscriber, subscriber_id)
+        assert (again.status, again.bounced_at) == ("active", None)

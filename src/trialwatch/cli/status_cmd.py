@@ -16,7 +16,7 @@ from trialwatch.store import runs as run_store
 from trialwatch.store import watchlists as watchlist_store
 
 RECENT = timedelta(days=7)
-OUTBOX_STATES = ("queued", "sending", "sent", "failed")
+OUTBOX_STATES = ("queued", "sending", "sent", "unconfirmed", "failed")
 
 
 def status(json_output: JsonOpt = False) -> None:

@@ -98,9 +98,13 @@ def outbox(request: Request, admin: Admin, retried: int | None = None) -> Respon
 def retry_failed(request: Request, admin: AdminForm) -> Response:
     ctx = context_of(request)
     with ctx.session() as session:
-        count = outbox_store.retry_failed(session, ctx.jobs.clock())
-    log.info("admin queued %d failed messages again", count)
-    return RedirectResponse(f"/admin/outbox?retried={count}", status_code=303)
+        done = outbox_store.requeue_failed(session, ctx.jobs.clock())
+    log.info(
+        "admin queued failed messages again requeued=%d reactivated=%d",
+        done.requeued,
+        done.reactivated,
+    )
+    return RedirectResponse(f"/admin/outbox?retried={done.requeued}", status_code=303)
 
 
 # --- digest preview ---------------------------------------------------------------------------
