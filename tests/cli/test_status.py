@@ -83,7 +83,7 @@ def test_status_of_a_fresh_database_has_every_key_and_no_history(
                 "changes_7d": 0,
             }
         ],
-        "outbox": {"queued": 0, "sending": 0, "sent": 0, "failed": 0},
+        "outbox": {"queued": 0, "sending": 0, "sent": 0, "unconfirmed": 0, "failed": 0},
         "leader": None,
         "data_timestamp": None,
     }
@@ -209,7 +209,7 @@ def test_status_reports_runs_members_recent_changes_outbox_and_leader(
             "changes_7d": 0,
         },
     ]
-    assert data["outbox"] == {"queued": 2, "sending": 0, "sent": 1, "failed": 1}
+    assert data["outbox"] == {"queued": 2, "sending": 0, "sent": 1, "unconfirmed": 0, "failed": 1}
     # An expired lease is still shown, with its expiry: the reader judges it.
     assert data["leader"] == {
         "owner": OWNER,
