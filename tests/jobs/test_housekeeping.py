@@ -1,4 +1,4 @@
-"""Housekeeping: sent outbox copies older than the retention are deleted, nothing else."""
+"""Housekeeping: old sent outbox copies, rate-limit windows and admin sessions are deleted."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from sqlalchemy import Engine, select
 
 from tests.support.cli import ROOT
 from trialwatch.config import load_settings
-from trialwatch.jobs.housekeeping import purge_sent_outbox
+from trialwatch.jobs.housekeeping import prune_web_state, purge_sent_outbox
 from trialwatch.jobs.runner import Jobs
+from trialwatch.store import ratelimits
 from trialwatch.store.db import make_sessionmaker, session_scope
-from trialwatch.store.models import Digest
+from trialwatch.store.models import Digest, WebSession
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
 def _add(engine: Engine, rows: list[tuple[str, str, datetime | None]]) -> None:
@@ -84,3 +86,19 @@ def test_jobs_housekeeping_uses_the_outbox_retention_setting_and_the_clock(
     jobs = Jobs(settings, engine, clock=lambda: NOW)
     assert jobs.housekeeping() == 1
     assert _left(engine) == {"nine-days"}
+
+
+def test_prune_web_state_deletes_old_limit_windows_and_expired_sessions(engine: Engine) -> None:
+    """Limit windows older than a day and sessions expired a day ago go; current ones stay."""
+    with session_scope(make_sessionmaker(engine)) as session:
+        ratelimits.hit(session, "subscribe:ip:127.0.0.1", NOW - timedelta(days=2), HOUR)
+        ratelimits.hit(session, "login:ip:127.0.0.1", NOW - timedelta(days=2), HOUR)
+        ratelimits.hit(session, "subscribe:ip:127.0.0.1", NOW, HOUR)
+        for key, expires in (("old", NOW - timedelta(days=2)), ("live", NOW + HOUR)):
+            session.add(
+                WebSession(id=key, csrf="c", created_at=NOW - timedelta(days=3), expires_at=expires)
+            )
+    assert prune_web_state(engine, now=NOW) == 3
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert ratelimits.count(session, "subscribe:ip:127.0.0.1", NOW, HOUR) == 1
+        assert set(session.scalars(select(WebSession.id))) == {"live"}

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from trialwatch.store import outbox
+from trialwatch.store import outbox, ratelimits, web_sessions
 from trialwatch.store.db import make_sessionmaker, session_scope
 
 log = logging.getLogger("trialwatch.jobs.housekeeping")
@@ -24,3 +24,17 @@ def purge_sent_outbox(engine: Engine, *, retention: timedelta, now: datetime) ->
     if deleted:
         log.info("sent messages purged deleted=%d retention=%s", deleted, retention)
     return deleted
+
+
+WEB_STATE_KEPT = timedelta(days=1)
+"""How long a finished rate-limit window or an expired admin session is kept."""
+
+
+def prune_web_state(engine: Engine, *, now: datetime) -> int:
+    """Delete rate-limit windows and admin sessions over a day past; how many rows went."""
+    with session_scope(make_sessionmaker(engine)) as session:
+        windows = ratelimits.prune(session, now - WEB_STATE_KEPT)
+        sessions = web_sessions.prune(session, now - WEB_STATE_KEPT)
+    if windows or sessions:
+        log.info("web state pruned rate_limit_windows=%d sessions=%d", windows, sessions)
+    return windows + sessions

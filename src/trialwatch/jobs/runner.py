@@ -25,7 +25,7 @@ from trialwatch.errors import TrialwatchError
 from trialwatch.jobs.delivery import SendResult, send_digests_once
 from trialwatch.jobs.digests import BuildResult, MailSettings, build_digests_once, preview_digest
 from trialwatch.jobs.health import HealthResult, check_health
-from trialwatch.jobs.housekeeping import purge_sent_outbox
+from trialwatch.jobs.housekeeping import prune_web_state, purge_sent_outbox
 from trialwatch.jobs.sync import (
     SyncBatch,
     SyncProgress,
@@ -170,7 +170,10 @@ class Jobs:
     # --- housekeeping -------------------------------------------------------------------
 
     def housekeeping(self) -> int:
-        """Delete sent messages older than ``TRIALWATCH_OUTBOX_RETENTION``; how many went."""
-        return purge_sent_outbox(
-            self.engine, retention=self.settings.outbox_retention, now=self.clock()
-        )
+        """Delete sent messages older than ``TRIALWATCH_OUTBOX_RETENTION``; how many went.
+
+        Old rate-limit windows and expired admin sessions go too.
+        """
+        now = self.clock()
+        prune_web_state(self.engine, now=now)
+        return purge_sent_outbox(self.engine, retention=self.settings.outbox_retention, now=now)

@@ -59,3 +59,9 @@ def revoke(session: Session, key: str, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def prune(session: Session, before: datetime) -> int:
+    """Delete sessions that expired before ``before``; how many went."""
+    result = session.execute(delete(WebSession).where(WebSession.expires_at < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
