@@ -93,6 +93,7 @@ async def subscribe_submit(request: Request, ctx: Ctx) -> HTMLResponse:
             error=_field_message(str(exc)),
             **await run_in_threadpool(form_context, ctx),
         )
+    ctx.deliver_soon()
     return ctx.page(request, "subscribed.html")
 
 
@@ -134,6 +135,7 @@ def confirm_resend(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
             subscriptions.resend_confirmation(
                 session, jobs.templates, jobs.mail, exc.subscriber_token, now
             )
+        ctx.deliver_soon()
         return ctx.page(request, "subscribed.html")
     except InvalidToken:
         return ctx.page(request, "confirm.html", status_code=400, outcome="invalid", token=token)
