@@ -142,6 +142,11 @@ def test_timestamps_in_the_future_are_clamped_logged_and_alerted(
     assert "in the future" in caplog.text
     subjects = [p.read_text() for p in _mailed(tmp_path)]
     assert any("clock" in s.lower() for s in subjects)
+    assert run_cycle(jobs).ok  # nothing ahead any more: the alert clears
+    with session_scope(make_sessionmaker(engine)) as session:
+        alert = session.get(HealthAlert, "clock")
+        assert alert is not None
+        assert not alert.active
 
 
 NOW = utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
