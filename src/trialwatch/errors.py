@@ -17,8 +17,10 @@ uses the library and never leave it::
     ├── LostLeadership           another `run` process holds the leader lease now
     ├── LockLost                 a held lock's database connection ended (exit 1)
     └── DeliveryError            mail could not be delivered          (exit 1)
+        ├── SenderRefused        5xx at MAIL FROM: our sender, not the recipient
         ├── ConnectionFailure    the transport failed: stop, leave the rest queued
         └── ConnectionLost       the connection broke during one message
+            └── DeliveryUncertain  the data was sent, its acknowledgement never came
 """
 
 from __future__ import annotations
@@ -89,13 +91,36 @@ class LockLost(TrialwatchError):
 class DeliveryError(TrialwatchError):
     """An email could not be delivered.
 
-    ``permanent`` is true when retrying cannot help (the server rejected the
-    recipient with a 5xx reply).
+    ``permanent`` is true when retrying cannot help (a 5xx reply). ``names_recipient``
+    is true only when the refusal is about this recipient's mailbox: a 5xx reply to
+    its RCPT TO, or a 5.1.x / 5.2.1 enhanced code after DATA; only such a refusal may
+    bounce a subscriber. ``answer`` is the server's reply (``550 5.1.1 ...``) when
+    there was one.
     """
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        names_recipient: bool = False,
+        answer: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.names_recipient = names_recipient
+        self.answer = answer
+
+
+class SenderRefused(DeliveryError):
+    """The server refused our sender at MAIL FROM (5xx): no recipient is at fault.
+
+    A TrialWatch-side problem (the sender address, the relay's permissions): stop the
+    pass, leave the messages queued, tell an admin. Never bounces anyone.
+    """
+
+    def __init__(self, message: str, *, answer: str) -> None:
+        super().__init__(message, permanent=True, answer=answer)
 
 
 class ConnectionFailure(DeliveryError):
@@ -119,6 +144,13 @@ class ConnectionLost(DeliveryError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, permanent=False)
+
+
+class DeliveryUncertain(ConnectionLost):
+    """The whole message was sent, but its acknowledgement never came (timeout, deadline,
+    dropped connection): the server may have it. Retried at most once, then recorded as
+    sent, unconfirmed; never failed.
+    """
 
 
 def first_line(exc: BaseException | None) -> str:

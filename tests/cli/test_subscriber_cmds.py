@@ -163,13 +163,20 @@ def _queue_one(engine: Engine, **values: object) -> int:
 def test_a_crashed_sender_is_retried_after_the_lease_with_the_same_message_id(
     engine: Engine, tmp_path: Path
 ) -> None:
-    """A row left 'sending' is sent again only after the lease, as the same message."""
-    digest_id = _queue_one(engine, status="sending", claimed_at=T0)
+    """A row left 'sending' is sent again only after the lease, as the same message.
+
+    The claim's age is the database's (this host's clock on SQLite), not the sender's.
+    """
+    claimed = datetime.now(UTC) - timedelta(minutes=5)
+    digest_id = _queue_one(engine, status="sending", claimed_at=claimed)
     transport = FileTransport(tmp_path / "mail")
-    early = send_digests_once(engine, transport, sender="a@example.org", now=lambda: T0)
+    # A sender whose own clock is 20 minutes ahead does not take a 5-minute-old claim.
+    ahead = datetime.now(UTC) + timedelta(minutes=20)
+    early = send_digests_once(engine, transport, sender="a@example.org", now=lambda: ahead)
     assert (early.sent, early.released) == (0, 0)
-    later = T0 + timedelta(minutes=20)
-    result = send_digests_once(engine, transport, sender="a@example.org", now=lambda: later)
+    with session_scope(make_sessionmaker(engine)) as session:
+        session.get_one(Digest, digest_id).claimed_at = claimed - timedelta(minutes=15)
+    result = send_digests_once(engine, transport, sender="a@example.org", now=lambda: ahead)
     assert (result.sent, result.released) == (1, 1)
     [written] = list((tmp_path / "mail").glob("*.eml"))
     assert b"Message-ID: <digest.1@example.org>" in written.read_bytes()

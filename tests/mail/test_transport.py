@@ -15,7 +15,13 @@ import pytest
 
 from tests.support.smtpserver import Certificates, SmtpServer, make_certificates
 from trialwatch.digest.render import RenderedMessage
-from trialwatch.errors import ConfigError, ConnectionFailure, ConnectionLost, DeliveryError
+from trialwatch.errors import (
+    ConfigError,
+    ConnectionFailure,
+    ConnectionLost,
+    DeliveryError,
+    SenderRefused,
+)
 from trialwatch.mail.message import build_message
 from trialwatch.mail.smtp_url import parse_smtp_url
 from trialwatch.mail.transport import (
@@ -217,14 +223,15 @@ def test_a_550_for_one_recipient_is_permanent_and_the_batch_goes_on(server: Smtp
 
 
 def test_a_5xx_at_mail_from_is_permanent(server: SmtpServer) -> None:
-    """A refused sender fails the message for good and names MAIL FROM."""
+    """A refused sender is permanent, names MAIL FROM, and is the sender's, not the recipient's."""
     server.reject_sender(SENDER, 553, "5.7.1 sender not allowed")
     with (
         transport_for(server) as transport,
-        pytest.raises(DeliveryError, match="553 for MAIL FROM") as caught,
+        pytest.raises(SenderRefused, match=r"MAIL FROM <.*>: 553 5\.7\.1") as caught,
     ):
         transport.send(make_message(), sender=SENDER, recipient="jane@example.org")
     assert caught.value.permanent
+    assert not caught.value.names_recipient
     assert not isinstance(caught.value, ConnectionFailure)
 
 

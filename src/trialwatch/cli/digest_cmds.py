@@ -81,7 +81,11 @@ def digest(
 
 def outbox_cmd(
     retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="Queue failed messages again.")
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Queue failed messages again; their bounced subscribers become active.",
+        ),
     ] = False,
     send: Annotated[bool, typer.Option("--send", help="Deliver every queued message now.")] = False,
     purge_sent_before: Annotated[
@@ -99,10 +103,10 @@ def outbox_cmd(
     """Inspect the outbox; retry failed messages; deliver the queue."""
     app = load_app()
     now = datetime.now(UTC)
-    requeued = 0
+    requeued = outbox.Requeued(requeued=0, reactivated=0)
     if retry_failed:
         with app.session() as session:
-            requeued = outbox.retry_failed(session, now)
+            requeued = outbox.requeue_failed(session, now)
     sent = send_queued(app) if send else None
     purged = 0
     if purge_sent_before is not None:
@@ -119,6 +123,7 @@ def outbox_cmd(
                 "recipient": d.recipient,
                 "subject": d.subject,
                 "attempts": d.attempts,
+                "uncertain": d.uncertain,
                 "created_at": d.created_at.isoformat(),
                 "sent_at": d.sent_at.isoformat() if d.sent_at else None,
                 "last_error": d.last_error,
@@ -131,7 +136,8 @@ def outbox_cmd(
         print_json(
             {
                 "counts": counts,
-                "requeued": requeued,
+                "requeued": requeued.requeued,
+                "reactivated": requeued.reactivated,
                 "purged": purged,
                 "sent": sent,
                 "messages": rows,
@@ -144,14 +150,17 @@ def outbox_cmd(
 
 
 def _print_outbox(
-    requeued: int | None,
+    requeued: outbox.Requeued | None,
     sent: dict[str, Any] | None,
     purged: int | None,
     counts: dict[str, int],
     rows: list[dict[str, Any]],
 ) -> None:
     if requeued is not None:
-        out.print(f"queued {requeued} failed message(s) again")
+        out.print(
+            f"queued {requeued.requeued} failed message(s) again; "
+            f"reactivated {requeued.reactivated} bounced subscriber(s)"
+        )
     if sent is not None:
         out.print(send_summary(sent), markup=False)
     if purged is not None:
@@ -167,9 +176,14 @@ def _print_outbox(
                     r["status"],
                     r["recipient"],
                     r["subject"],
-                    r["attempts"],
+                    _tries(r["attempts"], r["uncertain"]),
                     r["last_error"] or "",
                 ]
                 for r in rows
             ],
         )
+
+
+def _tries(attempts: int, uncertain: int) -> str:
+    """Attempts, and how many of them were never acknowledged: ``2 (2 unacknowledged)``."""
+    return f"{attempts} ({uncertain} unacknowledged)" if uncertain else str(attempts)

@@ -1,22 +1,47 @@
 """Delivering the outbox: claim queued messages, send them, record each outcome.
 
-``send_digests_once`` claims queued rows atomically, delivers them over one
-connection and records each outcome right after the server's answer; a row whose
-sender died is re-queued with the same Message-ID after a lease, so a duplicate is
-at worst the same message.
+``send_digests_once`` claims queued rows atomically in the name of its ``owner``
+(``host:pid:start``), delivers them over one connection and records each outcome
+right after the server's answer. Claims are stamped and judged by the database's
+clock; a claim goes back to the queue (same Message-ID) when its owner gives it
+back, when its owner is an earlier incarnation of a process of this host that is
+gone (at once), or when its owner holds no live lease and the claim is older than
+``lease`` (see :func:`trialwatch.store.outbox.release_stale`).
 
-A server that cannot be reached leaves every message queued, uncounted. A
-connection lost during one message counts as a failed attempt of that message
-(retried with backoff, failed after the maximum); the sender reconnects and goes
-on with the rest.
+Whose fault a failure is decides what it does:
+
+* A server that cannot be reached (:class:`ConnectionFailure`, including a
+  transaction cut off at the SMTP URL's ``deadline``) leaves every message queued,
+  uncounted, and stops the pass.
+* A refusal at MAIL FROM (:class:`SenderRefused`) is the sender's problem: the
+  messages stay queued, uncounted, nobody is bounced, the pass stops and reports
+  the server's answer (``SendResult.error``; the health check alerts the admins).
+* A permanent refusal bounces a subscriber only when it names that recipient (5xx
+  at RCPT TO, 5.1.x or 5.2.1 after DATA) and the pass shows it is about that
+  recipient: the same refusal for every recipient of a pass (two or more, none
+  delivered) is the sender's problem too: the messages are retried with backoff
+  (failed after the maximum), nobody is bounced, and the pass reports it. A
+  permanent refusal that names no recipient fails its message only.
+* A connection lost during one message (:class:`ConnectionLost`) counts as a failed
+  attempt of that message (retried with backoff, failed after the maximum); the
+  sender reconnects and goes on with the rest.
+* Data sent but never acknowledged (:class:`DeliveryUncertain`: a slow
+  acknowledgement, a dropped connection or the deadline after the data) may have
+  arrived: it is retried once, after the normal backoff, and then recorded as sent,
+  unconfirmed (status ``unconfirmed``), never failed.
+
+The pass stops taking messages when its ``budget`` is spent or ``keep_going()``
+turns false (checked between messages); what it claimed and did not try goes back
+to the queue uncounted.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -25,12 +50,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.clock import utcnow
-from trialwatch.errors import ConnectionFailure, DeliveryError
+from trialwatch.errors import ConnectionFailure, DeliveryError, DeliveryUncertain, SenderRefused
+from trialwatch.jobs import claimants
 from trialwatch.mail.transport import MailTransport
 from trialwatch.store import outbox
 from trialwatch.store.db import session_scope
+from trialwatch.store.models import Digest
 
 log = logging.getLogger("trialwatch.jobs.delivery")
+
+UNCERTAIN_COPIES = 2
+"""Attempts whose data was sent unacknowledged before a message is recorded unconfirmed."""
 
 
 @dataclass
@@ -39,6 +69,7 @@ class SendResult:
     retried: int = 0
     failed: int = 0
     bounced: int = 0
+    unconfirmed: int = 0
     released: int = 0
     error: str | None = None
     seconds: float = 0.0
@@ -55,6 +86,7 @@ class SendResult:
             "retried": self.retried,
             "failed": self.failed,
             "bounced": self.bounced,
+            "unconfirmed": self.unconfirmed,
             "released": self.released,
             "error": self.error,
             "seconds": round(self.seconds, 3),
@@ -70,7 +102,10 @@ def send_summary(sent: dict[str, Any]) -> str:
         where = f"sent {count} over {sent['destination']}"
     else:
         where = f"sent {count}"
-    return f"{where}, deferred {sent['retried']}, failed {sent['failed']}"
+    line = f"{where}, deferred {sent['retried']}, failed {sent['failed']}"
+    if sent.get("unconfirmed"):
+        line += f", sent unconfirmed {sent['unconfirmed']}"
+    return line
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -92,12 +127,13 @@ def send_digests_once(
     budget: float | None = None,
     keep_going: Callable[[], bool] | None = None,
 ) -> SendResult:
-    """Deliver every due queued message; stop (leaving the rest queued) if the server is down.
+    """Deliver every due queued message; stop (leaving the rest queued) on a sender problem.
 
-    ``owner`` names this sender in its claims; ``kinds`` limits the pass to those kinds
-    (``("confirm",)`` for the web's transactional mail); the pass stops claiming after
-    ``budget`` seconds, and between messages as soon as ``keep_going()`` is false (a
-    lost lease): what it claimed and did not send goes back to the queue.
+    ``owner`` names this sender in its claims (default: this process, ``host:pid:start``);
+    ``kinds`` limits the pass to those kinds (``("confirm",)`` for the web's
+    transactional mail); the pass stops claiming after ``budget`` seconds, and between
+    messages as soon as ``keep_going()`` is false (a lost lease): what it claimed and
+    did not send goes back to the queue uncounted.
     """
     started = time.perf_counter()
     result = SendResult(transport=transport.kind, destination=transport.destination)
@@ -106,34 +142,56 @@ def send_digests_once(
     with engine.connect() as connection:
         factory = sessionmaker(bind=connection, expire_on_commit=False)
         with session_scope(factory) as session:
-            result.released = outbox.release_stale(session, now(), lease)
+            gone = [o for o in outbox.claim_owners(session) if claimants.is_gone(o)]
+            result.released = outbox.release_stale(session, lease, dead=gone)
+        if result.released:
+            log.info("claims released released=%d gone_owners=%d", result.released, len(gone))
         pass_ = _Pass(
-            owner=owner,
+            factory=factory,
+            now=now,
+            max_attempts=max_attempts,
+            result=result,
+            owner=owner or claimants.owner_name(),
             kinds=kinds,
             deadline=None if budget is None else started + budget,
             keep_going=keep_going or (lambda: True),
         )
-        _deliver(factory, transport, envelope_from, now, batch_size, max_attempts, result, pass_)
+        try:
+            _deliver(pass_, transport, envelope_from, batch_size)
+        finally:
+            pass_.settle()
     result.seconds = time.perf_counter() - started
     log.info(
-        "digests sent sent=%d retried=%d failed=%d bounced=%d seconds=%.2f",
+        "digests sent sent=%d retried=%d failed=%d bounced=%d unconfirmed=%d seconds=%.2f",
         result.sent,
         result.retried,
         result.failed,
         result.bounced,
+        result.unconfirmed,
         result.seconds,
     )
     return result
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Pass:
-    """What limits one delivery pass: whose claims, which kinds, until when, while what."""
+    """One delivery pass: its limits, its result, and the refusals it holds back.
 
-    owner: str | None
+    A permanent refusal is held until the pass shows whose it is: once a message is
+    delivered or two refusals differ, each held one is judged alone; at the end, two
+    or more alike with nothing delivered are the sender's.
+    """
+
+    factory: sessionmaker[Session]
+    now: Callable[[], datetime]
+    max_attempts: int
+    result: SendResult
+    owner: str
     kinds: Collection[str] | None
     deadline: float | None  # time.perf_counter() value
     keep_going: Callable[[], bool]
+    held: list[tuple[Digest, DeliveryError]] = field(default_factory=list)
+    mixed: bool = False
 
     def over(self) -> bool:
         """True when the pass must stop taking messages (budget spent or lease lost)."""
@@ -141,38 +199,126 @@ class _Pass:
             return True
         return not self.keep_going()
 
+    def put_back(self, rows: list[Digest], error: str | None = None) -> None:
+        """Claimed rows go back to the queue as they were, uncounted."""
+        with session_scope(self.factory) as session:
+            for row in rows:
+                outbox.mark_retry(
+                    session, row.id, error or row.last_error or "", row.next_attempt_at, count=False
+                )
 
-def _deliver(
-    factory: sessionmaker[Session],
-    transport: MailTransport,
-    envelope_from: str,
-    now: Callable[[], datetime],
-    batch_size: int,
-    max_attempts: int,
-    result: SendResult,
-    pass_: _Pass,
-) -> None:
+    def sent(self, row: Digest) -> None:
+        with session_scope(self.factory) as session:
+            outbox.mark_sent(session, row.id, self.now())
+        self.result.sent += 1
+        self._judge_held()
+
+    def refused(self, row: Digest, exc: DeliveryError) -> None:
+        """A permanent refusal: judged alone, or held while it may be the sender's."""
+        if self.mixed:
+            self._fail(row, exc)
+        elif self.held and _alike(self.held[0]) != _alike((row, exc)):
+            self.held.append((row, exc))
+            self._judge_held()
+        else:
+            self.held.append((row, exc))
+
+    def settle(self) -> None:
+        """At the end of the pass: judge the refusals still held."""
+        held, self.held = self.held, []
+        if len(held) < 2:
+            for row, exc in held:
+                self._fail(row, exc)
+            return
+        answer = held[0][1].answer or str(held[0][1])
+        self.result.error = (
+            f"the mail server refused all {len(held)} recipients alike: {answer} (a problem "
+            "of the sender, not of the subscribers: nobody was bounced)"
+        )
+        log.error("delivery stopped: sender problem refused=%d answer=%s", len(held), answer)
+        for row, exc in held:
+            self.temporary(row, exc, prefix=f"{outbox.SENDER_REFUSED}every recipient refused: ")
+
+    def temporary(self, row: Digest, exc: DeliveryError, prefix: str = "") -> None:
+        """A failed attempt that may succeed later: retried with backoff, or failed at the max."""
+        error = f"{prefix}{exc}"
+        with session_scope(self.factory) as session:
+            if row.attempts + 1 >= self.max_attempts:
+                status = outbox.mark_failed(session, row.id, error, now=self.now(), bounce=False)
+                self._count(status)
+                log.warning(
+                    "digest %d %s after %d attempts: %s", row.id, status, row.attempts + 1, exc
+                )
+                return
+            outbox.mark_retry(session, row.id, error, self.now() + retry_delay(row.attempts + 1))
+        self.result.retried += 1
+        log.info("digest %d deferred (attempt %d): %s", row.id, row.attempts + 1, exc)
+
+    def uncertain(self, row: Digest, exc: DeliveryUncertain) -> None:
+        """Data sent, never acknowledged: one more copy after the backoff, then unconfirmed."""
+        now = self.now()
+        last = row.uncertain + 1 >= UNCERTAIN_COPIES or row.attempts + 1 >= self.max_attempts
+        with session_scope(self.factory) as session:
+            outbox.mark_uncertain(
+                session,
+                row.id,
+                str(exc),
+                now,
+                None if last else now + retry_delay(row.attempts + 1),
+            )
+        if last:
+            self.result.unconfirmed += 1
+            log.warning(
+                "digest %d sent, unconfirmed (%d copies): %s", row.id, row.uncertain + 1, exc
+            )
+        else:
+            self.result.retried += 1
+            log.info("digest %d unacknowledged, retried once after the backoff: %s", row.id, exc)
+
+    def _judge_held(self) -> None:
+        self.mixed = True
+        held, self.held = self.held, []
+        for row, exc in held:
+            self._fail(row, exc)
+
+    def _fail(self, row: Digest, exc: DeliveryError) -> None:
+        """A refusal about this message alone; it bounces the subscriber if it names them."""
+        bounce = exc.names_recipient and row.subscriber_id is not None
+        with session_scope(self.factory) as session:
+            status = outbox.mark_failed(session, row.id, str(exc), now=self.now(), bounce=bounce)
+        self._count(status)
+        self.result.bounced += int(bounce)
+        log.warning("digest %d rejected permanently bounced=%s: %s", row.id, bounce, exc)
+
+    def _count(self, status: str) -> None:
+        if status == "unconfirmed":
+            self.result.unconfirmed += 1
+        else:
+            self.result.failed += 1
+
+
+def _alike(refusal: tuple[Digest, DeliveryError]) -> str:
+    """A refusal's answer without the recipient's address, to compare refusals of a pass."""
+    row, exc = refusal
+    answer = exc.answer or str(exc)
+    answer = re.sub(re.escape(row.recipient), "", answer, flags=re.IGNORECASE)
+    return " ".join(answer.replace("<>", " ").lower().split())
+
+
+def _deliver(pass_: _Pass, transport: MailTransport, envelope_from: str, batch_size: int) -> None:
     opened = False
     try:
         while not pass_.over():
-            with session_scope(factory) as session:
+            with session_scope(pass_.factory) as session:
                 batch = outbox.claim(
-                    session, now(), batch_size, owner=pass_.owner, kinds=pass_.kinds
+                    session, pass_.now(), batch_size, owner=pass_.owner, kinds=pass_.kinds
                 )
             if not batch:
                 break
             for index, row in enumerate(batch):
                 if index and pass_.over():
                     # Budget spent or lease lost: the rest of the batch goes back, untried.
-                    with session_scope(factory) as session:
-                        for pending in batch[index:]:
-                            outbox.mark_retry(
-                                session,
-                                pending.id,
-                                pending.last_error or "",
-                                pending.next_attempt_at,
-                                count=False,
-                            )
+                    pass_.put_back(batch[index:])
                     return
                 try:
                     if not opened:
@@ -183,52 +329,37 @@ def _deliver(
                         sender=envelope_from,
                         recipient=row.recipient,
                     )
-                except ConnectionFailure as exc:
-                    # The server is unreachable: this and the rest of the batch stay queued
-                    # as they were; the next run tries again. (A connection lost during one
-                    # message is ConnectionLost, an ordinary temporary failure of that
-                    # message below: the next send reconnects.)
-                    result.error = str(exc)
-                    with session_scope(factory) as session:
-                        for pending in batch[index:]:
-                            outbox.mark_retry(
-                                session, pending.id, str(exc), pending.next_attempt_at, count=False
-                            )
-                    log.warning(
-                        "mail server unavailable, %d left queued: %s", len(batch) - index, exc
-                    )
+                except (ConnectionFailure, SenderRefused) as exc:
+                    _stop(pass_, batch[index:], exc)
                     return
+                except DeliveryUncertain as exc:
+                    pass_.uncertain(row, exc)
                 except DeliveryError as exc:
-                    _record_failure(factory, row.id, row.attempts, exc, now(), max_attempts, result)
-                    continue
-                with session_scope(factory) as session:
-                    outbox.mark_sent(session, row.id, now())
-                result.sent += 1
+                    if exc.permanent:
+                        pass_.refused(row, exc)
+                    else:
+                        pass_.temporary(row, exc)
+                else:
+                    pass_.sent(row)
     finally:
         if opened:
             transport.close()
 
 
-def _record_failure(
-    factory: sessionmaker[Session],
-    digest_id: int,
-    attempts: int,
-    exc: DeliveryError,
-    now: datetime,
-    max_attempts: int,
-    result: SendResult,
-) -> None:
-    with session_scope(factory) as session:
-        if exc.permanent:
-            outbox.mark_failed(session, digest_id, str(exc), bounce_at=now)
-            result.failed += 1
-            result.bounced += 1
-            log.warning("digest %d rejected permanently: %s", digest_id, exc)
-        elif attempts + 1 >= max_attempts:
-            outbox.mark_failed(session, digest_id, str(exc), bounce_at=None)
-            result.failed += 1
-            log.warning("digest %d failed after %d attempts: %s", digest_id, attempts + 1, exc)
-        else:
-            outbox.mark_retry(session, digest_id, str(exc), now + retry_delay(attempts + 1))
-            result.retried += 1
-            log.info("digest %d deferred (attempt %d): %s", digest_id, attempts + 1, exc)
+def _stop(pass_: _Pass, rest: list[Digest], exc: ConnectionFailure | SenderRefused) -> None:
+    """The server is unreachable or refuses the sender: the rest stay queued, uncounted.
+
+    (A connection lost during one message is ConnectionLost, an ordinary temporary
+    failure of that message: the next send reconnects.)
+    """
+    if isinstance(exc, SenderRefused):
+        pass_.result.error = (
+            f"the mail server refused the sender: {exc.answer} (a problem of the sender, "
+            f"not of the subscribers: nobody was bounced; {exc})"
+        )
+        pass_.put_back(rest, f"{outbox.SENDER_REFUSED}{exc}")
+        log.error("delivery stopped: sender refused left_queued=%d: %s", len(rest), exc)
+        return
+    pass_.result.error = str(exc)
+    pass_.put_back(rest, str(exc))
+    log.warning("mail server unavailable, %d left queued: %s", len(rest), exc)

@@ -18,7 +18,10 @@ Conditions, per enabled watchlist (key ``<kind>:<slug>``) and for the outbox:
 * ``outbox_failed`` (one for the whole outbox): at least ``failed_threshold``
   digest or confirmation messages failed with their last attempt in the last
   ``failed_window`` (alert mails are not counted: they go to the admins who would
-  be told).
+  be told); it says how many subscribers were marked bounced in that window;
+* ``mail_refused`` (one for the whole outbox): messages wait because the mail server
+  refused TrialWatch's sender, naming the server's answer (see
+  :mod:`trialwatch.jobs.health_mail`).
 
 Each start and each clear changes the alert row by compare and set and queues one
 message per admin address in the same transaction, so it is mailed exactly once
@@ -42,6 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.digest.render import one_line, plural, render_email
 from trialwatch.errors import DeliveryError
+from trialwatch.jobs import health_mail
 from trialwatch.mail.message import build_message
 from trialwatch.store import health as health_store
 from trialwatch.store import outbox
@@ -61,6 +65,7 @@ _TITLES = {
     "skipped": "records skipped by syncs of watchlist {slug}",
     "unknown_sections": "unknown record sections in watchlist {slug}",
     "outbox_failed": "outgoing mail failing",
+    health_mail.REFUSED_KEY: health_mail.REFUSED_TITLE,
     "clock": "timestamps in the future (a clock was ahead)",
 }
 
@@ -136,7 +141,19 @@ def check_health(
             for condition in _watchlist_conditions(session, watchlist, existing, stale_after, now)
         ]
         failed = health_store.failed_messages_since(session, now - failed_window)
-        conditions.append(_outbox_condition(failed, failed_threshold, failed_window))
+        bounces = health_mail.bounces(session, now - failed_window)
+        conditions.append(_outbox_condition(failed, failed_threshold, failed_window, bounces))
+        refused, refused_detail = health_mail.refused(session)
+        conditions.append(
+            Condition(
+                key=health_mail.REFUSED_KEY,
+                kind=health_mail.REFUSED_KEY,
+                watchlist_id=None,
+                holds=refused,
+                title=_title(health_mail.REFUSED_KEY),
+                detail=refused_detail,
+            )
+        )
     conditions.append(_clock_condition(clock_notes))
     evaluated = {c.key for c in conditions}
     conditions.extend(
@@ -407,12 +424,12 @@ def _records(session: Session, watchlist: Watchlist) -> list[Condition]:
     ]
 
 
-def _outbox_condition(failed: int, threshold: int, window: timedelta) -> Condition:
+def _outbox_condition(failed: int, threshold: int, window: timedelta, bounces: str) -> Condition:
     counted = f"{plural(failed, 'outgoing message')} failed in the last {_duration(window)}"
     if failed >= threshold:
         detail = (
             f"{counted} (the alert threshold is {threshold}). `trialwatch outbox` shows their "
-            "errors; `trialwatch outbox --retry-failed` queues them again."
+            f"errors; `trialwatch outbox --retry-failed` queues them again.{bounces}"
         )
     else:
         detail = f"{counted}, under the alert threshold of {threshold}."

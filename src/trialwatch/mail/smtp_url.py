@@ -3,9 +3,11 @@
 * ``smtp://user:pass@host:587?starttls=1``: plain connection upgraded by STARTTLS;
 * ``smtps://user:pass@host:465``: implicit TLS;
 * ``smtp://host:25``: no encryption (a local relay);
-* options ``timeout=30`` (seconds), ``verify=0`` (do not check the server's
-  certificate, for self-signed test servers only) and ``local_hostname=NAME``
-  (the name sent in EHLO). User and password are percent-decoded.
+* options ``timeout=30`` (seconds to wait for any one reply), ``deadline=60``
+  (seconds for a whole transaction: connecting, or one message from MAIL FROM to
+  the final reply, however slowly the server trickles its replies), ``verify=0``
+  (do not check the server's certificate, for self-signed test servers only) and
+  ``local_hostname=NAME`` (the name sent in EHLO). User and password are percent-decoded.
 
 Error messages never include the password.
 """
@@ -19,9 +21,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from trialwatch.errors import ConfigError
 
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_DEADLINE = 60.0
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-_OPTIONS = ("starttls", "timeout", "verify", "local_hostname")
+_OPTIONS = ("starttls", "timeout", "deadline", "verify", "local_hostname")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
     verify: bool = True
     local_hostname: str | None = None
 
@@ -79,12 +83,8 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     starttls = _flag(options.get("starttls", "0"), "starttls", fail)
     if implicit_tls and starttls:
         raise fail("starttls=1 does not apply to smtps://, which is TLS from the start")
-    try:
-        timeout = float(options.get("timeout", DEFAULT_TIMEOUT))
-    except ValueError:
-        raise fail("timeout must be a number of seconds") from None
-    if not 0 < timeout <= 3600:
-        raise fail("timeout must be between 0 and 3600 seconds")
+    timeout = _seconds(options.get("timeout", DEFAULT_TIMEOUT), "timeout", fail)
+    deadline = _seconds(options.get("deadline", DEFAULT_DEADLINE), "deadline", fail)
     if parts.password is not None and not parts.username:
         raise fail("a password needs a user name")
     return SmtpSettings(
@@ -95,9 +95,20 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
         timeout=timeout,
+        deadline=deadline,
         verify=_flag(options.get("verify", "1"), "verify", fail),
         local_hostname=options.get("local_hostname") or None,
     )
+
+
+def _seconds(value: str | float, name: str, fail: _Fail) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise fail(f"{name} must be a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise fail(f"{name} must be between 0 and 3600 seconds")
+    return seconds
 
 
 def _flag(value: str, name: str, fail: _Fail) -> bool:

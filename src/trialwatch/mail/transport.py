@@ -46,19 +46,33 @@ import logging
 import os
 import re
 import smtplib
+import socket
 import ssl
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-from trialwatch.errors import ConfigError, ConnectionFailure, ConnectionLost, DeliveryError
+from trialwatch.errors import (
+    ConfigError,
+    ConnectionFailure,
+    ConnectionLost,
+    DeliveryError,
+    DeliveryUncertain,
+    SenderRefused,
+)
 from trialwatch.mail.smtp_url import SmtpSettings, parse_smtp_url
 
 log = logging.getLogger("trialwatch.mail")
 
 _ENVELOPE_UNSAFE_RE = re.compile(r"[\x00-\x20<>\x7f]")
 _FILE_NAME_UNSAFE_RE = re.compile(r"[^A-Za-z0-9._@+=-]")
+_LEADING_DOT_RE = re.compile(rb"(?m)^\.")
+# Enhanced status codes about the recipient's mailbox: 5.1.x (address), 5.2.1 (disabled).
+_MAILBOX_CODE_RE = re.compile(r"5\.(?:1\.\d{1,3}|2\.1)(?!\.?\d)")
 
 
 class MailTransport(Protocol):
@@ -131,6 +145,7 @@ class SmtpTransport(BaseTransport):
         self.settings = settings
         self._ssl_context = ssl_context
         self._conn: smtplib.SMTP | None = None
+        self._watchdog: _Deadline | None = None
 
     @classmethod
     def from_url(cls, url: str, *, ssl_context: ssl.SSLContext | None = None) -> SmtpTransport:
@@ -153,7 +168,8 @@ class SmtpTransport(BaseTransport):
     def open(self) -> None:
         """Connect, upgrade to TLS and log in as configured (raises ConnectionFailure)."""
         try:
-            self._ensure_open()
+            with self._deadline():
+                self._ensure_open()
         except ConnectionFailure as exc:
             log.warning("%s", exc)
             raise
@@ -173,7 +189,8 @@ class SmtpTransport(BaseTransport):
         message_id = _message_id(message) or "(no Message-ID)"
         try:
             _check_envelope(sender, recipient)
-            self._transaction(message, sender=sender, recipient=recipient)
+            with self._deadline():
+                self._transaction(message, sender=sender, recipient=recipient)
         except DeliveryError as exc:
             log.warning(
                 "mail to %s failed message_id=%s permanent=%s: %s",
@@ -193,26 +210,54 @@ class SmtpTransport(BaseTransport):
 
     # -- internals --
 
+    @contextlib.contextmanager
+    def _deadline(self) -> Iterator[_Deadline]:
+        """Cut the connection off when the transaction outlives ``deadline`` seconds."""
+        deadline = _Deadline(self.settings.deadline)
+        deadline.watch(self._conn)
+        self._watchdog = deadline
+        try:
+            with deadline:
+                yield deadline
+        finally:
+            self._watchdog = None
+            if deadline.passed:
+                self._drop()  # its socket is shut down: the next send reconnects
+
+    def _why(self, exc: BaseException) -> str:
+        """What went wrong, for people: the deadline if it cut the connection off."""
+        if self._cut_off():
+            return (
+                f"no answer within the deadline of {self.settings.deadline:g} s "
+                "(deadline= in TRIALWATCH_SMTP_URL)"
+            )
+        return _describe(exc)
+
     def _ensure_open(self) -> None:
         if self._conn is None:
             self._conn = self._connect()
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        conn: smtplib.SMTP | None = None
+        timeout = s.timeout
+        if self._watchdog is not None:
+            timeout = min(timeout, self._watchdog.remaining())
+        conn: smtplib.SMTP
+        if s.implicit_tls:
+            conn = smtplib.SMTP_SSL(
+                local_hostname=s.local_hostname, timeout=timeout, context=self._context()
+            )
+        else:
+            conn = smtplib.SMTP(local_hostname=s.local_hostname, timeout=timeout)
+        # Connecting apart from construction lets the deadline watch the greeting too;
+        # smtplib takes the TLS server name from _host, which only __init__ would set.
+        conn._host = s.host  # type: ignore[attr-defined]
+        if self._watchdog is not None:
+            self._watchdog.watch(conn)
         try:
-            if s.implicit_tls:
-                conn = smtplib.SMTP_SSL(
-                    s.host,
-                    s.port,
-                    local_hostname=s.local_hostname,
-                    timeout=s.timeout,
-                    context=self._context(),
-                )
-            else:
-                conn = smtplib.SMTP(
-                    s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout
-                )
+            conn.connect(s.host, s.port)
+            if conn.sock is not None:  # the connect was bounded by the deadline; reads are not
+                conn.sock.settimeout(s.timeout)
             conn.ehlo()
             if s.starttls:
                 conn.starttls(context=self._context())
@@ -230,7 +275,7 @@ class SmtpTransport(BaseTransport):
         except (smtplib.SMTPException, OSError) as exc:
             self._abandon(conn)
             raise ConnectionFailure(
-                f"cannot connect to SMTP {s.address}: {_describe(exc)}"
+                f"cannot connect to SMTP {s.address}: {self._why(exc)}"
             ) from exc
         log.debug("connected to SMTP %s", s.address)
         return conn
@@ -253,7 +298,7 @@ class SmtpTransport(BaseTransport):
         self._ensure_open()
         reply: bytes | str
         code, reply = self._mail_from(sender)
-        if code in (421, -1):
+        if code in (421, -1) and not self._cut_off():
             # The server dropped the idle connection, or is closing it: nothing was
             # handed over yet, so reconnect once and start again.
             log.info("SMTP %s closed the connection; reconnecting", self.settings.address)
@@ -261,36 +306,59 @@ class SmtpTransport(BaseTransport):
             self._ensure_open()
             code, reply = self._mail_from(sender)
         if code != 250:
-            self._fail(code, reply, f"MAIL FROM <{sender}>")
+            self._fail(code, reply, f"MAIL FROM <{sender}>", phase="mail")
         # From here on a lost connection is this message's failure (ConnectionLost), not
         # the server's: the caller counts the attempt and the next send reconnects.
         conn = self._live()
         try:
             code, reply = conn.rcpt(recipient)
-            if code not in (250, 251):
-                self._fail(code, reply, recipient, in_transaction=True)
-            code, reply = conn.data(message)
-        except smtplib.SMTPDataError as exc:
-            code, reply = exc.smtp_code, exc.smtp_error
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._lost(recipient, exc) from exc
+        if code not in (250, 251):
+            self._fail(code, reply, recipient, phase="rcpt")
+        code, reply = self._data(conn, message, recipient)
+        if code != 250:
+            self._fail(code, reply, recipient, phase="data")
+
+    def _data(self, conn: smtplib.SMTP, message: bytes, recipient: str) -> tuple[int, bytes]:
+        """DATA, the message, and the final reply; a reply that never comes is uncertain."""
+        try:
+            code, reply = conn.docmd("data")
+            if code != 354:
+                return code, reply
+            conn.send(_dot_stuffed(message))
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._lost(recipient, exc) from exc
+        try:
+            return conn.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            raise ConnectionLost(
-                f"SMTP {self.settings.address} lost the connection while sending to "
-                f"{recipient}: {_describe(exc)}"
+            raise DeliveryUncertain(
+                f"SMTP {self.settings.address} took the message to {recipient} but never "
+                f"acknowledged it ({self._why(exc)}); it may have arrived"
             ) from exc
-        if code != 250:
-            self._fail(code, reply, recipient, in_transaction=True)
+
+    def _lost(self, recipient: str, exc: BaseException) -> ConnectionLost:
+        self._drop()
+        return ConnectionLost(
+            f"SMTP {self.settings.address} lost the connection while sending to "
+            f"{recipient}: {self._why(exc)}"
+        )
+
+    def _cut_off(self) -> bool:
+        """True once the transaction's deadline has passed."""
+        return self._watchdog is not None and self._watchdog.over()
 
     def _mail_from(self, sender: str) -> tuple[int, bytes]:
         """Say MAIL FROM; a connection that is gone gives code -1."""
         try:
             return self._live().mail(sender)
         except smtplib.SMTPServerDisconnected as exc:
-            return -1, str(exc).encode()
+            return -1, self._why(exc).encode()
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             raise ConnectionFailure(
-                f"SMTP {self.settings.address} failed at MAIL FROM: {_describe(exc)}"
+                f"SMTP {self.settings.address} failed at MAIL FROM: {self._why(exc)}"
             ) from exc
 
     def _live(self) -> smtplib.SMTP:
@@ -302,20 +370,21 @@ class SmtpTransport(BaseTransport):
         conn, self._conn = self._conn, None
         self._abandon(conn)
 
-    def _fail(
-        self, code: int, reply: bytes | str, what: str, *, in_transaction: bool = False
-    ) -> None:
-        """Raise the error for a refused step, after resetting the transaction.
+    def _fail(self, code: int, reply: bytes | str, what: str, *, phase: str) -> None:
+        """Raise the error for a step refused at ``phase`` (mail, rcpt, data), after RSET.
 
         A connection closed (or closing, 421) during a message's transaction is
-        :class:`ConnectionLost`; before it, :class:`ConnectionFailure`.
+        :class:`ConnectionLost`; before it, :class:`ConnectionFailure`. A 5xx at MAIL
+        FROM is :class:`SenderRefused`; a 5xx names the recipient at RCPT TO, and after
+        DATA only with a 5.1.x or 5.2.1 enhanced code.
         """
-        lost = ConnectionLost if in_transaction else ConnectionFailure
+        lost = ConnectionFailure if phase == "mail" else ConnectionLost
         if code < 0:
             self._drop()
             raise lost(
                 f"SMTP {self.settings.address} dropped the connection at {what}: {_text(reply)}"
             )
+        answer = f"{code} {_text(reply)}"
         text = f"SMTP {code} for {what}: {_text(reply)}"
         if code == 421:
             self._drop()
@@ -324,7 +393,65 @@ class SmtpTransport(BaseTransport):
             self._live().rset()
         except (smtplib.SMTPException, OSError):
             self._drop()  # the next send reconnects
-        raise DeliveryError(text, permanent=500 <= code < 600)
+        permanent = 500 <= code < 600
+        if permanent and phase == "mail":
+            raise SenderRefused(
+                f"SMTP {self.settings.address} refused {what}: {answer}", answer=answer
+            )
+        names = permanent and (phase == "rcpt" or _MAILBOX_CODE_RE.match(_text(reply)) is not None)
+        raise DeliveryError(text, permanent=permanent, names_recipient=names, answer=answer)
+
+
+class _Deadline:
+    """A whole transaction's deadline: a timer that shuts the watched socket down.
+
+    Socket timeouts bound each read; a server that trickles a reply one byte at a
+    time never trips them. The timer does: the blocked read ends, and :attr:`passed`
+    says why.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._ends = time.monotonic() + seconds
+        self._conn: smtplib.SMTP | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self.passed = False
+
+    def watch(self, conn: smtplib.SMTP | None) -> None:
+        with self._lock:
+            self._conn = conn
+        if self.passed:
+            self._expire()
+
+    def remaining(self) -> float:
+        return max(self._ends - time.monotonic(), 0.001)
+
+    def over(self) -> bool:
+        return self.passed or time.monotonic() >= self._ends
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.passed = True
+            sock = getattr(self._conn, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Self:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """The message as DATA sends it: leading dots doubled, ended by ``CRLF.CRLF``."""
+    stuffed = _LEADING_DOT_RE.sub(b"..", message)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
 
 
 # --- files -----------------------------------------------------------------------------------

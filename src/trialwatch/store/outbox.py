@@ -6,18 +6,44 @@ id`` takes a batch of at most the limit; on PostgreSQL the candidates are select
 (``MATERIALIZED``) ``FOR UPDATE SKIP LOCKED``, so concurrent senders pass over each
 other's rows, and on SQLite the statement holds the write lock. Only the ids returned
 belong to this sender.
+
+Claims carry their owner (``host:pid:start``) and are stamped and judged by the
+database's clock (:func:`database_now`), never a sender's own: a claim goes back to
+the queue only when its owner releases it, or its owner is known dead, or its owner
+holds no live lease and the claim is older than the lease (see :func:`release_stale`).
+
+Statuses: ``queued``, ``sending`` (claimed), ``sent``, ``unconfirmed`` (the data was
+sent twice and never acknowledged: sent, unconfirmed; final), ``failed``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from trialwatch.store.models import Digest, Subscriber
+from trialwatch.store import subscribers as subscriber_store
+from trialwatch.store.models import Digest, Lease, Subscriber
+from trialwatch.store.models import UTCDateTime as _UTCDateTime
+
+SENDER_REFUSED = "sender refused: "
+"""How ``last_error`` starts when the server refused TrialWatch itself, not a recipient."""
 
 
 def queue(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -26,12 +52,51 @@ def queue(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(insert(Digest), [{"status": "queued", "attempts": 0, **r} for r in rows])
 
 
-def release_stale(session: Session, now: datetime, lease: timedelta) -> int:
-    """Rows left 'sending' by a sender that died go back to the queue (same Message-ID)."""
+def database_now(session: Session) -> datetime:
+    """The database's clock: ``now()`` on PostgreSQL; this host's clock on SQLite (one host)."""
+    if session.get_bind().dialect.name == "postgresql":
+        value: datetime = session.execute(select(func.now())).scalar_one()
+        return value.astimezone(UTC)
+    return datetime.now(UTC)
+
+
+def _clock(session: Session, minus: timedelta = timedelta(0)) -> ColumnElement[datetime]:
+    """The database's clock less ``minus``, as SQL (evaluated by the server on PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.now() - minus if minus else func.now()
+    return literal(datetime.now(UTC) - minus, _UTCDateTime())
+
+
+def claim_owners(session: Session) -> list[str]:
+    """The distinct owners of the claims now held (rows 'sending')."""
+    query = select(Digest.claim_owner).where(Digest.status == "sending").distinct()
+    return [owner for owner in session.scalars(query) if owner is not None]
+
+
+def release_stale(
+    session: Session,
+    lease: timedelta,
+    *,
+    owner: str | None = None,
+    dead: Collection[str] = (),
+) -> int:
+    """Give claims back to the queue (same Message-ID); how many.
+
+    Released: this ``owner``'s own leftover claims, the claims of ``dead`` owners (an
+    earlier incarnation of this process, known gone), and claims older than ``lease``
+    by the database's clock whose owner holds no live lease (table ``lease``).
+    """
+    live_owners = select(Lease.owner).where(Lease.expires_at > _clock(session))
+    stale = (Digest.claimed_at < _clock(session, lease)) & or_(
+        Digest.claim_owner.is_(None), Digest.claim_owner.not_in(live_owners)
+    )
+    mine = [*dead, *([owner] if owner is not None else [])]
+    released = or_(stale, Digest.claim_owner.in_(mine)) if mine else stale
     result = session.execute(
         update(Digest)
-        .where(Digest.status == "sending", Digest.claimed_at < now - lease)
+        .where(Digest.status == "sending", released)
         .values(status="queued", claimed_at=None, claim_owner=None)
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -44,7 +109,9 @@ def claim(
     owner: str | None = None,
     kinds: Collection[str] | None = None,
 ) -> list[Digest]:
-    """Take up to ``limit`` due rows for this sender; commit before sending them.
+    """Take up to ``limit`` rows due by ``now`` for ``owner``; commit before sending them.
+
+    The claim is stamped with the database's clock, whatever ``now`` says.
 
     The candidates are picked once, in a CTE (``MATERIALIZED`` and ``FOR UPDATE SKIP
     LOCKED`` on PostgreSQL), and the UPDATE takes only those: a subquery in the WHERE
@@ -67,7 +134,7 @@ def claim(
         session.scalars(
             update(Digest)
             .where(Digest.id.in_(select(picked.c.id)), Digest.status == "queued")
-            .values(status="sending", claimed_at=now, claim_owner=owner)
+            .values(status="sending", claimed_at=_clock(session), claim_owner=owner)
             .returning(Digest.id)
             .execution_options(synchronize_session=False)
         )
@@ -112,19 +179,46 @@ def mark_retry(
     session.execute(update(Digest).where(Digest.id == digest_id).values(**values))
 
 
-def mark_failed(
-    session: Session, digest_id: int, error: str, *, bounce_at: datetime | None
+def mark_uncertain(
+    session: Session, digest_id: int, error: str, now: datetime, retry_at: datetime | None
 ) -> None:
+    """The data was sent and never acknowledged: retry at ``retry_at``, or with None
+    record the message as sent, unconfirmed (status ``unconfirmed``, final)."""
+    values: dict[str, Any] = {
+        "claimed_at": None,
+        "claim_owner": None,
+        "last_error": error,
+        "attempts": Digest.attempts + 1,
+        "uncertain": Digest.uncertain + 1,
+    }
+    if retry_at is None:
+        values.update(status="unconfirmed", sent_at=now)
+    else:
+        values.update(status="queued", next_attempt_at=retry_at)
+    session.execute(update(Digest).where(Digest.id == digest_id).values(**values))
+
+
+def mark_failed(
+    session: Session, digest_id: int, error: str, *, now: datetime, bounce: bool
+) -> str:
+    """The message failed for good; with ``bounce`` its subscriber is bounced too.
+
+    A message an earlier copy of which may have arrived (``uncertain``) is recorded as
+    ``unconfirmed``, never ``failed``. Returns the status given.
+    """
     row = session.get_one(Digest, digest_id)
-    row.status = "failed"
+    row.status = "unconfirmed" if row.uncertain else "failed"
+    if row.uncertain:
+        row.sent_at = now
     row.claimed_at = None
     row.claim_owner = None
     row.attempts += 1
     row.last_error = error
-    if bounce_at is not None and row.subscriber_id is not None:  # alerts have no subscriber
+    if bounce and row.subscriber_id is not None:  # alerts have no subscriber
         subscriber = session.get_one(Subscriber, row.subscriber_id)
         subscriber.status = "bounced"
-        subscriber.bounced_at = bounce_at
+        subscriber.bounced_at = now
+    return row.status
 
 
 def retry_failed(session: Session, now: datetime) -> int:
@@ -136,9 +230,55 @@ def retry_failed(session: Session, now: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class Requeued:
+    requeued: int
+    reactivated: int
+    """Bounced subscribers made active again because one of their messages was re-queued."""
+
+
+def requeue_failed(session: Session, now: datetime) -> Requeued:
+    """Queue every failed message again, and reactivate the bounced subscribers among them."""
+    owners = set(
+        session.scalars(
+            select(Digest.subscriber_id).where(
+                Digest.status == "failed", Digest.subscriber_id.is_not(None)
+            )
+        )
+    )
+    requeued = retry_failed(session, now)
+    reactivated = sum(
+        subscriber_store.reactivate(session, subscriber_id, now)
+        for subscriber_id in sorted(i for i in owners if i is not None)
+    )
+    return Requeued(requeued=requeued, reactivated=reactivated)
+
+
+def sender_refusals(session: Session) -> tuple[int, str | None]:
+    """Waiting or failed messages last refused as the sender's fault, and the newest error."""
+    refused = (
+        Digest.status.in_(("queued", "failed")),
+        Digest.last_error.startswith(SENDER_REFUSED, autoescape=True),
+    )
+    count = int(session.scalar(select(func.count()).select_from(Digest).where(*refused)) or 0)
+    latest = session.scalar(
+        select(Digest.last_error).where(*refused).order_by(Digest.id.desc()).limit(1)
+    )
+    return count, latest
+
+
+def bounced_since(session: Session, since: datetime) -> int:
+    """Subscribers marked bounced at or after ``since``."""
+    query = select(func.count()).select_from(Subscriber)
+    query = query.where(Subscriber.status == "bounced", Subscriber.bounced_at >= since)
+    return int(session.scalar(query) or 0)
+
+
 def purge_sent(session: Session, before: datetime) -> int:
-    """Delete messages sent before ``before`` (their changes stay; only the copies go)."""
-    result = session.execute(delete(Digest).where(Digest.status == "sent", Digest.sent_at < before))
+    """Delete messages sent (or sent, unconfirmed) before ``before``; their changes stay."""
+    result = session.execute(
+        delete(Digest).where(Digest.status.in_(("sent", "unconfirmed")), Digest.sent_at < before)
+    )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
