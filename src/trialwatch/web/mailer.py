@@ -10,13 +10,12 @@ Without a wake-up the thread still looks every :data:`EVERY` seconds, for retrie
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from trialwatch.errors import TrialwatchError, first_line
+from trialwatch.jobs.claimants import owner_name
 from trialwatch.jobs.runner import Jobs
 
 log = logging.getLogger("trialwatch.web.mailer")
@@ -34,7 +33,7 @@ class Mailer:
 
     def __init__(self, jobs: Jobs, *, every: float = EVERY, budget: float = BUDGET) -> None:
         self.jobs = jobs
-        self.owner = f"web:{socket.gethostname()}:{os.getpid()}"
+        self.owner = owner_name()  # host:pid:start, as every claim owner
         self._every = every
         self._budget = budget
         self._wake = threading.Event()
