@@ -307,7 +307,7 @@ def test_run_survives_a_terminated_connection_while_a_message_is_acknowledged(
     try:
         smtp.wait_for(lambda: len(smtp.messages) >= 1, timeout=30)
         assert terminator.once() >= 1  # the sender waits for the acknowledgment now
-        wait_until(lambda: len(smtp.messages) >= 2, 60, "both digests")
+        wait_until(lambda: len(smtp.messages) >= 2, 20, "both digests")
         assert time.monotonic() - started < 60
         time.sleep(2.0)
         assert runner.alive, runner.output()

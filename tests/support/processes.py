@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -64,6 +65,7 @@ class Process:
             cwd=folder,
             stdout=self._out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # signals go to the group: faketime's child too
         )
 
     @property
@@ -71,20 +73,22 @@ class Process:
         return self.process.poll() is None
 
     def send(self, sig: int) -> None:
-        self.process.send_signal(sig)
+        """Send ``sig`` to the process group (a wrapper such as faketime and its child)."""
+        os.killpg(self.process.pid, sig)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         """Send ``sig`` and return the exit code (it must come within ``timeout``)."""
-        self.process.send_signal(sig)
+        self.send(sig)
         try:
             return self.process.wait(timeout=timeout)
         finally:
             self._out.close()
 
     def kill(self) -> None:
-        if self.alive:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        """SIGKILL the whole group (nothing of it outlives the test)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
         self._out.close()
 
     def output(self) -> str:
