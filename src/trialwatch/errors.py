@@ -17,7 +17,7 @@ uses the library and never leave it::
     ├── LostLeadership           another `run` process holds the leader lease now
     ├── LockLost                 a held lock's database connection ended (exit 1)
     └── DeliveryError            mail could not be delivered          (exit 1)
-        ├── SenderRefused        5xx at MAIL FROM: our sender, not the recipient
+        ├── SenderRefused        4xx/5xx at MAIL FROM: our sender, not the recipient
         ├── ConnectionFailure    the transport failed: stop, leave the rest queued
         └── ConnectionLost       the connection broke during one message
             └── DeliveryUncertain  the data was sent, its acknowledgement never came
@@ -113,14 +113,15 @@ class DeliveryError(TrialwatchError):
 
 
 class SenderRefused(DeliveryError):
-    """The server refused our sender at MAIL FROM (5xx): no recipient is at fault.
+    """The server refused our sender at MAIL FROM: no recipient is at fault.
 
-    A TrialWatch-side problem (the sender address, the relay's permissions): stop the
-    pass, leave the messages queued, tell an admin. Never bounces anyone.
+    A TrialWatch-side problem: stop the pass and leave the messages queued, uncounted.
+    Never bounces anyone. ``permanent`` (5xx: the sender address, the relay's
+    permissions) means an admin must be told; 4xx (a rate limit) passes by itself.
     """
 
-    def __init__(self, message: str, *, answer: str) -> None:
-        super().__init__(message, permanent=True, answer=answer)
+    def __init__(self, message: str, *, answer: str, permanent: bool = True) -> None:
+        super().__init__(message, permanent=permanent, answer=answer)
 
 
 class ConnectionFailure(DeliveryError):

@@ -377,3 +377,34 @@ def test_an_explicit_mail_setting_beats_the_smtp_url(
     assert "wrote 1 file to copies/" in out
     assert smtp.messages == []
     assert len(list((install / "copies").glob("*.eml"))) == 1
+
+
+def test_outbox_retry_failed_reactivates_the_bounced_subscribers_it_requeues(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    install: Path,
+    smtp: SmtpServer,
+) -> None:
+    """A bounce, then `outbox --retry-failed`: the message is queued and its subscriber active."""
+    monkeypatch.setenv("TRIALWATCH_SMTP_URL", smtp.url)
+    _init_and_queue(capsys, install, 2)
+    smtp.reject_recipient("reader1@example.org")
+    code, out, err = run_cli(capsys, "outbox", "--send")
+    assert code == 0, err
+    engine = make_engine(f"sqlite:///{install / 'trialwatch.db'}")
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            statuses = dict(
+                session.execute(select(Subscriber.email, Subscriber.status)).tuples().all()
+            )
+        assert statuses["reader1@example.org"] == "bounced"
+        code, out, err = run_cli(capsys, "outbox", "--retry-failed")
+        assert code == 0, err
+        assert "queued 1 failed message(s) again; reactivated 1 bounced subscriber(s)" in out
+        with session_scope(make_sessionmaker(engine)) as session:
+            statuses = dict(
+                session.execute(select(Subscriber.email, Subscriber.status)).tuples().all()
+            )
+        assert set(statuses.values()) == {"active"}
+    finally:
+        engine.dispose()

@@ -64,6 +64,21 @@ def test_a_sender_refused_at_mail_from_bounces_no_one_and_stops(
     assert smtp.connections == 1  # stopped at the first refusal
 
 
+def test_a_sender_refused_for_now_at_mail_from_stops_the_pass_uncounted(
+    engine: Engine, smtp: SmtpServer
+) -> None:
+    """451 at MAIL FROM (a rate limit on our sender): stop, all queued as they were."""
+    _queue(engine, READERS)
+    smtp.reject_every_sender(451, "4.7.1 Sender rate limited, try later")
+    result = _send(engine, smtp.url)
+    assert (result.sent, result.retried, result.failed) == (0, 0, 0)
+    assert result.error is not None
+    assert "451 4.7.1" in result.error
+    assert {(r.status, r.attempts) for r in _rows(engine).values()} == {("queued", 0)}
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert outbox.sender_refusals(session)[0] == 0  # for now: no admin alert
+
+
 def test_the_same_refusal_for_every_recipient_is_the_senders(
     engine: Engine, smtp: SmtpServer
 ) -> None:
@@ -98,6 +113,22 @@ def test_a_recipient_refused_among_deliveries_is_bounced_alone(
     assert (result.sent, result.failed, result.bounced, result.error) == (2, 1, 1, None)
     assert _statuses(engine) == {
         "ana@example.org": "active",
+        "ben@example.org": "bounced",
+        "cy@example.org": "active",
+    }
+
+
+def test_refusals_alike_are_the_recipients_once_another_message_goes_out(
+    engine: Engine, smtp: SmtpServer
+) -> None:
+    """Two unknown users, then a delivery: the two refusals were about them; both bounce."""
+    _queue(engine, READERS)
+    for address in READERS[:2]:
+        smtp.reject_recipient(address, 550, f"5.1.1 <{address}>: User unknown")
+    result = _send(engine, smtp.url)
+    assert (result.sent, result.bounced, result.error) == (1, 2, None)
+    assert _statuses(engine) == {
+        "ana@example.org": "bounced",
         "ben@example.org": "bounced",
         "cy@example.org": "active",
     }

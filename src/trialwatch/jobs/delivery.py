@@ -15,7 +15,8 @@ Whose fault a failure is decides what it does:
   uncounted, and stops the pass.
 * A refusal at MAIL FROM (:class:`SenderRefused`) is the sender's problem: the
   messages stay queued, uncounted, nobody is bounced, the pass stops and reports
-  the server's answer (``SendResult.error``; the health check alerts the admins).
+  the server's answer (``SendResult.error``; for a 5xx the health check alerts the
+  admins).
 * A permanent refusal bounces a subscriber only when it names that recipient (5xx
   at RCPT TO, 5.1.x or 5.2.1 after DATA) and the pass shows it is about that
   recipient: the same refusal for every recipient of a pass (two or more, none
@@ -143,7 +144,7 @@ def send_digests_once(
         factory = sessionmaker(bind=connection, expire_on_commit=False)
         with session_scope(factory) as session:
             gone = [o for o in outbox.claim_owners(session) if claimants.is_gone(o)]
-            result.released = outbox.release_stale(session, lease, dead=gone)
+            result.released = outbox.release_stale(session, lease, gone=gone)
         if result.released:
             log.info("claims released released=%d gone_owners=%d", result.released, len(gone))
         pass_ = _Pass(
@@ -231,10 +232,11 @@ class _Pass:
                 self._fail(row, exc)
             return
         answer = held[0][1].answer or str(held[0][1])
-        self.result.error = (
-            f"the mail server refused all {len(held)} recipients alike: {answer} (a problem "
-            "of the sender, not of the subscribers: nobody was bounced)"
+        error = (
+            f"the mail server refused all {len(held)} recipients alike: {answer} "
+            "(the sender's problem, not the subscribers': nobody was bounced)"
         )
+        self.result.error = f"{error}; then {self.result.error}" if self.result.error else error
         log.error("delivery stopped: sender problem refused=%d answer=%s", len(held), answer)
         for row, exc in held:
             self.temporary(row, exc, prefix=f"{outbox.SENDER_REFUSED}every recipient refused: ")
@@ -321,9 +323,9 @@ def _deliver(pass_: _Pass, transport: MailTransport, envelope_from: str, batch_s
                     pass_.put_back(batch[index:])
                     return
                 try:
-                    if not opened:
-                        transport.open()
-                        opened = True
+                    # send() connects when needed: connecting and the first message share
+                    # one transaction deadline.
+                    opened = True
                     transport.send(
                         row.message.encode("utf-8", errors="surrogateescape"),
                         sender=envelope_from,
@@ -354,10 +356,10 @@ def _stop(pass_: _Pass, rest: list[Digest], exc: ConnectionFailure | SenderRefus
     """
     if isinstance(exc, SenderRefused):
         pass_.result.error = (
-            f"the mail server refused the sender: {exc.answer} (a problem of the sender, "
-            f"not of the subscribers: nobody was bounced; {exc})"
+            f"{exc} (the sender's problem, not the subscribers': nobody was bounced)"
         )
-        pass_.put_back(rest, f"{outbox.SENDER_REFUSED}{exc}")
+        # Marked for the health check's alert only when the refusal is permanent (5xx).
+        pass_.put_back(rest, f"{outbox.SENDER_REFUSED}{exc}" if exc.permanent else str(exc))
         log.error("delivery stopped: sender refused left_queued=%d: %s", len(rest), exc)
         return
     pass_.result.error = str(exc)

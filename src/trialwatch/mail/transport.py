@@ -4,16 +4,29 @@ This is the only module that imports :mod:`smtplib`. Every smtplib and socket
 error is turned into :class:`~trialwatch.errors.DeliveryError` here:
 
 * :class:`ConnectionFailure` (never permanent): the server could not be reached,
-  timed out, refused the TLS handshake or the login, or dropped the connection
-  before a message's transaction began. Nothing more can be sent in this batch;
-  leave the rest queued.
+  timed out, refused the TLS handshake or the login, dropped the connection before a
+  message's transaction began, or did not finish connecting within the deadline.
+  Nothing more can be sent in this batch; leave the rest queued.
+* :class:`SenderRefused`: a 4xx or 5xx reply to MAIL FROM (permanent for 5xx). The
+  server refuses TrialWatch's sender, not a recipient: nobody may be bounced for it;
+  stop the batch.
 * :class:`ConnectionLost` (never permanent): the connection dropped, timed out or
-  was closed with 421 during one message (at RCPT TO or DATA). That message may
-  or may not have arrived; count it as a failed attempt and go on: the next
-  :meth:`~SmtpTransport.send` reconnects.
-* ``DeliveryError(permanent=True)``: a 5xx reply to MAIL FROM, RCPT TO or DATA;
-  sending this message again cannot help.
-* ``DeliveryError(permanent=False)``: a 4xx reply; try this message again later.
+  was closed with 421 during one message, before its data was complete. The message
+  did not arrive; count the attempt and go on: the next :meth:`~SmtpTransport.send`
+  reconnects.
+* :class:`DeliveryUncertain` (a ConnectionLost): the whole message was sent and the
+  final reply never came (timeout, deadline, dropped connection). It may have
+  arrived; the caller retries it at most once.
+* ``DeliveryError(permanent=True)``: a 5xx reply to RCPT TO or DATA;
+  ``names_recipient`` says whether it is about the recipient's mailbox (any 5xx at
+  RCPT TO; after DATA only a 5.1.x or 5.2.1 enhanced code), the only kind that may
+  bounce a subscriber. ``answer`` is the server's reply.
+* ``DeliveryError(permanent=False)``: a 4xx reply to RCPT TO or DATA; try this
+  message again later.
+
+Every transaction (connecting, or one message from MAIL FROM to the final reply, and
+QUIT) has a whole ``deadline`` besides the per-reply ``timeout``: a server that
+trickles its replies a byte at a time, each within the timeout, is cut off there.
 
 A batch uses one connection::
 
@@ -29,9 +42,10 @@ each message to ``DIR/<message-id>.eml``; ``smtp`` sends through
 * ``smtp://user:pass@host:587?starttls=1``: plain connection upgraded by STARTTLS;
 * ``smtps://user:pass@host:465``: implicit TLS;
 * ``smtp://host:25``: no encryption (a local relay);
-* options ``timeout=30`` (seconds), ``verify=0`` (do not check the server's
-  certificate, for self-signed test servers only) and ``local_hostname=NAME``
-  (the name sent in EHLO). User and password are percent-decoded.
+* options ``timeout=30`` (seconds for one reply), ``deadline=60`` (seconds for a
+  whole transaction), ``verify=0`` (do not check the server's certificate, for
+  self-signed test servers only) and ``local_hostname=NAME`` (the name sent in
+  EHLO). User and password are percent-decoded.
 
 Size: over the ~400-line aim because it is the one smtplib boundary: every SMTP
 phase maps its failures to the error tree here.
@@ -175,14 +189,16 @@ class SmtpTransport(BaseTransport):
             raise
 
     def close(self) -> None:
-        """Say QUIT and close the connection; errors are ignored."""
-        conn, self._conn = self._conn, None
+        """Say QUIT (within the deadline) and close the connection; errors are ignored."""
+        conn = self._conn
         if conn is None:
             return
-        try:
-            conn.quit()
-        except (smtplib.SMTPException, OSError):
-            conn.close()
+        with self._deadline():
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError):
+                conn.close()
+        self._conn = None
 
     def send(self, message: bytes, *, sender: str, recipient: str) -> None:
         """Deliver one message (raises DeliveryError or ConnectionFailure)."""
@@ -394,9 +410,11 @@ class SmtpTransport(BaseTransport):
         except (smtplib.SMTPException, OSError):
             self._drop()  # the next send reconnects
         permanent = 500 <= code < 600
-        if permanent and phase == "mail":
+        if phase == "mail":
             raise SenderRefused(
-                f"SMTP {self.settings.address} refused {what}: {answer}", answer=answer
+                f"SMTP {self.settings.address} refused {what}: {answer}",
+                answer=answer,
+                permanent=permanent,
             )
         names = permanent and (phase == "rcpt" or _MAILBOX_CODE_RE.match(_text(reply)) is not None)
         raise DeliveryError(text, permanent=permanent, names_recipient=names, answer=answer)

@@ -73,25 +73,19 @@ def claim_owners(session: Session) -> list[str]:
     return [owner for owner in session.scalars(query) if owner is not None]
 
 
-def release_stale(
-    session: Session,
-    lease: timedelta,
-    *,
-    owner: str | None = None,
-    dead: Collection[str] = (),
-) -> int:
+def release_stale(session: Session, lease: timedelta, *, gone: Collection[str] = ()) -> int:
     """Give claims back to the queue (same Message-ID); how many.
 
-    Released: this ``owner``'s own leftover claims, the claims of ``dead`` owners (an
-    earlier incarnation of this process, known gone), and claims older than ``lease``
-    by the database's clock whose owner holds no live lease (table ``lease``).
+    Released: the claims of ``gone`` owners (processes known dead, such as an earlier
+    incarnation of this one), and claims older than ``lease`` by the database's clock
+    whose owner holds no live lease (table ``lease``). A live owner gives its own
+    claims back itself (:func:`mark_retry` with ``count=False``).
     """
     live_owners = select(Lease.owner).where(Lease.expires_at > _clock(session))
     stale = (Digest.claimed_at < _clock(session, lease)) & or_(
         Digest.claim_owner.is_(None), Digest.claim_owner.not_in(live_owners)
     )
-    mine = [*dead, *([owner] if owner is not None else [])]
-    released = or_(stale, Digest.claim_owner.in_(mine)) if mine else stale
+    released = or_(stale, Digest.claim_owner.in_(list(gone))) if gone else stale
     result = session.execute(
         update(Digest)
         .where(Digest.status == "sending", released)

@@ -5,6 +5,10 @@ and unsubscribes. ``POST /unsubscribe/<token>`` is also the RFC 8058 one-click
 target of the ``List-Unsubscribe`` header: it needs no cookie, no form token and
 no earlier request, and answers 200 however often it is sent. A forged or
 tampered token gets a 400 page and changes nothing.
+
+A bounced subscriber (their mail server refused a digest) is told so on the manage
+page, which offers ``POST /manage/<token>/reactivate``: the link proves they read
+their mail again, so sending resumes (their digests carry what was held back).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from trialwatch import subscriptions
 from trialwatch.errors import ConfigError, InvalidToken, NotFoundError
+from trialwatch.store import subscribers as subscriber_store
 from trialwatch.web.app import WebContext, context_of
 from trialwatch.web.subscribe import form_context, preferences_from
 
@@ -50,6 +55,7 @@ def manage_form(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
         status=status,
         prefs=prefs,
         saved=False,
+        reactivated=False,
         error=None,
         **form_context(ctx),
     )
@@ -89,7 +95,36 @@ def _manage(
         status=status,
         prefs=prefs,
         saved=error is None,
+        reactivated=False,
         error=error[:1].upper() + error[1:] if error else None,
+        **form_context(ctx),
+    )
+
+
+@router.post("/manage/{token}/reactivate", response_class=HTMLResponse)
+def reactivate(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
+    """A bounced subscriber asks for their emails again."""
+    try:
+        with ctx.session() as session:
+            subscriber = subscriptions.find_by_token(session, ctx.jobs.mail.secret, token)
+            if subscriber is None:
+                return ctx.page(request, "error.html", status_code=404, message=GONE)
+            reactivated = subscriber_store.reactivate(session, subscriber.id, ctx.jobs.clock())
+            session.refresh(subscriber)
+            prefs = subscriptions.current_preferences(session, subscriber)
+            email, status = subscriber.email, subscriber.status
+    except InvalidToken:
+        return _invalid(ctx, request)
+    return ctx.page(
+        request,
+        "manage.html",
+        token=token,
+        email=email,
+        status=status,
+        prefs=prefs,
+        saved=False,
+        reactivated=reactivated,
+        error=None,
         **form_context(ctx),
     )
 
