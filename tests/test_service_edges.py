@@ -173,7 +173,14 @@ def test_sighup_disables_the_watchlist_whose_file_was_deleted(
     (folder / "mmn.toml").write_text((ROOT / "config" / "watchlists" / "mmn.toml").read_text())
     extra = folder / "extra.toml"
     extra.write_text('slug = "extra"\nname = "Extra"\n[criteria]\nnct_ids = ["NCT05225675"]\n')
-    env = process_env(database_url, fake, smtp, tmp_path, TRIALWATCH_WATCHLISTS_DIR=str(folder))
+    env = process_env(
+        database_url,
+        fake,
+        smtp,
+        tmp_path,
+        TRIALWATCH_WATCHLISTS_DIR=str(folder),
+        TRIALWATCH_POLL_EVERY="10m",
+    )
     _setup(monkeypatch, capsys, env, tmp_path)
     enabled = select(Watchlist.enabled).where(Watchlist.slug == "extra")
     runner = Process(env, tmp_path, "runner")

@@ -26,7 +26,7 @@ Wiring only; the work is :func:`trialwatch.jobs.cycle.run_cycle`.
   hand is rolled back, the run is marked failed, never left ``running``), the lease
   is released so a standby takes over at once, and the process exits 0. SIGHUP
   reloads the watchlist files (:mod:`trialwatch.services.watchlist_files`, as ``init``
-  does: a deleted file's watchlist is disabled) before the next cycle.
+  does: a deleted file's watchlist is disabled) at once, or after a cycle in progress.
 - **Clock.** Timestamps in the future are clamped to now at start and at every cycle
   (:mod:`trialwatch.jobs.clock_skew`), and alerted on.
 """
@@ -127,14 +127,14 @@ class Service:
         try:
             next_cycle = time.monotonic()
             while not self._stopping.is_set():
+                if self._reload.is_set():  # SIGHUP: at once, leader or standby
+                    self._reload.clear()
+                    self.reload_watchlists()
                 if not self._leader.is_set():
                     self._stopping.wait(max(self.settings.lease_seconds / 3, 0.2))
                     next_cycle = time.monotonic()  # a new leader catches up at once
                     continue
                 if time.monotonic() >= next_cycle:
-                    if self._reload.is_set():
-                        self._reload.clear()
-                        self.reload_watchlists()
                     self.cycle()
                     wait = _seconds_until_next(poll)
                     next_cycle = time.monotonic() + wait
@@ -312,7 +312,7 @@ class Service:
             raise KeyboardInterrupt
 
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
-        log.info("SIGHUP: watchlist files are reloaded before the next cycle")
+        log.info("SIGHUP: watchlist files are reloaded now (after a cycle in progress)")
         self._reload.set()
 
     def _shutdown(self) -> None:
