@@ -64,6 +64,7 @@ log = logging.getLogger("trialwatch.scheduler")
 HOUSEKEEPING_EVERY = timedelta(days=1)
 DELIVER_EVERY = 2.0
 """Seconds between looks at the outbox between cycles."""
+_BACKOFF = 30.0  # seconds between looks after a failed one (a database outage)
 CYCLE_DELIVERY_BUDGET = 30.0
 """Seconds a cycle's own delivery step may take messages for (the rest goes between cycles)."""
 _LEADER_LOCK = "scheduler leader"
