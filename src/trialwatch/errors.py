@@ -15,6 +15,7 @@ uses the library and never leave it::
     ├── InvalidToken             a signed link is forged or tampered  (exit 2)
     ├── SyncInProgress           another sync holds the watchlist lock (exit 3)
     ├── LostLeadership           another `run` process holds the leader lease now
+    ├── LockLost                 a held lock's database connection ended (exit 1)
     └── DeliveryError            mail could not be delivered          (exit 1)
         ├── SenderRefused        4xx/5xx at MAIL FROM: our sender, not the recipient
         ├── ConnectionFailure    the transport failed: stop, leave the rest queued
@@ -81,6 +82,10 @@ class SyncInProgress(TrialwatchError):
 
 class LostLeadership(TrialwatchError):
     """Another ``trialwatch run`` process holds the leader lease now: stop acting."""
+
+
+class LockLost(TrialwatchError):
+    """A lock this process held is gone (its database connection ended): stop the job."""
 
 
 class DeliveryError(TrialwatchError):

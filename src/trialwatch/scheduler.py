@@ -10,13 +10,25 @@ Wiring only; the work is :func:`trialwatch.jobs.cycle.run_cycle`.
   leader stops acting before its next step. On PostgreSQL the leader also holds a
   session advisory lock, released by the server the moment its process dies, so a
   standby that gets that lock takes the lease over at once.
+  Leadership on PostgreSQL is that advisory lock: a process whose lock connection
+  ended (checked at every renewal) stops acting until it holds the lock again. The
+  lease's times are the database's, so a replica whose clock is ahead never finds a
+  live leader's lease expired.
 - **Cycles.** The leader runs a cycle at start (catching up after downtime) and
   then every ``TRIALWATCH_POLL_EVERY`` (with a little jitter), in the main thread.
-  Housekeeping (purging old sent mail) runs once a day.
+  Between cycles it delivers queued mail continuously: every
+  :data:`DELIVER_EVERY` seconds it asks whether anything is due and, if so, sends
+  it in a pass that stops when the next cycle is due (a sync is never delayed by
+  more than the message in hand). Housekeeping (purging old sent mail) runs once a
+  day. A step that fails, a database error included, is logged in one line and
+  retried at the next cycle on renewed connections; the process goes on.
 - **Signals.** SIGTERM or SIGINT: a cycle in progress is interrupted (the page in
   hand is rolled back, the run is marked failed, never left ``running``), the lease
   is released so a standby takes over at once, and the process exits 0. SIGHUP
-  reloads the watchlist files before the next cycle.
+  reloads the watchlist files (:mod:`trialwatch.services.watchlist_files`, as ``init``
+  does: a deleted file's watchlist is disabled) at once, or after a cycle in progress.
+- **Clock.** Timestamps in the future are clamped to now at start and at every cycle
+  (:mod:`trialwatch.jobs.clock_skew`), and alerted on.
 """
 
 from __future__ import annotations
@@ -35,21 +47,26 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from trialwatch.clock import utcnow
 from trialwatch.config import Settings
 from trialwatch.errors import LostLeadership, SyncInProgress, TrialwatchError, first_line
-from trialwatch.jobs.cycle import CycleResult, run_cycle
+from trialwatch.jobs.cycle import CycleResult, database_error_line, run_cycle
 from trialwatch.jobs.runner import Jobs
+from trialwatch.services import watchlist_files
 from trialwatch.store import lease
-from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
-from trialwatch.store.locks import exclusive_lock
-from trialwatch.watchlists import load_watchlists
+from trialwatch.store.locks import HeldLock, exclusive_lock
 
 log = logging.getLogger("trialwatch.scheduler")
 
 HOUSEKEEPING_EVERY = timedelta(days=1)
+DELIVER_EVERY = 2.0
+"""Seconds between looks at the outbox between cycles."""
+_BACKOFF = 30.0  # seconds between looks after a failed one (a database outage)
+CYCLE_DELIVERY_BUDGET = 30.0
+"""Seconds a cycle's own delivery step may take messages for (the rest goes between cycles)."""
 _LEADER_LOCK = "scheduler leader"
 
 
@@ -74,7 +91,10 @@ class Service:
         self._reload = threading.Event()
         self._in_cycle = False
         self._advisory: contextlib.ExitStack | None = None
+        self._advisory_lock: HeldLock | None = None
         self._last_housekeeping: float | None = None
+        self._next_delivery = 0.0
+        self._clock_notes: list[str] = []
         self._heartbeat = BackgroundScheduler(
             timezone="UTC",
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -86,6 +106,7 @@ class Service:
         """Run until SIGTERM/SIGINT; return the exit code (0)."""
         self._install_signals()
         self.reload_watchlists()
+        self._clamp_future()
         self._heartbeat.add_job(
             self._renew,
             IntervalTrigger(seconds=max(self.settings.lease_seconds / 3, 0.2)),
@@ -107,18 +128,20 @@ class Service:
         try:
             next_cycle = time.monotonic()
             while not self._stopping.is_set():
+                if self._reload.is_set():  # SIGHUP: at once, leader or standby
+                    self._reload.clear()
+                    self.reload_watchlists()
                 if not self._leader.is_set():
                     self._stopping.wait(max(self.settings.lease_seconds / 3, 0.2))
                     next_cycle = time.monotonic()  # a new leader catches up at once
                     continue
                 if time.monotonic() >= next_cycle:
-                    if self._reload.is_set():
-                        self._reload.clear()
-                        self.reload_watchlists()
                     self.cycle()
                     wait = _seconds_until_next(poll)
                     next_cycle = time.monotonic() + wait
-                self._stopping.wait(max(0.0, min(next_cycle - time.monotonic(), 1.0)))
+                else:
+                    self._deliver_between(next_cycle)
+                self._stopping.wait(max(0.0, min(next_cycle - time.monotonic(), 0.5)))
         except KeyboardInterrupt:  # raised by _on_stop: an interrupted sync says "interrupted"
             log.info("stopping: interrupted a cycle in progress")
         finally:
@@ -128,29 +151,78 @@ class Service:
     def cycle(self) -> CycleResult | None:
         """One cycle as the leader (None if leadership was lost during it)."""
         self._in_cycle = True
+        notes, self._clock_notes = self._clock_notes, []
         try:
             result = run_cycle(
                 self.jobs,
                 still_leader=self._leader.is_set,
                 jitter=min(2.0, self.settings.poll_every.total_seconds() * 0.1),
+                owner=self.owner,
+                delivery_budget=CYCLE_DELIVERY_BUDGET,
+                clock_notes=notes,
             )
             self._housekeeping()
             return result
         except LostLeadership as exc:
             log.warning("stopped acting: %s", exc)
             return None
+        except Exception as exc:
+            log.error("cycle failed error=%s (retried next cycle)", _one_line(exc))
+            self.jobs.renew_connections()
+            return None
         finally:
             self._in_cycle = False
 
-    def reload_watchlists(self) -> None:
-        """Bring the watchlist rows in line with their files (on start and on SIGHUP)."""
+    def _deliver_between(self, next_cycle: float) -> None:
+        """Between cycles: send what is due, stopping when the next cycle is."""
+        if time.monotonic() < self._next_delivery:
+            return
+        self._next_delivery = time.monotonic() + DELIVER_EVERY
+
+        def keep_going() -> bool:
+            return (
+                self._leader.is_set()
+                and not self._stopping.is_set()
+                and time.monotonic() < next_cycle
+            )
+
         try:
-            specs = load_watchlists(self.settings.watchlists_dir)
+            if not self.jobs.mail_due():
+                return
+            self.jobs.deliver(
+                owner=self.owner,
+                budget=max(next_cycle - time.monotonic(), 0.0),
+                keep_going=keep_going,
+            )
+        except Exception as exc:
+            log.error("delivery failed error=%s", _one_line(exc))
+            if isinstance(exc, SQLAlchemyError):
+                self.jobs.renew_connections()
+
+    def _clamp_future(self) -> None:
+        """At start: timestamps in the future back to now (alerted by the first cycle)."""
+        try:
+            self._clock_notes = self.jobs.clamp_future()
+        except Exception as exc:
+            log.error("clock check failed error=%s", _one_line(exc))
+            if isinstance(exc, SQLAlchemyError):
+                self.jobs.renew_connections()
+
+    def reload_watchlists(self) -> None:
+        """Bring the watchlist rows in line with their files (on start and on SIGHUP).
+
+        The same reload as ``trialwatch init``: rows created and updated, and the
+        watchlist of a deleted file disabled.
+        """
+        folder = self.settings.watchlists_dir
+        try:
             with session_scope(make_sessionmaker(self.engine)) as session:
-                for line in watchlist_store.upsert_watchlists(session, specs, utcnow()):
+                for line in watchlist_files.reload(session, folder, utcnow()):
                     log.info("watchlist %s", line)
-        except TrialwatchError as exc:  # keep running with the rows as they are
-            log.error("watchlist files not reloaded: %s", first_line(exc))
+        except Exception as exc:
+            log.error("watchlist files not reloaded: %s", _one_line(exc))
+            if isinstance(exc, SQLAlchemyError):
+                self.jobs.renew_connections()
 
     # --- the lease ----------------------------------------------------------------------
 
@@ -160,15 +232,15 @@ class Service:
             return
         try:
             forced = self._hold_advisory_lock()
-            with session_scope(make_sessionmaker(self.engine)) as session:
-                mine = lease.take(
-                    session, lease.SCHEDULER, self.owner, utcnow(), self._ttl, force=forced
-                )
-        except TrialwatchError as exc:
-            log.error("lease renewal failed: %s", first_line(exc))
-            mine = False
-        except Exception as exc:  # a database error: not the leader until it renews
-            log.error("lease renewal failed: %s", first_line(exc))
+            if self._advisory_lost():
+                mine = False  # PostgreSQL: no live leader lock, no leadership
+            else:
+                with session_scope(make_sessionmaker(self.engine)) as session:
+                    mine = lease.take(session, lease.SCHEDULER, self.owner, self._ttl, force=forced)
+        except Exception as exc:
+            log.error("lease renewal failed error=%s", _one_line(exc))
+            if isinstance(exc, SQLAlchemyError):
+                self.jobs.renew_connections()
             mine = False
         if mine and not self._leader.is_set():
             log.info("became the leader owner=%s", self.owner)
@@ -188,17 +260,30 @@ class Service:
             return False
         stack = contextlib.ExitStack()
         try:
-            stack.enter_context(exclusive_lock(self.engine, _LEADER_LOCK))
+            self._advisory_lock = stack.enter_context(exclusive_lock(self.engine, _LEADER_LOCK))
         except SyncInProgress:
             stack.close()
             return False
         self._advisory = stack
         return True
 
+    def _advisory_lost(self) -> bool:
+        """PostgreSQL: True when this process does not hold the leader's lock (now)."""
+        if self.engine.dialect.name != "postgresql":
+            return False
+        if self._advisory_lock is not None and self._advisory_lock.alive():
+            return False
+        if self._advisory_lock is not None:
+            log.warning("leader lock lost (its database connection ended) owner=%s", self.owner)
+        self._drop_advisory_lock()
+        return True
+
     def _drop_advisory_lock(self) -> None:
         if self._advisory is not None:
-            self._advisory.close()
+            with contextlib.suppress(Exception):
+                self._advisory.close()
             self._advisory = None
+        self._advisory_lock = None
 
     def _housekeeping(self) -> None:
         if self._last_housekeeping is not None and (
@@ -208,8 +293,10 @@ class Service:
         self._last_housekeeping = time.monotonic()
         try:
             self.jobs.housekeeping()
-        except TrialwatchError as exc:
-            log.error("housekeeping failed: %s", first_line(exc))
+        except Exception as exc:
+            log.error("housekeeping failed error=%s", _one_line(exc))
+            if isinstance(exc, SQLAlchemyError):
+                self.jobs.renew_connections()
 
     # --- signals and shutdown -------------------------------------------------------------
 
@@ -226,7 +313,7 @@ class Service:
             raise KeyboardInterrupt
 
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
-        log.info("SIGHUP: watchlist files are reloaded before the next cycle")
+        log.info("SIGHUP: watchlist files are reloaded now (after a cycle in progress)")
         self._reload.set()
 
     def _shutdown(self) -> None:
@@ -243,6 +330,15 @@ class Service:
             self._leader.clear()
         self._drop_advisory_lock()
         log.info("scheduler stopped owner=%s", self.owner)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error in one line: a database error's driver message, without SQL."""
+    if isinstance(exc, SQLAlchemyError):
+        return database_error_line(exc)
+    if isinstance(exc, TrialwatchError):
+        return first_line(exc)
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def _seconds_until_next(trigger: IntervalTrigger) -> float:

@@ -19,7 +19,10 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
 ) -> None:
-    """Serve the web app: watchlist pages, subscriptions, Atom feeds, the JSON API, admin."""
+    """Serve the web app: watchlist pages, subscriptions, Atom feeds, the JSON API, admin.
+
+    The confirmations it queues are sent by its own background mailer within seconds.
+    """
     import uvicorn
 
     from trialwatch.web.app import create_app
@@ -37,7 +40,7 @@ def serve(
     # proxy_headers=False: the app believes X-Forwarded-For from TRIALWATCH_TRUSTED_PROXIES
     # only (uvicorn's default believes any loopback peer).
     config = uvicorn.Config(
-        create_app(app.settings, app.engine),
+        create_app(app.settings, app.engine, background_mail=True),
         host=host,
         port=port,
         log_config=None,

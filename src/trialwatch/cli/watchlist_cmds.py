@@ -22,10 +22,11 @@ from trialwatch.cli.common import (
 )
 from trialwatch.ctgov.query import build_ids_params, build_search_params
 from trialwatch.errors import ConfigError, DatabaseError, NotFoundError
+from trialwatch.services import watchlist_files
 from trialwatch.store import runs as run_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import check_database_file, upgrade
-from trialwatch.watchlists import WatchlistSpec, load_watchlist_file, load_watchlists
+from trialwatch.watchlists import WatchlistSpec, load_watchlist_file
 
 watchlist_app = typer.Typer(
     help="List, inspect, check, enable and disable watchlists.", no_args_is_help=True
@@ -40,7 +41,7 @@ def init(json_output: JsonOpt = False) -> None:
     """
     app = load_app()
     folder = app.settings.watchlists_dir
-    specs = load_watchlists(folder)
+    specs = watchlist_files.read(folder)
     check_database_file(app.engine, create=True)
     try:
         upgrade(app.engine)
@@ -50,9 +51,7 @@ def init(json_output: JsonOpt = False) -> None:
         raise
     now = datetime.now(UTC)
     with app.session() as session:
-        report = watchlist_store.upsert_watchlists(session, specs, now)
-        slugs = {spec.slug for spec in specs}
-        report += watchlist_store.disable_missing(session, slugs, now, str(folder))
+        report = watchlist_files.apply(session, specs, folder, now)
     url = app.database
     if json_output:
         print_json({"database": url, "watchlists": report})

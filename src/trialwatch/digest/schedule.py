@@ -10,6 +10,9 @@ from trialwatch.vocab import FREQUENCIES
 # A little slack so that a job scheduled at the same time every day is not a few
 # seconds early for yesterday's digest.
 _SLACK = timedelta(hours=1)
+# Clocks of replicas differ by seconds; a last digest further ahead than this was
+# written by a clock that was wrong.
+_AHEAD = timedelta(minutes=1)
 
 
 def is_due(frequency: str, last_digest_at: datetime | None, now: datetime, timezone: str) -> bool:
@@ -17,11 +20,13 @@ def is_due(frequency: str, last_digest_at: datetime | None, now: datetime, timez
 
     ``immediate``: always (after every sync). ``daily``: once per calendar day in the
     subscriber's time zone. ``weekly``: when at least a week (less an hour) has passed.
-    The first digest is always due.
+    The first digest is always due, and so is one whose last digest lies in the future.
     """
     if frequency not in FREQUENCIES:
         raise ValueError(f"unknown frequency {frequency!r}")
     if frequency == "immediate" or last_digest_at is None:
+        return True
+    if last_digest_at > now + _AHEAD:  # written by a clock that was ahead: no date to wait for
         return True
     if frequency == "daily":
         zone = ZoneInfo(timezone)

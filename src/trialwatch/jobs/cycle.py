@@ -11,8 +11,14 @@ and by ``trialwatch run --once``:
    synced as one batch (``jobs.sync.sync_watchlists``) with this cycle's
    ``dataTimestamp``: /version is not asked again, and a study several of them
    share is fetched once;
-3. build the digests that are due, once for the whole cycle, and deliver the outbox;
-4. check health (alerts to admins).
+3. build the digests that are due, once for the whole cycle;
+4. check health (alerts to admins), then deliver the outbox, alerts included, within a
+   budget (what is left is sent between cycles, see :mod:`trialwatch.scheduler`).
+
+Before all that, timestamps a clock ahead wrote are clamped to now (and alerted on).
+A step that fails, a database error included, is logged in one line and recorded in
+the result, and the cycle goes on; after a database error the connection pool is
+renewed, so the next step and the next cycle start on fresh connections.
 
 Before each step the cycle asks ``still_leader``: a process that lost its lease
 stops acting before the next step.
@@ -29,8 +35,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
-from trialwatch.errors import LostLeadership, TrialwatchError, first_line
+from trialwatch.errors import LockLost, LostLeadership, TrialwatchError, first_line
 from trialwatch.jobs.runner import Jobs
 from trialwatch.jobs.sync import SyncBatch
 from trialwatch.store import watchlists as watchlist_store
@@ -42,6 +49,8 @@ log = logging.getLogger("trialwatch.jobs.cycle")
 
 SAFETY_NET = timedelta(days=1)
 """A watchlist is synced at least this often, even if the registry's timestamp never moves."""
+CLOCK_SLACK = timedelta(minutes=1)
+"""Replicas' clocks differ by seconds; a last sync further ahead is no date to wait for."""
 
 
 @dataclass
@@ -81,15 +90,18 @@ def due_reason(wl: Watchlist, data_timestamp: str | None, now: datetime) -> str 
     """Why the watchlist should be synced now, or None (pure: the row and the clock)."""
     if wl.last_synced_at is None or wl.data_timestamp is None:
         return "never synced"
+    if wl.last_synced_at > now + CLOCK_SLACK:  # written by a clock that was ahead
+        return "last sync in the future"
+    last_synced = min(wl.last_synced_at, now)
     if wl.criteria_hash != Criteria.from_dict(wl.criteria).criteria_hash():
         return "criteria changed"
     if data_timestamp is not None and data_timestamp != wl.data_timestamp:
         return f"registry data {wl.data_timestamp} -> {data_timestamp}"
-    if now - wl.last_synced_at >= SAFETY_NET:
+    if now - last_synced >= SAFETY_NET:
         return "a day since the last sync"
     try:
         fire = CronTrigger.from_crontab(wl.schedule, timezone="UTC").get_next_fire_time(
-            None, wl.last_synced_at
+            None, last_synced
         )
     except ValueError:
         fire = None
@@ -104,14 +116,59 @@ def run_cycle(
     force: bool = False,
     still_leader: Callable[[], bool] = lambda: True,
     jitter: float = 0.0,
+    owner: str | None = None,
+    delivery_budget: float | None = None,
+    clock_notes: Sequence[str] = (),
 ) -> CycleResult:
-    """One cycle (see the module docstring); ``force`` syncs every enabled watchlist."""
+    """One cycle (see the module docstring); ``force`` syncs every enabled watchlist.
+
+    ``owner`` names this process in the outbox claims; the delivery step stops after
+    ``delivery_budget`` seconds (the rest is sent between cycles). ``clock_notes``
+    are timestamps clamped before the cycle (at start), for the ``clock`` alert.
+    """
     result = CycleResult()
     _check(still_leader)
+    notes = list(clock_notes)
+    _step(result, jobs, "clock", lambda: notes.extend(jobs.clamp_future()))
+    _sync(jobs, result, force, still_leader, jitter)
+    _check(still_leader)
+    _step(result, jobs, "digests", lambda: _digests(jobs, result))
+    _check(still_leader)
+    # Health before delivery: an alert leaves in the cycle that queued it.
+    _step(result, jobs, "health", lambda: jobs.health(clock_notes=notes))
+    _check(still_leader)
+    _step(
+        result,
+        jobs,
+        "delivery",
+        lambda: _deliver(jobs, result, owner, delivery_budget, still_leader),
+    )
+    log.info(
+        "cycle finished data_timestamp=%s synced=%s up_to_date=%d failed=%s queued=%d sent=%d"
+        " errors=%d",
+        result.data_timestamp,
+        ",".join(result.synced) or "-",
+        len(result.up_to_date),
+        ",".join(result.failed) or "-",
+        result.queued,
+        result.sent,
+        len(result.errors),
+    )
+    return result
+
+
+def _sync(
+    jobs: Jobs,
+    result: CycleResult,
+    force: bool,
+    still_leader: Callable[[], bool],
+    jitter: float,
+) -> None:
+    """Ask /version, then sync the due watchlists as one batch (the cycle's step 2)."""
+    due: list[str] = []
     try:
         with jobs.client() as client:
             result.data_timestamp = client.data_timestamp()
-            due: list[str] = []
             for item in _watched(jobs, result.data_timestamp, force):
                 if item.reason is None:
                     result.up_to_date.append(item.slug)
@@ -136,25 +193,17 @@ def run_cycle(
                     result.synced.append(slug)
     except LostLeadership:
         raise
+    except LockLost as exc:  # a watchlist's lock connection ended: the batch stopped
+        for slug in due:
+            result.failed[slug] = first_line(exc)
+        log.error("sync stopped watchlists=%s error=%s", ",".join(due), first_line(exc))
     except TrialwatchError as exc:  # /version itself failed: nothing synced this cycle
         result.errors.append(f"registry: {first_line(exc)}")
         log.error("registry check failed error=%s", first_line(exc))
-    _check(still_leader)
-    _step(result, "digests", lambda: _digests(jobs, result))
-    _check(still_leader)
-    _step(result, "delivery", lambda: _deliver(jobs, result))
-    _check(still_leader)
-    _step(result, "health", jobs.health)
-    log.info(
-        "cycle finished data_timestamp=%s synced=%s up_to_date=%d failed=%s queued=%d sent=%d",
-        result.data_timestamp,
-        ",".join(result.synced) or "-",
-        len(result.up_to_date),
-        ",".join(result.failed) or "-",
-        result.queued,
-        result.sent,
-    )
-    return result
+    except SQLAlchemyError as exc:
+        _database_failure(jobs, result, "sync", exc)
+        for slug in due:
+            result.failed.setdefault(slug, database_error_line(exc))
 
 
 def _pause(jitter: float, still_leader: Callable[[], bool]) -> None:
@@ -177,20 +226,47 @@ def _digests(jobs: Jobs, result: CycleResult) -> None:
     result.queued = jobs.build_digests().queued
 
 
-def _deliver(jobs: Jobs, result: CycleResult) -> None:
-    sent = jobs.deliver()
+def _deliver(
+    jobs: Jobs,
+    result: CycleResult,
+    owner: str | None,
+    budget: float | None,
+    still_leader: Callable[[], bool],
+) -> None:
+    sent = jobs.deliver(owner=owner, budget=budget, keep_going=still_leader)
     result.sent = sent.sent
     if sent.error:
         raise TrialwatchError(f"delivery stopped, messages stay queued: {sent.error}")
 
 
-def _step(result: CycleResult, name: str, step: Callable[[], Any]) -> None:
-    """Run one step; its failure is logged and counted, and the cycle goes on."""
+def _step(result: CycleResult, jobs: Jobs, name: str, step: Callable[[], Any]) -> None:
+    """Run one step; its failure is logged in one line and counted, and the cycle goes on.
+
+    A database error (a dropped connection, a restart) also renews the connection pool,
+    so the next step, or the next cycle, starts on fresh connections.
+    """
     try:
         step()
+    except LostLeadership:
+        raise
     except TrialwatchError as exc:
         result.errors.append(f"{name}: {first_line(exc)}")
         log.error("%s failed error=%s", name, first_line(exc))
+    except SQLAlchemyError as exc:
+        _database_failure(jobs, result, name, exc)
+
+
+def database_error_line(exc: SQLAlchemyError) -> str:
+    """One line for a database error: the driver's message, without SQL or parameters."""
+    orig = getattr(exc, "orig", None)
+    return f"database error: {first_line(orig if orig is not None else exc)}"
+
+
+def _database_failure(jobs: Jobs, result: CycleResult, name: str, exc: SQLAlchemyError) -> None:
+    line = database_error_line(exc)
+    result.errors.append(f"{name}: {line}")
+    log.error("%s failed error=%s (connections renewed; retried next cycle)", name, line)
+    jobs.renew_connections()
 
 
 def _check(still_leader: Callable[[], bool]) -> None:

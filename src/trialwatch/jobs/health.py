@@ -66,6 +66,7 @@ _TITLES = {
     "unknown_sections": "unknown record sections in watchlist {slug}",
     "outbox_failed": "outgoing mail failing",
     health_mail.REFUSED_KEY: health_mail.REFUSED_TITLE,
+    "clock": "timestamps in the future (a clock was ahead)",
 }
 
 
@@ -128,6 +129,7 @@ def check_health(
     now: datetime,
     failed_threshold: int = FAILED_THRESHOLD,
     failed_window: timedelta = FAILED_WINDOW,
+    clock_notes: Sequence[str] = (),
 ) -> HealthResult:
     """Evaluate every condition, open and clear alerts, queue one mail per admin per change."""
     factory = make_sessionmaker(engine)
@@ -152,6 +154,7 @@ def check_health(
                 detail=refused_detail,
             )
         )
+    conditions.append(_clock_condition(clock_notes))
     evaluated = {c.key for c in conditions}
     conditions.extend(
         _unchecked(alert)
@@ -300,8 +303,8 @@ def _stale(
     session: Session, watchlist: Watchlist, stale_after: timedelta, now: datetime
 ) -> Condition:
     last = health_store.succeeded_runs(session, watchlist.id, limit=1)
-    since = (last[0].finished_at if last else None) or watchlist.created_at
-    age = now - since
+    since = min((last[0].finished_at if last else None) or watchlist.created_at, now)
+    age = now - since  # a time in the future counts as now: the alert is never blind
     holds = age > stale_after
     if holds:
         origin = "last success" if last else "creation, and it has never synced"
@@ -436,6 +439,26 @@ def _outbox_condition(failed: int, threshold: int, window: timedelta, bounces: s
         watchlist_id=None,
         holds=failed >= threshold,
         title=_title("outbox_failed"),
+        detail=detail,
+    )
+
+
+def _clock_condition(notes: Sequence[str]) -> Condition:
+    """Holds in the cycle that clamped timestamps written by a clock that was ahead."""
+    if notes:
+        detail = (
+            "Timestamps in the future were found and set to now, so that no schedule "
+            f"waits for them: {'; '.join(notes)}. Check the clocks (NTP) of every host "
+            "that runs TrialWatch."
+        )
+    else:
+        detail = "No timestamp is in the future any more."
+    return Condition(
+        key="clock",
+        kind="clock",
+        watchlist_id=None,
+        holds=bool(notes),
+        title=_title("clock"),
         detail=detail,
     )
 

@@ -22,6 +22,7 @@ from trialwatch.ctgov.client import CtgovClient
 from trialwatch.digest.model import Digest
 from trialwatch.digest.render import RenderedMessage, make_environment
 from trialwatch.errors import TrialwatchError
+from trialwatch.jobs.clock_skew import clamp_future_timestamps
 from trialwatch.jobs.delivery import SendResult, send_digests_once
 from trialwatch.jobs.digests import BuildResult, MailSettings, build_digests_once, preview_digest
 from trialwatch.jobs.health import HealthResult, check_health
@@ -34,6 +35,8 @@ from trialwatch.jobs.sync import (
 )
 from trialwatch.mail.signing import resolve_secret
 from trialwatch.mail.transport import MailTransport, make_transport
+from trialwatch.store import pending
+from trialwatch.store.db import make_sessionmaker, session_scope
 
 
 @dataclass
@@ -153,10 +156,18 @@ class Jobs:
             keep_going=keep_going,
         )
 
+    def mail_due(self, kinds: Collection[str] | None = None) -> bool:
+        """Whether a queued message (of ``kinds``) is due now: a pass would send something."""
+        with session_scope(make_sessionmaker(self.engine)) as session:
+            return pending.mail_due(session, self.clock(), kinds)
+
     # --- health -------------------------------------------------------------------------
 
-    def health(self) -> HealthResult:
-        """Open and clear health alerts; mail each start and clear once to the admins."""
+    def health(self, *, clock_notes: Sequence[str] = ()) -> HealthResult:
+        """Open and clear health alerts; mail each start and clear once to the admins.
+
+        ``clock_notes`` are this cycle's :meth:`clamp_future` lines (the ``clock`` alert).
+        """
         s = self.settings
         return check_health(
             self.engine,
@@ -165,7 +176,16 @@ class Jobs:
             sender=s.mail_from,
             stale_after=s.stale_after,
             now=self.clock(),
+            clock_notes=clock_notes,
         )
+
+    def clamp_future(self) -> list[str]:
+        """Set timestamps a clock ahead wrote back to now; one line per column changed."""
+        return clamp_future_timestamps(self.engine, self.clock())
+
+    def renew_connections(self) -> None:
+        """After a database error: drop the pooled connections, so the next step opens new ones."""
+        self.engine.dispose()
 
     # --- housekeeping -------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ from trialwatch.store import runs as run_store
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
-from trialwatch.store.locks import exclusive_lock
+from trialwatch.store.locks import HeldLock, exclusive_lock
 from trialwatch.watchlists import Criteria
 
 log = logging.getLogger("trialwatch.jobs.sync")
@@ -272,8 +272,18 @@ def sync_watchlists(
     failing watchlist does not stop the others. An error that is not a
     :class:`TrialwatchError` (an interrupt, a bug), or that a callback raised (a lost
     leader lease), fails every open run and is raised. ``between`` is called before
-    each watchlist but the first is listed (the cycle's spacing).
+    each watchlist but the first is listed (the cycle's spacing). Each page and step
+    first checks that the watchlists' locks are still held: a lock whose connection
+    ended raises :class:`~trialwatch.errors.LockLost` and stops the batch.
     """
+    locks: list[HeldLock] = []
+
+    def check_locks(progress: SyncProgress | None = None) -> None:
+        for lock in locks:
+            lock.check()
+        if progress is not None and on_page is not None:
+            on_page(progress)
+
     ctx = _Context(
         make_sessionmaker(engine),
         client,
@@ -282,7 +292,7 @@ def sync_watchlists(
         overlap_days,
         api_url,
         now,
-        on_page,
+        check_locks,
         single=len(set(slugs)) == 1,
     )
     outcomes: dict[str, SyncResult | TrialwatchError] = {}
@@ -291,7 +301,9 @@ def sync_watchlists(
     with ExitStack() as held:
         for slug in sorted(unique):  # one order for every process: no deadlock
             try:
-                held.enter_context(exclusive_lock(engine, f"sync of watchlist '{slug}'"))
+                locks.append(
+                    held.enter_context(exclusive_lock(engine, f"sync of watchlist '{slug}'"))
+                )
             except TrialwatchError as exc:
                 outcomes[slug] = exc
         try:
@@ -308,6 +320,7 @@ def sync_watchlists(
                 runs.append(run)
                 _step(ctx, run, outcomes, partial(_list_or_sync, ctx, run))
             listed = [r for r in runs if not r.done]
+            _call(ctx, check_locks)
             if listed:
                 try:
                     _fetch_moved(ctx, listed)
@@ -316,6 +329,7 @@ def sync_watchlists(
                         raise
                     for run in listed:
                         outcomes[run.result.slug] = _fail(ctx, run, exc)
+            _call(ctx, check_locks)
             for run in runs:
                 if not run.done:
                     _step(ctx, run, outcomes, partial(_settle, ctx, run))

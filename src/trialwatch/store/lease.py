@@ -8,13 +8,17 @@ never both hold it: the database decides. PostgreSQL additionally backs the leas
 with a session advisory lock held by the leader's connection
 (:func:`trialwatch.store.locks.exclusive_lock`), so a leader whose process dies is
 replaced as soon as the server notices, without waiting for the expiry.
+
+Expiries are written and compared on the database's clock, not the process's: a
+replica whose clock runs 16 minutes ahead would otherwise find a live leader's lease
+long expired and take it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,17 +32,18 @@ def take(
     session: Session,
     name: str,
     owner: str,
-    now: datetime,
     ttl: timedelta,
     *,
     force: bool = False,
 ) -> bool:
-    """Take or renew the lease for ``owner`` until ``now + ttl``; True if it is ours.
+    """Take or renew the lease for ``owner`` for ``ttl``; True if it is ours.
 
     It is ours when nobody holds it, its holder let it expire, or we hold it already;
     ``force`` takes it from a holder known to be dead (PostgreSQL: we got the
-    leader's advisory lock). Commit right after: the lease is held once committed.
+    leader's advisory lock). Times are the database's (:func:`database_now`). Commit
+    right after: the lease is held once committed.
     """
+    now = database_now(session)
     free = or_(Lease.owner == owner, Lease.expires_at <= now)
     taken = session.execute(
         update(Lease)
@@ -68,3 +73,12 @@ def release(session: Session, name: str, owner: str) -> None:
 def holder(session: Session, name: str) -> Lease | None:
     """The lease row (owner, expiry), or None when nobody has ever held it or it was released."""
     return session.get(Lease, name)
+
+
+def database_now(session: Session) -> datetime:
+    """The database's current time, in UTC (SQLite's is its host's clock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        value: datetime = session.execute(select(func.clock_timestamp())).scalar_one()
+        return value.astimezone(UTC)
+    text = session.scalar(select(func.strftime("%Y-%m-%d %H:%M:%f", "now")))
+    return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)

@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from filelock import FileLock, Timeout
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from trialwatch.errors import SyncInProgress
+from trialwatch.errors import LockLost, SyncInProgress
 
 log = logging.getLogger("trialwatch.store")
 
@@ -60,15 +60,43 @@ def newest_committed_change_id(session: Session) -> int:
         session.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _CHANGE_FEED_KEY})
 
 
+class HeldLock:
+    """A lock :func:`exclusive_lock` holds: :meth:`check` says whether it still does.
+
+    A PostgreSQL advisory lock lives as long as its connection: if the server ends
+    that connection (``pg_terminate_backend``, a restart, a network cut), the lock is
+    gone and another process may take it. A job holding a lock calls :meth:`check`
+    between its pages and steps and stops when it raises :class:`LockLost`.
+    """
+
+    def __init__(self, name: str, probe: Callable[[], bool] | None = None) -> None:
+        self.name = name
+        self._probe = probe
+        self.lost = False
+
+    def alive(self) -> bool:
+        """True while the lock is held (one round trip on PostgreSQL)."""
+        if self.lost:
+            return False
+        if self._probe is not None and not self._probe():
+            self.lost = True
+        return not self.lost
+
+    def check(self) -> None:
+        """Raise :class:`LockLost` when the lock's connection is gone."""
+        if not self.alive():
+            raise LockLost(f"lock lost: {self.name} (its database connection ended)")
+
+
 @contextmanager
-def exclusive_lock(engine: Engine, name: str, *, wait: float = 0.0) -> Iterator[None]:
+def exclusive_lock(engine: Engine, name: str, *, wait: float = 0.0) -> Iterator[HeldLock]:
     """Hold a lock named ``name`` across threads and processes, or raise :class:`SyncInProgress`.
 
     ``wait`` is how many seconds to wait for a holder to finish (0: fail at once).
     PostgreSQL: a session-level advisory lock on its own connection (released by the
-    server if the process dies). SQLite: an OS file lock beside the database file
-    (each acquisition opens the file anew, so two threads of one process exclude
-    each other too).
+    server if the process dies, or if the connection ends: see :class:`HeldLock`).
+    SQLite: an OS file lock beside the database file (each acquisition opens the file
+    anew, so two threads of one process exclude each other too).
     """
     deadline = time.monotonic() + wait
     busy = f"{name} is already running in another process"
@@ -81,18 +109,22 @@ def exclusive_lock(engine: Engine, name: str, *, wait: float = 0.0) -> Iterator[
                     raise SyncInProgress(busy)
                 time.sleep(_LOCK_POLL_SECONDS)
             conn.commit()
+            held = HeldLock(name, lambda: _still_held(conn, key))
             try:
-                yield
+                yield held
             finally:
-                try:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
-                except SQLAlchemyError:  # the connection is gone: so is the lock
-                    log.warning("could not release lock %s", name)
+                if held.lost:
+                    conn.invalidate()
+                else:
+                    try:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
+                    except SQLAlchemyError:  # the connection is gone: so is the lock
+                        log.warning("could not release lock %s", name)
         return
     database = engine.url.database
     if not database or database == ":memory:":
-        yield
+        yield HeldLock(name)
         return
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
     lock = FileLock(
@@ -106,6 +138,23 @@ def exclusive_lock(engine: Engine, name: str, *, wait: float = 0.0) -> Iterator[
     except Timeout as exc:
         raise SyncInProgress(busy) from exc
     try:
-        yield
+        yield HeldLock(name)  # an open file's lock lasts as long as the process
     finally:
         lock.release()
+
+
+def _still_held(conn: Connection, key: int) -> bool:
+    """Whether this connection still holds advisory lock ``key`` (False if it is gone)."""
+    try:
+        held = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND pid = pg_backend_pid() AND objsubid = 1"
+                " AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid)"
+            ),
+            {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
+        ).scalar()
+        conn.commit()
+    except SQLAlchemyError:
+        return False
+    return bool(held)

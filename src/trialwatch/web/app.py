@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, cast
@@ -24,6 +24,7 @@ from trialwatch.store import views
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.web.cache import PublicCache
 from trialwatch.web.guard import SiteGuard
+from trialwatch.web.mailer import Mailer
 
 
 @dataclass
@@ -32,6 +33,13 @@ class WebContext:
 
     settings: Settings
     engine: Engine
+    mailer: Mailer | None = None
+    """Sends the transactional mail this process queues (``trialwatch serve``); None in tests."""
+
+    def deliver_soon(self) -> None:
+        """A confirmation was just queued: have the mailer send it now (if there is one)."""
+        if self.mailer is not None:
+            self.mailer.wake()
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
@@ -77,16 +85,37 @@ def context_of(request: Request) -> WebContext:
     return cast(WebContext, request.app.state.ctx)
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """The web application over ``settings`` (and ``engine``, made from them if not given)."""
+def create_app(
+    settings: Settings, engine: Engine | None = None, *, background_mail: bool = False
+) -> FastAPI:
+    """The web application over ``settings`` (and ``engine``, made from them if not given).
+
+    ``background_mail`` (``trialwatch serve``): a :class:`~trialwatch.web.mailer.Mailer`
+    thread, started and stopped with the app, sends the confirmations it queues.
+    """
+    ctx = WebContext(settings, engine or make_engine(settings.database_url))
+    if background_mail:
+        ctx.mailer = Mailer(ctx.jobs)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if ctx.mailer is not None:
+            ctx.mailer.start()
+        try:
+            yield
+        finally:
+            if ctx.mailer is not None:
+                ctx.mailer.stop()
+
     app = FastAPI(
         title="TrialWatch",
         version=trialwatch.__version__,
         description="Watchlists of ClinicalTrials.gov studies: what they hold and what changed.",
         docs_url=None,  # its page loads script from a CDN; /openapi.json stays
         redoc_url=None,
+        lifespan=lifespan,
     )
-    app.state.ctx = WebContext(settings, engine or make_engine(settings.database_url))
+    app.state.ctx = ctx
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -34,8 +34,13 @@ OVERALL = Limit("subscribe:all", 300, timedelta(hours=1))
 
 
 def client_of(request: Request) -> str:
-    """The client's address (behind a trusted proxy, uvicorn takes it from X-Forwarded-For)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address, from ``X-Forwarded-For`` only behind a trusted proxy.
+
+    The admin's login limiter reads it the same way (``TRIALWATCH_TRUSTED_PROXIES``).
+    """
+    from trialwatch.web.auth import client_of as trusted_client_of
+
+    return trusted_client_of(request)
 
 
 def admit(session: Session, client: str, now: datetime) -> timedelta | None:

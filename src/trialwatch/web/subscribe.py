@@ -113,6 +113,7 @@ async def subscribe_submit(request: Request, ctx: Ctx) -> HTMLResponse:
     except ConfigError as exc:
         fields = await run_in_threadpool(form_context, ctx)
         return _form(ctx, request, 400, email, prefs, _field_message(str(exc)), fields)
+    ctx.deliver_soon()
     return ctx.page(request, "subscribed.html")
 
 
@@ -193,6 +194,7 @@ def confirm_resend(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
     except ExpiredToken as exc:
         with ctx.session() as session:
             _resend(session, ctx, exc.ref, now)
+        ctx.deliver_soon()
     except InvalidToken:
         return ctx.page(request, "confirm.html", status_code=400, outcome="invalid", token=token)
     return ctx.page(request, "subscribed.html")
