@@ -286,12 +286,6 @@ def test_run_survives_terminated_connections_during_the_digest_build(
         runner.kill()
 
 
-@pytest.mark.xfail(
-    reason="jobs/delivery.py sends a pass over one connection: when it is terminated after"
-    " the server's acknowledgment, the outcome is not recorded and the batch's claims stay"
-    " 'sending' (the delivery half of the issue)",
-    strict=False,
-)
 def test_run_survives_a_terminated_connection_while_a_message_is_acknowledged(
     database_url: str,
     engine: Engine,

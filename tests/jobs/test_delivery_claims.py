@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, event, update
+from sqlalchemy.exc import OperationalError
 
 from tests.jobs.test_delivery import SENDER, _queue, _rows
 from tests.support.smtpserver import SmtpServer
@@ -158,3 +159,34 @@ def test_an_old_claim_of_an_owner_that_still_holds_its_lease_is_kept(
         session.add(Lease(name="scheduler", owner=owner, acquired_at=now, expires_at=now + LEASE))
     result = _pass(engine, smtp.url, "replica.example:200:1700000000")
     assert (result.released, result.sent) == (0, 0)
+
+
+# --- a database that fails while a pass records an outcome -----------------------------------
+
+
+def test_a_message_delivered_while_the_database_fails_is_recorded_by_the_next_pass(
+    engine: Engine, smtp: SmtpServer
+) -> None:
+    """The database refuses the first "sent": the pass ends with the error, the message is
+    remembered, and the next pass of the same owner records it and sends the rest, each once."""
+    _queue_now(engine)
+    failures = {"left": 1}
+
+    def refuse_first_sent(conn: object, cursor: object, statement: str, *args: object) -> None:
+        marks_sent = statement.lstrip().upper().startswith("UPDATE DIGEST SET STATUS")
+        if failures["left"] and marks_sent and "sent_at" in statement:
+            failures["left"] -= 1
+            raise OperationalError(statement, {}, Exception("the server closed the line"))
+
+    event.listen(engine, "before_cursor_execute", refuse_first_sent)
+    try:
+        with pytest.raises(OperationalError):
+            _pass(engine, smtp.url, "me:1:1")
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse_first_sent)
+    assert len(smtp.messages) == 1
+    assert [row.status for row in _rows(engine).values()] == ["sending"] * 3
+    again = _pass(engine, smtp.url, "me:1:1")
+    assert (again.sent, again.released) == (2, 2)
+    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == sorted(READERS)
+    assert [row.status for row in _rows(engine).values()] == ["sent"] * 3

@@ -34,13 +34,24 @@ Whose fault a failure is decides what it does:
 The pass stops taking messages when its ``budget`` is spent or ``keep_going()``
 turns false (checked between messages); what it claimed and did not try goes back
 to the queue uncounted.
+
+Each outcome is written on a connection taken from the pool just then (checked
+before use), so a database connection cut while the mail server works costs
+nothing. If the database cannot be reached to record an outcome, the error ends
+the pass (the caller's step fails and is retried); a message delivered but not
+recorded is remembered by the process, and the next pass of the same owner records
+it as sent before it gives back the other claims that pass left: nothing waits for
+a lease to expire and nothing is sent twice while the process lives. Passes of one
+owner run one at a time.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +59,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.clock import utcnow
@@ -139,20 +151,30 @@ def send_digests_once(
     started = time.perf_counter()
     result = SendResult(transport=transport.kind, destination=transport.destination)
     envelope_from = parseaddr(sender)[1] or sender
-    # One connection for the whole run: each outcome is still its own transaction.
-    with engine.connect() as connection:
-        factory = sessionmaker(bind=connection, expire_on_commit=False)
+    owner = owner or claimants.owner_name()
+    # Each outcome is its own transaction on a pooled connection (pre-pinged).
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with _owner_lock(owner):
         with session_scope(factory) as session:
+            recorded = outbox.mark_delivered_later(session, _UNRECORDED[owner], owner, now())
+            own = outbox.release_own(session, owner)
             gone = [o for o in outbox.claim_owners(session) if claimants.is_gone(o)]
-            result.released = outbox.release_stale(session, lease, gone=gone)
-        if result.released:
-            log.info("claims released released=%d gone_owners=%d", result.released, len(gone))
+            result.released = own + outbox.release_stale(session, lease, gone=gone)
+        _UNRECORDED[owner].clear()
+        if result.released or recorded:
+            log.info(
+                "claims released released=%d own=%d gone_owners=%d recorded_sent=%d",
+                result.released,
+                own,
+                len(gone),
+                recorded,
+            )
         pass_ = _Pass(
             factory=factory,
             now=now,
             max_attempts=max_attempts,
             result=result,
-            owner=owner or claimants.owner_name(),
+            owner=owner,
             kinds=kinds,
             deadline=None if budget is None else started + budget,
             keep_going=keep_going or (lambda: True),
@@ -172,6 +194,18 @@ def send_digests_once(
         result.seconds,
     )
     return result
+
+
+_UNRECORDED: defaultdict[str, set[int]] = defaultdict(set)
+"""Per owner: messages delivered whose outcome the database did not take."""
+_OWNER_LOCKS: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_LOCKS_LOCK = threading.Lock()
+
+
+def _owner_lock(owner: str) -> threading.Lock:
+    """The lock that makes the passes of one owner in this process run one at a time."""
+    with _LOCKS_LOCK:
+        return _OWNER_LOCKS[owner]
 
 
 @dataclass
@@ -209,8 +243,14 @@ class _Pass:
                 )
 
     def sent(self, row: Digest) -> None:
-        with session_scope(self.factory) as session:
-            outbox.mark_sent(session, row.id, self.now())
+        try:
+            with session_scope(self.factory) as session:
+                outbox.mark_sent(session, row.id, self.now())
+        except SQLAlchemyError:
+            # Delivered, but the database did not hear of it: the next pass records it.
+            _UNRECORDED[self.owner].add(row.id)
+            log.error("digest %d sent but not recorded: the database failed", row.id)
+            raise
         self.result.sent += 1
         self._judge_held()
 

@@ -95,6 +95,47 @@ def release_stale(session: Session, lease: timedelta, *, gone: Collection[str] =
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def release_own(session: Session, owner: str) -> int:
+    """Give back the claims ``owner`` still holds from an earlier pass; how many.
+
+    Only for a sender that knows none of its passes is running: one that stopped on a
+    database error left its claims ``sending``.
+    """
+    result = session.execute(
+        update(Digest)
+        .where(Digest.status == "sending", Digest.claim_owner == owner)
+        .values(status="queued", claimed_at=None, claim_owner=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def mark_delivered_later(
+    session: Session, digest_ids: Collection[int], owner: str, now: datetime
+) -> int:
+    """Record as sent messages ``owner`` delivered but could not record then; how many."""
+    if not digest_ids:
+        return 0
+    result = session.execute(
+        update(Digest)
+        .where(
+            Digest.id.in_(list(digest_ids)),
+            Digest.status.in_(("sending", "queued")),
+            or_(Digest.claim_owner == owner, Digest.claim_owner.is_(None)),
+        )
+        .values(
+            status="sent",
+            sent_at=now,
+            attempts=Digest.attempts + 1,
+            last_error=None,
+            claimed_at=None,
+            claim_owner=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def claim(
     session: Session,
     now: datetime,
