@@ -15,6 +15,9 @@ Conditions, per enabled watchlist (key ``<kind>:<slug>``) and for the outbox:
 * ``skipped``: records the runs since the newest full run could not store;
 * ``unknown_sections``: top-level record sections outside the API's Study schema
   met by the runs since the newest full run;
+* ``drift`` (one for the registry): fields of another JSON type than the API's spec
+  gives, met by the runs of any watchlist since its newest full run (the records are
+  stored, those fields not compared);
 * ``outbox_failed`` (one for the whole outbox): at least ``failed_threshold``
   digest or confirmation messages failed with their last attempt in the last
   ``failed_window`` (alert mails are not counted: they go to the admins who would
@@ -61,6 +64,7 @@ _TITLES = {
     "skipped": "records skipped by syncs of watchlist {slug}",
     "unknown_sections": "unknown record sections in watchlist {slug}",
     "outbox_failed": "outgoing mail failing",
+    "drift": "registry fields of another type than the spec",
 }
 
 
@@ -128,11 +132,13 @@ def check_health(
     factory = make_sessionmaker(engine)
     with session_scope(factory) as session:
         existing = health_store.alerts(session)
+        watchlists = health_store.enabled_watchlists(session)
         conditions = [
             condition
-            for watchlist in health_store.enabled_watchlists(session)
+            for watchlist in watchlists
             for condition in _watchlist_conditions(session, watchlist, existing, stale_after, now)
         ]
+        conditions.append(_drift_condition(session, watchlists))
         failed = health_store.failed_messages_since(session, now - failed_window)
         conditions.append(_outbox_condition(failed, failed_threshold, failed_window))
     evaluated = {c.key for c in conditions}
@@ -402,6 +408,46 @@ def _records(session: Session, watchlist: Watchlist) -> list[Condition]:
             detail=section_detail,
         ),
     ]
+
+
+def _drift_condition(session: Session, watchlists: Sequence[Watchlist]) -> Condition:
+    """Fields of another JSON type than the spec's, met by the runs since each watchlist's
+    newest full run: one alert for the registry, naming each field and type."""
+    found: dict[str, set[str]] = {}  # what drifted -> the watchlists that met it
+    records = 0
+    for watchlist in watchlists:
+        full = health_store.succeeded_runs(session, watchlist.id, mode="full", limit=1)
+        if not full:
+            continue
+        for run in health_store.succeeded_runs(
+            session, watchlist.id, started_since=full[0].started_at
+        ):
+            records += run.drifted
+            for name in run.drift or ():
+                found.setdefault(one_line(name) or "(blank)", set()).add(watchlist.slug)
+    if found:
+        names = sorted(found)
+        listed = "; ".join(
+            f"{name} ({', '.join(sorted(found[name]))})" for name in names[:_MAX_NAMES]
+        )
+        if len(names) > _MAX_NAMES:
+            listed += f"; and {len(names) - _MAX_NAMES} more"
+        detail = (
+            f"{plural(records, 'record')} fetched since the last full syncs had fields of "
+            f"another JSON type than the API's spec gives: {listed}. They are stored as "
+            "received and those fields are not compared, so no change is mailed for them; "
+            "the registry's format may have changed."
+        )
+    else:
+        detail = "The records fetched since the last full syncs have the spec's field types."
+    return Condition(
+        key="drift",
+        kind="drift",
+        watchlist_id=None,
+        holds=bool(found),
+        title=_title("drift"),
+        detail=detail,
+    )
 
 
 def _outbox_condition(failed: int, threshold: int, window: timedelta) -> Condition:

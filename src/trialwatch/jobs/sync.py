@@ -115,6 +115,7 @@ class SyncResult:
     changes: int = 0
     skipped: int = 0  # malformed records not stored
     skip_reason: str | None = None  # the first one's, with its page and position
+    drifted: int = 0  # records with fields of another JSON type than the spec's
     seconds: float = 0.0
     data_timestamp: str | None = None
     cursor: str | None = None
@@ -129,6 +130,7 @@ class SyncResult:
         self.updated += page.updated
         self.unchanged += page.unchanged
         self.changes += page.changes
+        self.drifted += page.drifted
         self.skip(page.skipped, page.skip_reason)
 
     def skip(self, count: int, reason: str | None) -> None:
@@ -153,6 +155,7 @@ class SyncResult:
             "changes": self.changes,
             "skipped": self.skipped,
             "skip_reason": self.skip_reason,
+            "drifted": self.drifted,
             "seconds": round(self.seconds, 3),
             "data_timestamp": self.data_timestamp,
             "cursor": self.cursor,
@@ -537,6 +540,7 @@ def _store_fetched(
                 run.result.new += stored.new
                 run.result.updated += stored.updated
                 run.result.changes += stored.changes
+                run.result.drifted += stored.drifted
                 run.result.fetched += len(records)
                 run.stored_here.update(nct_id_of(r) for r in records)
 
@@ -748,7 +752,7 @@ def _log_skipped(slug: str, run_id: int, count: int, reason: str | None) -> None
 def _log_finished(result: SyncResult) -> None:
     log.info(
         "sync finished watchlist=%s run=%d mode=%s pages=%d requests=%d seen=%d fetched=%d "
-        "new=%d updated=%d unchanged=%d left=%d skipped=%d seconds=%.2f",
+        "new=%d updated=%d unchanged=%d left=%d skipped=%d drifted=%d seconds=%.2f",
         result.slug,
         result.run_id,
         result.mode,
@@ -761,6 +765,7 @@ def _log_finished(result: SyncResult) -> None:
         result.unchanged,
         result.left,
         result.skipped,
+        result.drifted,
         result.seconds,
     )
 
@@ -813,6 +818,7 @@ class _PageCounts:
     max_last_update: date | None = None
     skipped: int = 0
     skip_reason: str | None = None
+    drifted: int = 0
     stored: set[str] = field(default_factory=set)
 
 
@@ -836,6 +842,7 @@ def _store_page(ctx: _Context, run: _Run, page: Page) -> _PageCounts:
             counts.updated += stored.updated
             counts.unchanged += stored.unchanged
             counts.changes += stored.changes
+            counts.drifted += stored.drifted
             counts.stored.update(nct_id_of(r) for r in records)
             if stored.max_last_update and (
                 counts.max_last_update is None or stored.max_last_update > counts.max_last_update
@@ -880,7 +887,7 @@ def _settle_departures(ctx: _Context, run: _Run) -> tuple[int, int]:
             with session_scope(ctx.factory) as session:
                 for batch in _batches(page.studies):
                     records, problems = _usable(batch, f"departure check page {page.number}")
-                    store_records(
+                    stored = store_records(
                         session,
                         records,
                         watchlist_id=watchlist_id,
@@ -888,6 +895,7 @@ def _settle_departures(ctx: _Context, run: _Run) -> tuple[int, int]:
                         now=now(),
                         touch_membership=False,
                     )
+                    result.drifted += stored.drifted
                     run_store.add_skipped(session, run_id, problems)
                     if problems:
                         result.skip(len(problems), problems[0])

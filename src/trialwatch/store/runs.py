@@ -159,6 +159,8 @@ def run_counts(run: SyncRun) -> Mapping[str, Any]:
         "left": run.left,
         "skipped": run.skipped,
         "skip_reason": run.skip_reason,
+        "drifted": run.drifted,
+        "drift": list(run.drift or ()),
         "data_timestamp": run.data_timestamp,
         "cursor_before": run.cursor_before.isoformat() if run.cursor_before else None,
         "cursor_after": run.cursor_after.isoformat() if run.cursor_after else None,
@@ -197,3 +199,17 @@ def latest_runs(session: Session) -> dict[int, SyncRun]:
         run.watchlist_id: run
         for run in session.scalars(select(SyncRun).where(SyncRun.id.in_(newest)))
     }
+
+
+MAX_DRIFT = 50  # drifted field names kept per run (each cut to 200 characters)
+
+
+def add_drift(session: Session, run_id: int, records: int, names: Iterable[str]) -> None:
+    """Count records whose fields had another JSON type than the spec's, and add what
+    drifted (``"<path>: <type>, expected <type>"``) to the run's sorted list."""
+    run = session.get_one(SyncRun, run_id)
+    run.drifted += records
+    found = {name[:200] for name in names}
+    known = set(run.drift or ())
+    if not found <= known:
+        run.drift = sorted(known | found)[:MAX_DRIFT]
