@@ -7,7 +7,6 @@ both databases.
 from __future__ import annotations
 
 import copy
-from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -176,22 +175,48 @@ def test_an_incremental_sync_makes_one_request_when_the_data_timestamp_stands_st
         )
 
 
-def test_a_moved_data_timestamp_asks_again_with_a_day_of_overlap(
+def test_a_moved_data_timestamp_lists_the_membership_at_no_extra_request(
     engine: Engine, fake: FakeCtgov
 ) -> None:
-    """When the registry published, the incremental search starts a day before the cursor."""
+    """N <= 1,000 members and the registry published: the incremental search page is
+    replaced by one light listing page of the whole membership, /version + 1 as before
+    (the search with a day of overlap is for watchlists over 1,000 members:
+    test_sync_membership.py)."""
     _init(engine)
     with _client(fake) as client:
-        first = sync_watchlist(engine, client, "mmn")
+        sync_watchlist(engine, client, "mmn")
         fake.data_timestamp = "2026-11-29T09:00:04"
         fake.reset_requests()
         result = sync_watchlist(engine, client, "mmn")
 
-    assert first.cursor is not None
-    since = date.fromisoformat(first.cursor) - timedelta(days=1)
-    [search] = _studies_requests(fake)
-    assert f"AREA[LastUpdatePostDate]RANGE[{since.isoformat()},MAX]" in search["filter.advanced"]
-    assert (result.mode, result.requests) == ("incremental", 2)
+    [listing] = _studies_requests(fake)
+    assert listing["fields"] == LIGHT
+    assert "AREA[LastUpdatePostDate]" not in listing.get("filter.advanced", "")
+    assert (result.mode, result.requests, result.seen, result.fetched) == ("incremental", 2, 3, 0)
+
+
+def test_a_member_that_moved_is_fetched_by_id_after_the_listing(
+    engine: Engine, fake: FakeCtgov
+) -> None:
+    """The listing says which member moved; that one is fetched in full by ID (the one
+    request more than a search that returns it: the price of seeing departures)."""
+    _init(engine)
+    with _client(fake) as client:
+        sync_watchlist(engine, client, "mmn")
+        fake.put(_edited(fake.get("NCT06537999"), day="2026-11-28"))
+        fake.reset_requests()
+        result = sync_watchlist(engine, client, "mmn")
+
+    listing, fetch = _studies_requests(fake)
+    assert listing["fields"] == LIGHT
+    assert fetch["filter.ids"] == "NCT06537999"
+    assert (result.mode, result.requests) == ("incremental", 3)
+    assert (result.updated, result.unchanged, result.left, result.cursor) == (
+        1,
+        2,
+        0,
+        "2026-11-28",
+    )
 
 
 def test_edited_criteria_are_synced_even_when_the_data_timestamp_stands_still(

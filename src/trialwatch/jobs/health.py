@@ -5,11 +5,13 @@ Conditions, per enabled watchlist (key ``<kind>:<slug>``) and for the outbox:
 
 * ``stale``: no successful sync for ``stale_after`` (from the newest succeeded run's
   end, or the watchlist's creation when it never synced);
-* ``matches_dropped``: the newest succeeded *full* run saw none, or fewer than half,
-  of the studies the full run before it saw. Incremental runs see only what was
-  updated, so they are never compared. While the alert is active the reference
-  stays the run before the drop, so it clears only when a full run finds at least
-  half of those studies again (not because a second empty run equals the first).
+* ``matches_dropped``: the newest succeeded run that listed the whole membership
+  (a full run, or an incremental one that listed: ``jobs.sync.lists_members``, at
+  least daily) found none, or fewer than half, of the studies the listing before it
+  found. Incremental runs that only searched what was updated are never compared.
+  While the alert is active the reference stays the listing before the drop, so it
+  clears only when a listing finds at least half of those studies again (not
+  because a second empty listing equals the first).
   Runs started before the watchlist was last edited are no reference: narrowed
   criteria find fewer studies on purpose;
 * ``skipped``: records the runs since the newest full run could not store;
@@ -318,32 +320,40 @@ def _fell(before: int, after: int) -> bool:
     return before > 0 and (after == 0 or 2 * after < before)
 
 
+def _listed(run: SyncRun) -> int:
+    """The members a listing run found (``seen`` for full runs from before ``listed``)."""
+    return run.listed if run.listed is not None else run.seen
+
+
 def _dropped(session: Session, watchlist: Watchlist, active: HealthAlert | None) -> Condition:
-    runs = health_store.succeeded_runs(session, watchlist.id, mode="full", limit=2)
+    runs = health_store.succeeded_runs(session, watchlist.id, listing=True, limit=2)
     newest = runs[0] if runs else None
     if active is not None:
-        # The reference is the full run before the one that raised the alert.
+        # The reference is the listing before the one that raised the alert.
         pair = health_store.succeeded_runs(
-            session, watchlist.id, mode="full", finished_by=active.started_at, limit=2
+            session, watchlist.id, listing=True, finished_by=active.started_at, limit=2
         )
         reference = pair[1] if len(pair) == 2 else None
     else:
         reference = runs[1] if len(runs) == 2 else None
     if reference is not None and reference.started_at < watchlist.updated_at:
         reference = None  # edited since: the criteria may have been narrowed on purpose
-    holds = newest is not None and reference is not None and _fell(reference.seen, newest.seen)
+    holds = (
+        newest is not None and reference is not None and _fell(_listed(reference), _listed(newest))
+    )
     if newest is None:
-        detail = f"{_name(watchlist)} has no successful full sync yet."
+        detail = f"{_name(watchlist)} has not listed its studies yet (no full sync)."
     elif holds and reference is not None:
         detail = (
-            f"The last full sync of {_name(watchlist)} saw {_studies(newest.seen)} "
-            f"({_run(newest)}); {_run(reference)} saw {reference.seen}. The registry may be "
-            "answering incompletely, or the criteria no longer match what they did."
+            f"The last listing of {_name(watchlist)} saw "
+            f"{_studies(_listed(newest))} ({_run(newest)}); {_run(reference)} saw "
+            f"{_listed(reference)}. The registry may be answering incompletely, or the "
+            "criteria no longer match what they did."
         )
     else:
         detail = (
-            f"The last full sync of {_name(watchlist)} saw {_studies(newest.seen)} "
-            f"({_run(newest)})."
+            f"The last listing of {_name(watchlist)} saw "
+            f"{_studies(_listed(newest))} ({_run(newest)})."
         )
     return Condition(
         key=f"matches_dropped:{watchlist.slug}",

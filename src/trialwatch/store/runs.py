@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from trialwatch.store.models import SyncRun
+from trialwatch.store.models import SyncRun, Watchlist
 
 
 def start_run(
@@ -94,13 +94,19 @@ def finish_run(
     left: int,
     cursor_after: date | None,
     requests: int,
+    listed: int | None = None,
 ) -> None:
+    """Close a run as succeeded; ``listed``: the members its listing of the whole
+    membership found (the watchlist's ``members_listed_at`` becomes ``now``)."""
     run = session.get_one(SyncRun, run_id)
     run.status = "succeeded"
     run.finished_at = now
     run.left = left
     run.cursor_after = cursor_after
     run.requests = requests
+    if listed is not None:
+        run.listed = listed
+        session.get_one(Watchlist, run.watchlist_id).members_listed_at = now
 
 
 def fail_run(session: Session, run_id: int, *, now: datetime, error: str, requests: int) -> None:
@@ -157,6 +163,7 @@ def run_counts(run: SyncRun) -> Mapping[str, Any]:
         "updated": run.updated,
         "unchanged": run.unchanged,
         "left": run.left,
+        "listed": run.listed,
         "skipped": run.skipped,
         "skip_reason": run.skip_reason,
         "drifted": run.drifted,
