@@ -157,3 +157,26 @@ def test_a_drifted_field_back_in_shape_gives_no_change_and_the_alert_clears(
     fields = {field for field, _ in _run_changes(engine, result.run_id)}
     assert fields == {"protocolSection.statusModule.lastUpdatePostDateStruct"}
     assert _check(engine, back).cleared == ["drift"]
+
+
+def test_a_real_change_across_a_drift_is_still_mailed(engine: Engine, fake: FakeCtgov) -> None:
+    """Active, not recruiting -> a list -> COMPLETED: the last sync compares COMPLETED with
+    the status from before the drift, read from the stored versions."""
+    _init(engine)
+    _sync(engine, fake, T0)
+    original = fake.get(ARDA)
+    fake.put(_drifted(fake.get(ARDA), "2026-11-28"))
+    _sync(engine, fake, T0 + timedelta(hours=1))
+    original["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    original["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
+        "date": "2026-11-29",
+        "type": "ACTUAL",
+    }
+    fake.put(original)
+
+    result = _sync(engine, fake, T0 + timedelta(hours=2))
+
+    changes = dict(_run_changes(engine, result.run_id))
+    assert changes[STATUS] == "Status: Active, not recruiting → Completed"
+    assert CONDITIONS not in changes
+    assert TITLE not in changes

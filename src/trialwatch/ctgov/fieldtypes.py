@@ -268,28 +268,37 @@ def _found(value: Any, node: _Node, found: dict[str, Unit]) -> None:
     found[f"{node.path}: {json_type(value)}, expected {node.expected}"] = node.unit
 
 
+MISSING: Any = _ABSENT
+"""What :func:`unit_value` returns for a unit the record does not have."""
+
+
 def without_drift(
     old: Mapping[str, Any] | None,
     new: Mapping[str, Any],
     old_units: set[Unit],
     new_units: set[Unit],
+    before: Mapping[Unit, Any] | None = None,
 ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any]]:
-    """The pair to diff, with every unit drifted on either side the same on both.
+    """The pair to diff, with no change in a unit drifted on either side.
 
     A unit drifted in ``new`` takes the old record's value (or is left out with no old
-    one); a unit drifted only in ``old`` (the type came back) takes the new value. So
-    the differ sees no change in either. Only the dicts along those paths are copied.
+    one). A unit drifted only in ``old`` (the type came back) takes its value from
+    before the drift, ``before[unit]`` (:data:`MISSING`: it was absent), so a real
+    change across the drift is still seen; unknown, it takes the new value. Only the
+    dicts along those paths are copied.
     """
+    known = before or {}
     for unit in sorted(new_units):
-        new = _with(new, unit, _at(old, unit) if old is not None else _ABSENT)
+        new = _with(new, unit, unit_value(old, unit) if old is not None else _ABSENT)
     if old is not None:
         for unit in sorted(old_units - new_units):
             if not any(unit[: len(done)] == done for done in new_units):
-                old = _with(old, unit, _at(new, unit))
+                old = _with(old, unit, known[unit] if unit in known else unit_value(new, unit))
     return old, new
 
 
-def _at(record: Mapping[str, Any], unit: Unit) -> Any:
+def unit_value(record: Mapping[str, Any], unit: Unit) -> Any:
+    """The value at ``unit`` of ``record``, or :data:`MISSING`."""
     value: Any = record
     for key in unit:
         if not isinstance(value, Mapping):

@@ -10,14 +10,14 @@ all in the caller's transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from trialwatch.ctgov.fieldtypes import Unit, field_drift, without_drift
+from trialwatch.ctgov.fieldtypes import Unit, field_drift, unit_value, without_drift
 from trialwatch.ctgov.parse import (
     canonical_json,
     content_hash,
@@ -30,7 +30,7 @@ from trialwatch.diff import diff_records
 from trialwatch.store import changes as change_store
 from trialwatch.store import runs as run_store
 from trialwatch.store import studies as study_store
-from trialwatch.store.studies import StoreResult, StudyRow
+from trialwatch.store.studies import StoredVersion, StoreResult, StudyRow
 
 log = logging.getLogger("trialwatch.jobs.records")
 
@@ -132,20 +132,53 @@ class _Pairs:
     by_nct: Mapping[str, dict[str, Any]]
     drift: Mapping[str, dict[str, Unit]]
 
-    def diff(self, old: Mapping[str, Any] | None, nct_id: str) -> list[DiffChange]:
+    def diff(
+        self, old: Mapping[str, Any] | None, nct_id: str, earlier: Earlier | None = None
+    ) -> list[DiffChange]:
         """The changes from ``old`` to the page's record, drifted fields left out."""
         new = self.by_nct[nct_id]
-        return diff_records(*_undrifted(old, new, self.drift.get(nct_id)))
+        return diff_records(*_undrifted(old, new, self.drift.get(nct_id), earlier))
+
+
+Earlier = Callable[[set[Unit]], dict[Unit, Any]]
+"""Units drifted in the old record -> their value in the newest earlier version in shape."""
 
 
 def _undrifted(
-    old: Mapping[str, Any] | None, new: Mapping[str, Any], new_drift: dict[str, Unit] | None
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    new_drift: dict[str, Unit] | None,
+    earlier: Earlier | None = None,
 ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any]]:
-    """``old`` and ``new`` with the fields drifted on either side the same on both."""
+    """``old`` and ``new`` with the fields drifted on either side the same on both; a
+    field whose type came back is compared with its value before the drift, if known."""
     old_drift = field_drift(old) if old is not None else None
     if not new_drift and not old_drift:
         return old, new
-    return without_drift(old, new, set((old_drift or {}).values()), set((new_drift or {}).values()))
+    old_units = set((old_drift or {}).values())
+    before = earlier(old_units) if earlier is not None and old_units else {}
+    return without_drift(old, new, old_units, set((new_drift or {}).values()), before)
+
+
+def _earlier_values(session: Session, version: StoredVersion) -> Earlier:
+    """Look up, version by version back from the one before ``old_record``, the value
+    each drifted unit had when it was last in shape (drift is rare: few reads)."""
+
+    def look(units: set[Unit]) -> dict[Unit, Any]:
+        found: dict[Unit, Any] = {}
+        number = version.version - 2  # old_record is version - 1
+        while number >= 1 and units - found.keys():
+            record = study_store.record_by_version(session, version.study_id, number)
+            if record is None:
+                break
+            drifted = set(field_drift(record).values())
+            for unit in units - found.keys():
+                if not any(unit[: len(d)] == d for d in drifted):
+                    found[unit] = unit_value(record, unit)
+            number -= 1
+        return found
+
+    return look
 
 
 def _page_changes(
@@ -161,7 +194,7 @@ def _page_changes(
     for version in stored.stored:
         rows.extend(
             change_rows(
-                pairs.diff(version.old_record, version.nct_id),
+                pairs.diff(version.old_record, version.nct_id, _earlier_values(session, version)),
                 study_id=version.study_id,
                 version_id=version.version_id,
                 watchlist_id=None,
