@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 
 from tests.factories import SENDER
 from tests.support.cli import ROOT
@@ -21,6 +21,7 @@ from trialwatch.ctgov.client import CtgovClient
 from trialwatch.digest.render import make_environment
 from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.health import HealthResult, check_health
+from trialwatch.jobs.records import backfill_changes
 from trialwatch.jobs.sync import SyncResult, sync_watchlist
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.store import watchlists as watchlist_store
@@ -180,3 +181,20 @@ def test_a_real_change_across_a_drift_is_still_mailed(engine: Engine, fake: Fake
     assert changes[STATUS] == "Status: Active, not recruiting → Completed"
     assert CONDITIONS not in changes
     assert TITLE not in changes
+
+
+def test_backfilled_changes_leave_out_drifted_fields_too(engine: Engine, fake: FakeCtgov) -> None:
+    """Changes recomputed for stored versions (``backfill_changes``) skip drift alike."""
+    _init(engine)
+    _sync(engine, fake, T0)
+    fake.put(_drifted(fake.get(ARDA), "2026-11-28"))
+    result = _sync(engine, fake, T0 + timedelta(hours=1))
+    with session_scope(make_sessionmaker(engine)) as session:
+        session.execute(delete(Change).where(Change.sync_run_id == result.run_id))
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert backfill_changes(session, T0 + timedelta(hours=2)) == (1, 2)
+        fields = set(session.scalars(select(Change.field).where(Change.sync_run_id.is_(None))))
+    assert fields == {
+        "protocolSection.designModule.enrollmentInfo",
+        "protocolSection.statusModule.lastUpdatePostDateStruct",
+    }

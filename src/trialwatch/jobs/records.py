@@ -301,9 +301,10 @@ def backfill_changes(session: Session, now: datetime, *, batch: int = 200) -> tu
             old = (
                 study_store.record_by_version(session, study_id, number - 1) if number > 1 else None
             )
+            earlier = _earlier_values(session, StoredVersion(study_id, version_id, number, "", old))
             rows.extend(
                 change_rows(
-                    diff_records(old, new),
+                    diff_records(*_undrifted(old, new, field_drift(new), earlier)),
                     study_id=study_id,
                     version_id=version_id,
                     watchlist_id=None,
