@@ -253,7 +253,6 @@ def test_an_incremental_sync_asks_for_listed_ids_updated_since_the_cursor(
     assert result.mode == "incremental"
     listed = [p for path, p in fake.requests if path == "/api/v2/studies" and "filter.ids" in p]
     assert len(listed) == 1
-    assert listed[0]["fields"] == "NCTId,LastUpdatePostDate"
     assert "AREA[LastUpdatePostDate]" not in listed[0].get("filter.advanced", "")
 
 

@@ -442,9 +442,10 @@ def _list_or_sync(ctx: _Context, run: _Run) -> None:
         log.debug("registry unchanged since the last sync watchlist=%s", result.slug)
         _finish(ctx, run)
         return
-    run.membership = plan.mode == "full" or lists_members(
-        members=plan.members, listed_at=plan.listed_at, now=ctx.now()
-    )
+    direct = plan.mode == "full" and plan.members == 0 and not ctx.batch.fetched
+    run.membership = plan.mode == "full"
+    if plan.mode == "incremental":
+        run.membership, direct = _incremental_way(ctx, plan)
     if plan.mode == "incremental" and run.membership:
         run.plan = plan = replace(
             plan,
@@ -452,9 +453,6 @@ def _list_or_sync(ctx: _Context, run: _Run) -> None:
             updated_since=None,
             recheck_from=plan.members_recheck_from,
         )
-    direct = (plan.mode == "incremental" and ctx.single and not run.membership) or (
-        plan.mode == "full" and plan.members == 0 and not ctx.batch.fetched
-    )
     if direct:
         run.max_seen = _fetch_pages(ctx, run, plan.params)
         listed_seen = _fetch_listed(ctx, run)
@@ -733,15 +731,31 @@ def _begin(
 def lists_members(*, members: int, listed_at: datetime | None, now: datetime) -> bool:
     """Whether an incremental sync whose ``dataTimestamp`` moved lists the whole membership.
 
-    The light listing takes ``ceil(members / 1000)`` requests and the incremental search
-    at least one, so up to 1,000 members the listing replaces the search at no extra
-    request (what moved is then fetched by ID). A larger watchlist lists when its last
-    listing is :data:`MEMBERS_LISTED_EVERY` old: departures and the drop alert come from
-    these listings, within a day.
+    A light listing takes ``ceil(members / 1000)`` requests and the incremental search
+    (or listing of what was updated) at least one, so up to 1,000 members the listing
+    replaces it at no extra request. A larger watchlist lists when its last listing is
+    :data:`MEMBERS_LISTED_EVERY` old: departures and the drop alert come from these
+    listings, within a day.
     """
     if math.ceil(members / LISTING_PAGE_SIZE) <= 1:
         return True
     return listed_at is None or now - listed_at >= MEMBERS_LISTED_EVERY
+
+
+def _incremental_way(ctx: _Context, plan: _Plan) -> tuple[bool, bool]:
+    """How an incremental sync whose ``dataTimestamp`` moved asks: (lists the whole
+    membership, pages full records directly).
+
+    A lone sync would page the updated full records directly (one page): when the
+    whole membership fits one page of full records, that page lists it for the same
+    requests, and holds every record that moved (nothing to fetch by ID). In a batch,
+    the light listing (``fields=``, 1,000 a page) replaces the batch's light listing
+    of what was updated; what moved is fetched once for the batch.
+    """
+    if ctx.single and math.ceil(plan.members / ctx.page_size) <= 1:
+        return True, True
+    listing = lists_members(members=plan.members, listed_at=plan.listed_at, now=ctx.now())
+    return listing, ctx.single and not listing
 
 
 def _fetch_listed(ctx: _Context, run: _Run) -> date | None:
