@@ -297,6 +297,11 @@ def sync_watchlists(
     leader lease), fails every open run and is raised. ``between`` is called before
     each watchlist but the first is listed (the cycle's spacing).
     """
+    # One full collection before any run opens: the garbage of earlier work (classes
+    # SQLAlchemy made and dropped among it) is then not collected in the middle of a
+    # run, where a stop signal's KeyboardInterrupt raised inside a weakref callback of
+    # that collection would be ignored by Python and the process keep syncing.
+    gc.collect()
     ctx = _Context(
         make_sessionmaker(engine),
         client,
