@@ -7,10 +7,11 @@ asks for as little as it can:
   passes the one it polled). An incremental sync whose watchlist last saw that same
   ``dataTimestamp``, with unchanged criteria, stores nothing and asks nothing more.
 * **Membership listings.** An incremental sync whose ``dataTimestamp`` moved lists
-  the whole membership like a full re-sync when that costs no more than the search
-  it replaces (up to 1,000 members: one page), and at least daily otherwise
-  (:func:`lists_members`); departures, ``watchlist.members_listed_at`` and the
-  run's ``listed`` count (the drop alert's) come from such listings.
+  the whole membership when that costs no more than the search it replaces (one
+  page: alone, a page of full records; in a batch, a light page), and at least daily
+  otherwise (:func:`lists_members`, :func:`_incremental_way`); departures,
+  ``watchlist.members_listed_at`` and the run's ``listed`` count (the drop alert's)
+  come from such listings.
 * **Light listings.** A full re-sync (weekly, ``--full`` or edited criteria) first
   lists its members with ``fields=NCTId,LastUpdatePostDate``, 1,000 a page, then
   fetches full records, by ``filter.ids`` in batches of :data:`IDS_PER_REQUEST`, only
