@@ -155,7 +155,7 @@ class Service:
         try:
             result = run_cycle(
                 self.jobs,
-                still_leader=self._leader.is_set,
+                still_leader=self._still_acting,
                 jitter=min(2.0, self.settings.poll_every.total_seconds() * 0.1),
                 owner=self.owner,
                 delivery_budget=CYCLE_DELIVERY_BUDGET,
@@ -172,6 +172,16 @@ class Service:
             return None
         finally:
             self._in_cycle = False
+
+    def _still_acting(self) -> bool:
+        """Whether the cycle may go on (checked before each page and step).
+
+        A stop signal raises KeyboardInterrupt in the cycle at once; Python ignores an
+        exception raised while it collects garbage, so a stop seen here raises it again.
+        """
+        if self._stopping.is_set():
+            raise KeyboardInterrupt
+        return self._leader.is_set()
 
     def _deliver_between(self, next_cycle: float) -> None:
         """Between cycles: send what is due, stopping when the next cycle is."""

@@ -7,7 +7,6 @@ both databases.
 from __future__ import annotations
 
 import copy
-from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -176,22 +175,77 @@ def test_an_incremental_sync_makes_one_request_when_the_data_timestamp_stands_st
         )
 
 
-def test_a_moved_data_timestamp_asks_again_with_a_day_of_overlap(
+def test_a_moved_data_timestamp_lists_the_membership_at_no_extra_request(
     engine: Engine, fake: FakeCtgov
 ) -> None:
-    """When the registry published, the incremental search starts a day before the cursor."""
+    """N <= 1,000 members, synced alone, and the registry published: the one page of the
+    incremental search becomes one page of every member's full record (no date filter),
+    /version + 1 as before, and it lists the membership (the search with a day of
+    overlap is for larger watchlists: test_sync_membership.py)."""
     _init(engine)
     with _client(fake) as client:
-        first = sync_watchlist(engine, client, "mmn")
+        sync_watchlist(engine, client, "mmn")
         fake.data_timestamp = "2026-11-29T09:00:04"
         fake.reset_requests()
         result = sync_watchlist(engine, client, "mmn")
 
-    assert first.cursor is not None
-    since = date.fromisoformat(first.cursor) - timedelta(days=1)
     [search] = _studies_requests(fake)
-    assert f"AREA[LastUpdatePostDate]RANGE[{since.isoformat()},MAX]" in search["filter.advanced"]
+    assert "fields" not in search
+    assert "AREA[LastUpdatePostDate]" not in search.get("filter.advanced", "")
+    assert (result.mode, result.requests, result.seen, result.unchanged) == (
+        "incremental",
+        2,
+        3,
+        3,
+    )
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert session.get_one(SyncRun, result.run_id).listed == 3
+
+
+def test_a_member_that_moved_is_stored_from_that_one_page(engine: Engine, fake: FakeCtgov) -> None:
+    """The membership page holds the moved member's full record: /version + 1 request."""
+    _init(engine)
+    with _client(fake) as client:
+        sync_watchlist(engine, client, "mmn")
+        fake.put(_edited(fake.get("NCT06537999"), day="2026-11-28"))
+        fake.reset_requests()
+        result = sync_watchlist(engine, client, "mmn")
+
+    [search] = _studies_requests(fake)
+    assert "fields" not in search
     assert (result.mode, result.requests) == ("incremental", 2)
+    assert (result.updated, result.unchanged, result.left, result.cursor) == (
+        1,
+        2,
+        0,
+        "2026-11-28",
+    )
+
+
+def test_a_batch_lists_each_membership_light_and_fetches_what_moved_once(
+    engine: Engine, fake: FakeCtgov
+) -> None:
+    """Two watchlists as one batch: one light listing page each, no date filter (as many
+    requests as the listings of what was updated they replace), then one fetch by ID."""
+    _init(engine)
+    other = WatchlistSpec(
+        slug="argx", name="ARGX-117", criteria=Criteria(interventions=("ARGX-117",))
+    )
+    with session_scope(make_sessionmaker(engine)) as session:
+        watchlist_store.upsert_watchlists(session, [other], utcnow())
+    with _client(fake) as client:
+        sync_watchlists(engine, client, ["mmn", "argx"])
+        fake.put(_edited(fake.get("NCT05225675"), day="2026-11-28"))
+        fake.reset_requests()
+        results = sync_watchlists(engine, client, ["mmn", "argx"])
+
+    listings = [p for p in _studies_requests(fake) if "fields" in p]
+    fetches = [p for p in _studies_requests(fake) if "fields" not in p]
+    assert [p["fields"] for p in listings] == [LIGHT, LIGHT]
+    assert not any("AREA[LastUpdatePostDate]" in p.get("filter.advanced", "") for p in listings)
+    assert [p["filter.ids"] for p in fetches] == ["NCT05225675"]
+    assert len(fake.requests) == 1 + 2 + 1
+    assert all(isinstance(r, SyncResult) and r.mode == "incremental" for r in results)
 
 
 def test_edited_criteria_are_synced_even_when_the_data_timestamp_stands_still(

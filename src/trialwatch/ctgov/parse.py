@@ -111,22 +111,36 @@ class StudySummary:
 
 
 def summarise(record: Mapping[str, Any]) -> StudySummary:
+    """The listing fields of a record; a field of another type than the spec's is left out
+    (a list ``overallStatus`` never reaches a text column)."""
     ident = get_path(record, "protocolSection.identificationModule") or {}
     status = get_path(record, "protocolSection.statusModule") or {}
-    phases = get_path(record, "protocolSection.designModule.phases") or []
-    last_update = (status.get("lastUpdatePostDateStruct") or {}).get("date")
     protocol = record.get("protocolSection") or {}
-    sponsor = (protocol.get("sponsorCollaboratorsModule") or {}).get("leadSponsor") or {}
-    locations = (protocol.get("contactsLocationsModule") or {}).get("locations") or []
+    sponsor = get_path(protocol, "sponsorCollaboratorsModule.leadSponsor.name")
+    locations = get_path(protocol, "contactsLocationsModule.locations")
     return StudySummary(
         nct_id=nct_id_of(record),
-        brief_title=ident.get("briefTitle") or ident.get("officialTitle") or "",
-        acronym=ident.get("acronym"),
-        overall_status=status.get("overallStatus"),
-        phases=tuple(phases),
-        last_update_posted=last_update,
-        has_results=bool(record.get("hasResults")),
-        lead_sponsor=sponsor.get("name"),
-        conditions=tuple((protocol.get("conditionsModule") or {}).get("conditions") or ()),
-        countries=tuple(sorted({str(loc["country"]) for loc in locations if loc.get("country")})),
+        brief_title=_text(ident.get("briefTitle")) or _text(ident.get("officialTitle")) or "",
+        acronym=_text(ident.get("acronym")),
+        overall_status=_text(status.get("overallStatus")),
+        phases=_texts(get_path(record, "protocolSection.designModule.phases")),
+        last_update_posted=last_update_of(record),
+        has_results=record.get("hasResults") is True,
+        lead_sponsor=_text(sponsor),
+        conditions=_texts(get_path(protocol, "conditionsModule.conditions")),
+        countries=tuple(
+            sorted({loc["country"] for loc in _maps(locations) if _text(loc.get("country"))})
+        ),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _maps(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []

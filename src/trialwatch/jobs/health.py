@@ -5,16 +5,21 @@ Conditions, per enabled watchlist (key ``<kind>:<slug>``) and for the outbox:
 
 * ``stale``: no successful sync for ``stale_after`` (from the newest succeeded run's
   end, or the watchlist's creation when it never synced);
-* ``matches_dropped``: the newest succeeded *full* run saw none, or fewer than half,
-  of the studies the full run before it saw. Incremental runs see only what was
-  updated, so they are never compared. While the alert is active the reference
-  stays the run before the drop, so it clears only when a full run finds at least
-  half of those studies again (not because a second empty run equals the first).
+* ``matches_dropped``: the newest succeeded run that listed the whole membership
+  (a full run, or an incremental one that listed: ``jobs.sync.lists_members``, at
+  least daily) found none, or fewer than half, of the studies the listing before it
+  found. Incremental runs that only searched what was updated are never compared.
+  While the alert is active the reference stays the listing before the drop, so it
+  clears only when a listing finds at least half of those studies again (not
+  because a second empty listing equals the first).
   Runs started before the watchlist was last edited are no reference: narrowed
   criteria find fewer studies on purpose;
 * ``skipped``: records the runs since the newest full run could not store;
 * ``unknown_sections``: top-level record sections outside the API's Study schema
   met by the runs since the newest full run;
+* ``drift`` (one for the registry): fields of another JSON type than the API's spec
+  gives, met by the runs of any watchlist since its newest full run (the records are
+  stored, those fields not compared);
 * ``outbox_failed`` (one for the whole outbox): at least ``failed_threshold``
   digest or confirmation messages failed with their last attempt in the last
   ``failed_window`` (alert mails are not counted: they go to the admins who would
@@ -67,6 +72,7 @@ _TITLES = {
     "outbox_failed": "outgoing mail failing",
     health_mail.REFUSED_KEY: health_mail.REFUSED_TITLE,
     "clock": "timestamps in the future (a clock was ahead)",
+    "drift": "registry fields of another type than the spec",
 }
 
 
@@ -135,11 +141,13 @@ def check_health(
     factory = make_sessionmaker(engine)
     with session_scope(factory) as session:
         existing = health_store.alerts(session)
+        watchlists = health_store.enabled_watchlists(session)
         conditions = [
             condition
-            for watchlist in health_store.enabled_watchlists(session)
+            for watchlist in watchlists
             for condition in _watchlist_conditions(session, watchlist, existing, stale_after, now)
         ]
+        conditions.append(_drift_condition(session, watchlists))
         failed = health_store.failed_messages_since(session, now - failed_window)
         bounces = health_mail.bounces(session, now - failed_window)
         conditions.append(_outbox_condition(failed, failed_threshold, failed_window, bounces))
@@ -332,32 +340,40 @@ def _fell(before: int, after: int) -> bool:
     return before > 0 and (after == 0 or 2 * after < before)
 
 
+def _listed(run: SyncRun) -> int:
+    """The members a listing run found (``seen`` for full runs from before ``listed``)."""
+    return run.listed if run.listed is not None else run.seen
+
+
 def _dropped(session: Session, watchlist: Watchlist, active: HealthAlert | None) -> Condition:
-    runs = health_store.succeeded_runs(session, watchlist.id, mode="full", limit=2)
+    runs = health_store.succeeded_runs(session, watchlist.id, listing=True, limit=2)
     newest = runs[0] if runs else None
     if active is not None:
-        # The reference is the full run before the one that raised the alert.
+        # The reference is the listing before the one that raised the alert.
         pair = health_store.succeeded_runs(
-            session, watchlist.id, mode="full", finished_by=active.started_at, limit=2
+            session, watchlist.id, listing=True, finished_by=active.started_at, limit=2
         )
         reference = pair[1] if len(pair) == 2 else None
     else:
         reference = runs[1] if len(runs) == 2 else None
     if reference is not None and reference.started_at < watchlist.updated_at:
         reference = None  # edited since: the criteria may have been narrowed on purpose
-    holds = newest is not None and reference is not None and _fell(reference.seen, newest.seen)
+    holds = (
+        newest is not None and reference is not None and _fell(_listed(reference), _listed(newest))
+    )
     if newest is None:
-        detail = f"{_name(watchlist)} has no successful full sync yet."
+        detail = f"{_name(watchlist)} has not listed its studies yet (no full sync)."
     elif holds and reference is not None:
         detail = (
-            f"The last full sync of {_name(watchlist)} saw {_studies(newest.seen)} "
-            f"({_run(newest)}); {_run(reference)} saw {reference.seen}. The registry may be "
-            "answering incompletely, or the criteria no longer match what they did."
+            f"The last listing of {_name(watchlist)} saw "
+            f"{_studies(_listed(newest))} ({_run(newest)}); {_run(reference)} saw "
+            f"{_listed(reference)}. The registry may be answering incompletely, or the "
+            "criteria no longer match what they did."
         )
     else:
         detail = (
-            f"The last full sync of {_name(watchlist)} saw {_studies(newest.seen)} "
-            f"({_run(newest)})."
+            f"The last listing of {_name(watchlist)} saw "
+            f"{_studies(_listed(newest))} ({_run(newest)})."
         )
     return Condition(
         key=f"matches_dropped:{watchlist.slug}",
@@ -422,6 +438,46 @@ def _records(session: Session, watchlist: Watchlist) -> list[Condition]:
             detail=section_detail,
         ),
     ]
+
+
+def _drift_condition(session: Session, watchlists: Sequence[Watchlist]) -> Condition:
+    """Fields of another JSON type than the spec's, met by the runs since each watchlist's
+    newest full run: one alert for the registry, naming each field and type."""
+    found: dict[str, set[str]] = {}  # what drifted -> the watchlists that met it
+    records = 0
+    for watchlist in watchlists:
+        full = health_store.succeeded_runs(session, watchlist.id, mode="full", limit=1)
+        if not full:
+            continue
+        for run in health_store.succeeded_runs(
+            session, watchlist.id, started_since=full[0].started_at
+        ):
+            records += run.drifted
+            for name in run.drift or ():
+                found.setdefault(one_line(name) or "(blank)", set()).add(watchlist.slug)
+    if found:
+        names = sorted(found)
+        listed = "; ".join(
+            f"{name} ({', '.join(sorted(found[name]))})" for name in names[:_MAX_NAMES]
+        )
+        if len(names) > _MAX_NAMES:
+            listed += f"; and {len(names) - _MAX_NAMES} more"
+        detail = (
+            f"{plural(records, 'record')} fetched since the last full syncs had fields of "
+            f"another JSON type than the API's spec gives: {listed}. They are stored as "
+            "received and those fields are not compared, so no change is mailed for them; "
+            "the registry's format may have changed."
+        )
+    else:
+        detail = "The records fetched since the last full syncs have the spec's field types."
+    return Condition(
+        key="drift",
+        kind="drift",
+        watchlist_id=None,
+        holds=bool(found),
+        title=_title("drift"),
+        detail=detail,
+    )
 
 
 def _outbox_condition(failed: int, threshold: int, window: timedelta, bounces: str) -> Condition:

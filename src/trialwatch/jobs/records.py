@@ -9,13 +9,15 @@ all in the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from trialwatch.ctgov.fieldtypes import Unit, field_drift, unit_value, without_drift
 from trialwatch.ctgov.parse import (
     canonical_json,
     content_hash,
@@ -26,8 +28,11 @@ from trialwatch.ctgov.parse import (
 from trialwatch.diff import Change as DiffChange
 from trialwatch.diff import diff_records
 from trialwatch.store import changes as change_store
+from trialwatch.store import runs as run_store
 from trialwatch.store import studies as study_store
-from trialwatch.store.studies import StoreResult, StudyRow
+from trialwatch.store.studies import StoredVersion, StoreResult, StudyRow
+
+log = logging.getLogger("trialwatch.jobs.records")
 
 
 def study_row(record: Mapping[str, Any]) -> StudyRow:
@@ -61,6 +66,10 @@ class PageOutcome:
     max_last_update: date | None
     unknown_sections: set[str] = field(default_factory=set)
     """Top-level sections of the page's records outside the API's Study schema."""
+    drifted: int = 0
+    """Records with a field of another JSON type than the spec gives (stored, not diffed)."""
+    drift: set[str] = field(default_factory=set)
+    """What drifted: ``"<path>: <type>, expected <type>"``."""
 
 
 def store_records(
@@ -77,8 +86,12 @@ def store_records(
     A new study's ``new_study`` change belongs to the watchlist that found it; an
     existing study joining another watchlist gets a ``new_study`` change for that
     watchlist only. Everything else is study-level (``watchlist_id`` NULL).
+
+    Fields of another JSON type than the spec's are not diffed (``ctgov.fieldtypes``);
+    the run counts the records that have some and names what drifted.
     """
     by_nct = {nct_id_of(r): r for r in records}
+    drift = {nct: found for nct, r in by_nct.items() if (found := field_drift(r))}
     rows = [study_row(r) for r in by_nct.values()]
     stored = study_store.store_versions(session, rows, run_id=run_id, now=now)
     joined: list[int] = []
@@ -86,8 +99,18 @@ def store_records(
         joined = study_store.touch_membership(
             session, watchlist_id, sorted(stored.ids.values()), run_id, now
         )
-    change_list = _page_changes(session, stored, by_nct, joined, watchlist_id, run_id, now)
+    pairs = _Pairs(by_nct, drift)
+    change_list = _page_changes(session, stored, pairs, joined, watchlist_id, run_id, now)
     change_store.insert_changes(session, change_list)
+    names = {name for found in drift.values() for name in found}
+    if drift:
+        run_store.add_drift(session, run_id, len(drift), names)
+        log.warning(
+            "records with fields of another type than the spec run=%d records=%d: %s",
+            run_id,
+            len(drift),
+            "; ".join(sorted(names)[:5]),
+        )
     return PageOutcome(
         new=stored.new,
         updated=stored.updated,
@@ -97,13 +120,71 @@ def store_records(
             filter(None, (parse_day(r.last_update_posted) for r in rows)), default=None
         ),
         unknown_sections=set().union(*(unknown_sections(r) for r in records)),
+        drifted=len(drift),
+        drift=names,
     )
+
+
+@dataclass
+class _Pairs:
+    """The page's records by NCT ID and what drifted in each; the pairs to diff."""
+
+    by_nct: Mapping[str, dict[str, Any]]
+    drift: Mapping[str, dict[str, Unit]]
+
+    def diff(
+        self, old: Mapping[str, Any] | None, nct_id: str, earlier: Earlier | None = None
+    ) -> list[DiffChange]:
+        """The changes from ``old`` to the page's record, drifted fields left out."""
+        new = self.by_nct[nct_id]
+        return diff_records(*_undrifted(old, new, self.drift.get(nct_id), earlier))
+
+
+Earlier = Callable[[set[Unit]], dict[Unit, Any]]
+"""Units drifted in the old record -> their value in the newest earlier version in shape."""
+
+
+def _undrifted(
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    new_drift: dict[str, Unit] | None,
+    earlier: Earlier | None = None,
+) -> tuple[Mapping[str, Any] | None, Mapping[str, Any]]:
+    """``old`` and ``new`` with the fields drifted on either side the same on both; a
+    field whose type came back is compared with its value before the drift, if known."""
+    old_drift = field_drift(old) if old is not None else None
+    if not new_drift and not old_drift:
+        return old, new
+    old_units = set((old_drift or {}).values())
+    before = earlier(old_units) if earlier is not None and old_units else {}
+    return without_drift(old, new, old_units, set((new_drift or {}).values()), before)
+
+
+def _earlier_values(session: Session, version: StoredVersion) -> Earlier:
+    """Look up, version by version back from the one before ``old_record``, the value
+    each drifted unit had when it was last in shape (drift is rare: few reads)."""
+
+    def look(units: set[Unit]) -> dict[Unit, Any]:
+        found: dict[Unit, Any] = {}
+        number = version.version - 2  # old_record is version - 1
+        while number >= 1 and units - found.keys():
+            record = study_store.record_by_version(session, version.study_id, number)
+            if record is None:
+                break
+            drifted = set(field_drift(record).values())
+            for unit in units - found.keys():
+                if not any(unit[: len(d)] == d for d in drifted):
+                    found[unit] = unit_value(record, unit)
+            number -= 1
+        return found
+
+    return look
 
 
 def _page_changes(
     session: Session,
     stored: StoreResult,
-    by_nct: Mapping[str, dict[str, Any]],
+    pairs: _Pairs,
     joined: Sequence[int],
     watchlist_id: int,
     run_id: int,
@@ -113,7 +194,7 @@ def _page_changes(
     for version in stored.stored:
         rows.extend(
             change_rows(
-                diff_records(version.old_record, by_nct[version.nct_id]),
+                pairs.diff(version.old_record, version.nct_id, _earlier_values(session, version)),
                 study_id=version.study_id,
                 version_id=version.version_id,
                 watchlist_id=None,
@@ -127,12 +208,12 @@ def _page_changes(
     brand_new = {v.study_id for v in stored.stored if v.old_record is None}
     returning = [sid for sid in joined if sid not in brand_new]
     if returning:
-        record_of = {stored.ids[nct]: record for nct, record in by_nct.items()}
+        nct_of = {stored.ids[nct]: nct for nct in pairs.by_nct}
         current = study_store.current_version_ids(session, returning)
         for sid in returning:
             rows.extend(
                 change_rows(
-                    diff_records(None, record_of[sid]),
+                    pairs.diff(None, nct_of[sid]),
                     study_id=sid,
                     version_id=current.get(sid),
                     watchlist_id=watchlist_id,
@@ -165,9 +246,10 @@ def join_members(
     records = study_store.current_records(session, joined)
     rows: list[dict[str, Any]] = []
     for sid in joined:
+        record = records.get(sid, {})
         rows.extend(
             change_rows(
-                diff_records(None, records.get(sid, {})),
+                diff_records(*_undrifted(None, record, field_drift(record))),
                 study_id=sid,
                 version_id=current.get(sid),
                 watchlist_id=watchlist_id,
@@ -219,9 +301,10 @@ def backfill_changes(session: Session, now: datetime, *, batch: int = 200) -> tu
             old = (
                 study_store.record_by_version(session, study_id, number - 1) if number > 1 else None
             )
+            earlier = _earlier_values(session, StoredVersion(study_id, version_id, number, "", old))
             rows.extend(
                 change_rows(
-                    diff_records(old, new),
+                    diff_records(*_undrifted(old, new, field_drift(new), earlier)),
                     study_id=study_id,
                     version_id=version_id,
                     watchlist_id=None,

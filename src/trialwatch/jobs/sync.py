@@ -6,6 +6,12 @@ asks for as little as it can:
 * **Nothing new, nothing asked.** ``/version`` is asked once per batch (the cycle
   passes the one it polled). An incremental sync whose watchlist last saw that same
   ``dataTimestamp``, with unchanged criteria, stores nothing and asks nothing more.
+* **Membership listings.** An incremental sync whose ``dataTimestamp`` moved lists
+  the whole membership when that costs no more than the search it replaces (one
+  page: alone, a page of full records; in a batch, a light page), and at least daily
+  otherwise (:func:`lists_members`, :func:`_incremental_way`); departures,
+  ``watchlist.members_listed_at`` and the run's ``listed`` count (the drop alert's)
+  come from such listings.
 * **Light listings.** A full re-sync (weekly, ``--full`` or edited criteria) first
   lists its members with ``fields=NCTId,LastUpdatePostDate``, 1,000 a page, then
   fetches full records, by ``filter.ids`` in batches of :data:`IDS_PER_REQUEST`, only
@@ -19,13 +25,16 @@ asks for as little as it can:
   :data:`STORE_BATCH` inside the page's transaction.
 
 A first sync of a watchlist with no members (with nothing fetched yet in its batch),
-and a lone incremental sync, page through the full records directly: everything they
-list must be fetched anyway, and the listing would cost requests of its own.
+and a lone incremental sync that does not list its membership, page through the full
+records directly: everything they list must be fetched anyway, and the listing would
+cost requests of its own.
 
 Each page is written in its own transaction together with the run's counters; the
 watchlist cursor advances only when the whole run succeeds, so a run that dies
 part-way is repaired by the next one (stored pages are recognised by their hash).
 
+A record whose fields have another JSON type than the spec's is stored, its drifted
+fields not diffed, and counted on the run (``jobs.records``).
 A record that cannot be stored (no NCT ID, say) is skipped, counted on the run
 with the place of the first one, and logged at WARNING: the rest of its page is
 stored and the run succeeds. Paging that never ends fails the run, naming the
@@ -39,10 +48,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import partial
 from itertools import islice
@@ -75,6 +85,9 @@ FULL_SYNC_EVERY = timedelta(days=7)
 IDS_PER_REQUEST = 500
 STORE_BATCH = 100  # records parsed, hashed and stored at once (a parsed record is ~10x its JSON)
 LISTING_PAGE_SIZE = MAX_PAGE_SIZE  # light records: the API's largest page
+# A watchlist whose listing costs more than an incremental search lists its members
+# at least this often; under a day, so that a daily schedule's jitter never skips one.
+MEMBERS_LISTED_EVERY = timedelta(hours=20)
 
 
 class StudySource(Protocol):
@@ -115,6 +128,7 @@ class SyncResult:
     changes: int = 0
     skipped: int = 0  # malformed records not stored
     skip_reason: str | None = None  # the first one's, with its page and position
+    drifted: int = 0  # records with fields of another JSON type than the spec's
     seconds: float = 0.0
     data_timestamp: str | None = None
     cursor: str | None = None
@@ -129,6 +143,7 @@ class SyncResult:
         self.updated += page.updated
         self.unchanged += page.unchanged
         self.changes += page.changes
+        self.drifted += page.drifted
         self.skip(page.skipped, page.skip_reason)
 
     def skip(self, count: int, reason: str | None) -> None:
@@ -153,6 +168,7 @@ class SyncResult:
             "changes": self.changes,
             "skipped": self.skipped,
             "skip_reason": self.skip_reason,
+            "drifted": self.drifted,
             "seconds": round(self.seconds, 3),
             "data_timestamp": self.data_timestamp,
             "cursor": self.cursor,
@@ -166,11 +182,14 @@ class SyncBatch:
 
     ``data_timestamp`` is the registry's, asked once (or handed over by the cycle
     that polled it); ``fetched`` holds the NCT IDs whose full record was fetched in
-    the batch, so that a study several watchlists share is downloaded once.
+    the batch, so that a study several watchlists share is downloaded once, and
+    ``returned`` those the registry sent: a departure among them is known to be
+    still registered without asking again.
     """
 
     data_timestamp: str | None = None
     fetched: set[str] = field(default_factory=set)
+    returned: set[str] = field(default_factory=set)  # of those, the ones the registry sent
     failure: TrialwatchError | None = None  # /version failed: every run of the batch fails
     stopped: BaseException | None = None  # raised by a callback: stops the whole batch
 
@@ -221,6 +240,9 @@ class _Plan:
     synced_timestamp: str | None = None  # the dataTimestamp the last successful sync saw
     members: int = 0
     recheck_from: date = date.min  # listed studies updated since are fetched even if not moved
+    listed_at: datetime | None = None  # when a sync last listed the whole membership
+    members_params: dict[str, Any] = field(default_factory=dict)  # the search, no date filter
+    members_recheck_from: date = date.min  # recheck_from of a listing of the whole membership
 
 
 @dataclass
@@ -234,6 +256,8 @@ class _Run:
     listed: dict[str, date | None] = field(default_factory=dict)
     stored_here: set[str] = field(default_factory=set)  # fetched and matched by this run
     max_seen: date | None = None
+    membership: bool = False  # lists the whole membership: departures are settled
+    listed_count: int | None = None  # members the listing found
     done: bool = False
     counting_since: int | None = None  # the client's request count when this step began
 
@@ -433,14 +457,23 @@ def _list_or_sync(ctx: _Context, run: _Run) -> None:
         log.debug("registry unchanged since the last sync watchlist=%s", result.slug)
         _finish(ctx, run)
         return
-    direct = (plan.mode == "incremental" and ctx.single) or (
-        plan.members == 0 and not ctx.batch.fetched
-    )
+    direct = plan.mode == "full" and plan.members == 0 and not ctx.batch.fetched
+    run.membership = plan.mode == "full"
+    if plan.mode == "incremental":
+        run.membership, direct = _incremental_way(ctx, plan)
+    if plan.mode == "incremental" and run.membership:
+        run.plan = plan = replace(
+            plan,
+            params=plan.members_params,
+            updated_since=None,
+            recheck_from=plan.members_recheck_from,
+        )
     if direct:
         run.max_seen = _fetch_pages(ctx, run, plan.params)
         listed_seen = _fetch_listed(ctx, run)
         run.max_seen = max(filter(None, [run.max_seen, listed_seen]), default=None)
-        if plan.mode == "full":
+        if run.membership:
+            run.listed_count = result.seen
             result.left, result.removed = _settle_departures(ctx, run)
         _finish(ctx, run)
         return
@@ -551,8 +584,10 @@ def _store_fetched(
                 run.result.new += stored.new
                 run.result.updated += stored.updated
                 run.result.changes += stored.changes
+                run.result.drifted += stored.drifted
                 run.result.fetched += len(records)
                 run.stored_here.update(nct_id_of(r) for r in records)
+                ctx.batch.returned.update(nct_id_of(r) for r in records)
 
 
 def _settle(ctx: _Context, run: _Run) -> None:
@@ -574,7 +609,8 @@ def _settle(ctx: _Context, run: _Run) -> None:
     result.unchanged += unchanged
     with session_scope(ctx.factory) as session:
         run_store.add_counts(session, plan.run_id, unchanged=unchanged)
-    if plan.mode == "full":
+    if run.membership:
+        run.listed_count = len(run.listed)
         result.left, result.removed = _settle_departures(ctx, run)
     _finish(ctx, run)
 
@@ -591,6 +627,7 @@ def _finish(ctx: _Context, run: _Run) -> None:
             left=result.left,
             cursor_after=new_cursor,
             requests=result.requests,
+            listed=run.listed_count,
         )
         watchlist_store.set_synced(
             session,
@@ -657,6 +694,7 @@ def _begin(
         synced_timestamp = watchlist.data_timestamp
         last_synced = watchlist.last_synced_at
         members, _ = watchlist_store.watchlist_counts(session, watchlist_id)
+        listed_at = watchlist.members_listed_at
         last_full = run_store.last_full_run(session, watchlist_id)
     criteria_hash = criteria.criteria_hash()
     stale_full = last_full is None or now() - last_full.started_at > FULL_SYNC_EVERY
@@ -667,14 +705,18 @@ def _begin(
             session, watchlist_id, mode=mode, now=now(), api_url=api_url, cursor_before=cursor
         )
     updated_since: date | None = None
-    recheck_from = date.min
+    # A study updated again on the day it was fetched keeps its date: a listing of the
+    # whole membership rechecks those.
+    members_recheck_from = date.min
+    if last_synced is not None:
+        members_recheck_from = last_synced.date() - timedelta(days=overlap_days)
+    recheck_from = members_recheck_from
     if mode == "incremental" and cursor is not None:
         updated_since = cursor - timedelta(days=overlap_days)
-    elif last_synced is not None:
-        # A study updated again on the day it was fetched keeps its date: recheck those.
-        recheck_from = last_synced.date() - timedelta(days=overlap_days)
+        recheck_from = date.min  # everything listed was updated since the cursor
     params = build_search_params(criteria, updated_since=updated_since)
     params["countTotal"] = "true"
+    members_params = build_search_params(criteria) | {"countTotal": "true"}
     log.debug(
         "sync started watchlist=%s run=%d mode=%s since=%s criteria_changed=%s",
         slug,
@@ -695,7 +737,40 @@ def _begin(
         synced_timestamp=synced_timestamp,
         members=members,
         recheck_from=recheck_from,
+        listed_at=listed_at,
+        members_params=members_params,
+        members_recheck_from=members_recheck_from,
     )
+
+
+def lists_members(*, members: int, listed_at: datetime | None, now: datetime) -> bool:
+    """Whether an incremental sync whose ``dataTimestamp`` moved lists the whole membership.
+
+    A light listing takes ``ceil(members / 1000)`` requests and the incremental search
+    (or listing of what was updated) at least one, so up to 1,000 members the listing
+    replaces it at no extra request. A larger watchlist lists when its last listing is
+    :data:`MEMBERS_LISTED_EVERY` old: departures and the drop alert come from these
+    listings, within a day.
+    """
+    if math.ceil(members / LISTING_PAGE_SIZE) <= 1:
+        return True
+    return listed_at is None or now - listed_at >= MEMBERS_LISTED_EVERY
+
+
+def _incremental_way(ctx: _Context, plan: _Plan) -> tuple[bool, bool]:
+    """How an incremental sync whose ``dataTimestamp`` moved asks: (lists the whole
+    membership, pages full records directly).
+
+    A lone sync would page the updated full records directly (one page): when the
+    whole membership fits one page of full records, that page lists it for the same
+    requests, and holds every record that moved (nothing to fetch by ID). In a batch,
+    the light listing (``fields=``, 1,000 a page) replaces the batch's light listing
+    of what was updated; what moved is fetched once for the batch.
+    """
+    if ctx.single and math.ceil(plan.members / ctx.page_size) <= 1:
+        return True, True
+    listing = lists_members(members=plan.members, listed_at=plan.listed_at, now=ctx.now())
+    return listing, ctx.single and not listing
 
 
 def _fetch_listed(ctx: _Context, run: _Run) -> date | None:
@@ -735,6 +810,7 @@ def _fetch_pages(ctx: _Context, run: _Run, params: dict[str, Any]) -> date | Non
             counts = _store_page(ctx, run, page)
             result.add(counts)
             ctx.batch.fetched.update(counts.stored)
+            ctx.batch.returned.update(counts.stored)
             if counts.skipped:
                 _log_skipped(result.slug, run.plan.run_id, counts.skipped, counts.skip_reason)
             if counts.max_last_update and (max_seen is None or counts.max_last_update > max_seen):
@@ -762,7 +838,7 @@ def _log_skipped(slug: str, run_id: int, count: int, reason: str | None) -> None
 def _log_finished(result: SyncResult) -> None:
     log.info(
         "sync finished watchlist=%s run=%d mode=%s pages=%d requests=%d seen=%d fetched=%d "
-        "new=%d updated=%d unchanged=%d left=%d skipped=%d seconds=%.2f",
+        "new=%d updated=%d unchanged=%d left=%d skipped=%d drifted=%d seconds=%.2f",
         result.slug,
         result.run_id,
         result.mode,
@@ -775,6 +851,7 @@ def _log_finished(result: SyncResult) -> None:
         result.unchanged,
         result.left,
         result.skipped,
+        result.drifted,
         result.seconds,
     )
 
@@ -827,6 +904,7 @@ class _PageCounts:
     max_last_update: date | None = None
     skipped: int = 0
     skip_reason: str | None = None
+    drifted: int = 0
     stored: set[str] = field(default_factory=set)
 
 
@@ -850,6 +928,7 @@ def _store_page(ctx: _Context, run: _Run, page: Page) -> _PageCounts:
             counts.updated += stored.updated
             counts.unchanged += stored.unchanged
             counts.changes += stored.changes
+            counts.drifted += stored.drifted
             counts.stored.update(nct_id_of(r) for r in records)
             if stored.max_last_update and (
                 counts.max_last_update is None or stored.max_last_update > counts.max_last_update
@@ -877,7 +956,7 @@ def _settle_departures(ctx: _Context, run: _Run) -> tuple[int, int]:
 
     The registry is asked for them by NCT ID: those it still returns left the
     watchlist (their latest record is stored as usual); the others were removed.
-    Returns (left, removed).
+    Those it sent earlier in the batch are not asked for again. Returns (left, removed).
     """
     plan, result, now = run.plan, run.result, ctx.now
     watchlist_id, run_id = plan.watchlist_id, plan.run_id
@@ -886,15 +965,15 @@ def _settle_departures(ctx: _Context, run: _Run) -> tuple[int, int]:
     if not gone:
         return 0, 0
     by_nct = {nct: sid for sid, nct in gone.items()}
-    still_listed: set[str] = set()
-    ids = sorted(by_nct)
+    still_listed = set(by_nct) & ctx.batch.returned
+    ids = sorted(set(by_nct) - still_listed)
     for start in range(0, len(ids), IDS_PER_REQUEST):
         params = build_ids_params(ids[start : start + IDS_PER_REQUEST])
         for page in ctx.client.iter_pages(params, page_size=MAX_PAGE_SIZE):
             with session_scope(ctx.factory) as session:
                 for batch in _batches(page.studies):
                     records, problems = _usable(batch, f"departure check page {page.number}")
-                    store_records(
+                    stored = store_records(
                         session,
                         records,
                         watchlist_id=watchlist_id,
@@ -902,6 +981,7 @@ def _settle_departures(ctx: _Context, run: _Run) -> tuple[int, int]:
                         now=now(),
                         touch_membership=False,
                     )
+                    result.drifted += stored.drifted
                     run_store.add_skipped(session, run_id, problems)
                     if problems:
                         result.skip(len(problems), problems[0])

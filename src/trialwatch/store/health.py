@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -112,13 +112,20 @@ def succeeded_runs(
     finished_by: datetime | None = None,
     started_since: datetime | None = None,
     limit: int | None = None,
+    listing: bool = False,
 ) -> list[SyncRun]:
-    """The watchlist's succeeded runs, newest first, optionally of one mode and in a span."""
+    """The watchlist's succeeded runs, newest first, optionally of one mode and in a span.
+
+    ``listing``: only the runs that listed the whole membership (full runs, and those
+    with ``listed`` set).
+    """
     query = select(SyncRun).where(
         SyncRun.watchlist_id == watchlist_id, SyncRun.status == "succeeded"
     )
     if mode is not None:
         query = query.where(SyncRun.mode == mode)
+    if listing:
+        query = query.where(or_(SyncRun.mode == "full", SyncRun.listed.is_not(None)))
     if finished_by is not None:
         query = query.where(SyncRun.finished_at <= finished_by)
     if started_since is not None:

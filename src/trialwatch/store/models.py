@@ -140,6 +140,9 @@ class SyncRun(Base):
     # and what drifted: ["protocolSection.statusModule.overallStatus: list, expected string"].
     drifted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     drift: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Members the run's listing of the whole membership found (full runs, and incremental
+    # ones that listed); NULL when it listed none. The drop alert compares these.
+    listed: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_sync_run_watchlist_started", "watchlist_id", "started_at"),)

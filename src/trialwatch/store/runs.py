@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from trialwatch.store.models import SyncRun
+from trialwatch.store.models import SyncRun, Watchlist
 
 
 def start_run(
@@ -94,13 +94,19 @@ def finish_run(
     left: int,
     cursor_after: date | None,
     requests: int,
+    listed: int | None = None,
 ) -> None:
+    """Close a run as succeeded; ``listed``: the members its listing of the whole
+    membership found (the watchlist's ``members_listed_at`` becomes ``now``)."""
     run = session.get_one(SyncRun, run_id)
     run.status = "succeeded"
     run.finished_at = now
     run.left = left
     run.cursor_after = cursor_after
     run.requests = requests
+    if listed is not None:
+        run.listed = listed
+        session.get_one(Watchlist, run.watchlist_id).members_listed_at = now
 
 
 def fail_run(session: Session, run_id: int, *, now: datetime, error: str, requests: int) -> None:
@@ -157,8 +163,11 @@ def run_counts(run: SyncRun) -> Mapping[str, Any]:
         "updated": run.updated,
         "unchanged": run.unchanged,
         "left": run.left,
+        "listed": run.listed,
         "skipped": run.skipped,
         "skip_reason": run.skip_reason,
+        "drifted": run.drifted,
+        "drift": list(run.drift or ()),
         "data_timestamp": run.data_timestamp,
         "cursor_before": run.cursor_before.isoformat() if run.cursor_before else None,
         "cursor_after": run.cursor_after.isoformat() if run.cursor_after else None,
@@ -197,3 +206,17 @@ def latest_runs(session: Session) -> dict[int, SyncRun]:
         run.watchlist_id: run
         for run in session.scalars(select(SyncRun).where(SyncRun.id.in_(newest)))
     }
+
+
+MAX_DRIFT = 50  # drifted field names kept per run (each cut to 200 characters)
+
+
+def add_drift(session: Session, run_id: int, records: int, names: Iterable[str]) -> None:
+    """Count records whose fields had another JSON type than the spec's, and add what
+    drifted (``"<path>: <type>, expected <type>"``) to the run's sorted list."""
+    run = session.get_one(SyncRun, run_id)
+    run.drifted += records
+    found = {name[:200] for name in names}
+    known = set(run.drift or ())
+    if not found <= known:
+        run.drift = sorted(known | found)[:MAX_DRIFT]

@@ -9,7 +9,8 @@ Create Date: 2026-12-08
   lease is gone) releases it. ``digest.uncertain``: attempts whose data was sent but
   never acknowledged.
 - ``sync_run.drifted`` / ``sync_run.drift``: records whose fields changed JSON type.
-- ``watchlist.members_listed_at``: when a sync last listed the whole membership.
+- ``watchlist.members_listed_at``: when a sync last listed the whole membership;
+  ``sync_run.listed``: how many members a run's listing found (NULL: it listed none).
 - ``confirmation_request``: each subscribe request as its confirmation mail said it.
 - ``rate_limit``: fixed-window counters shared by every web process.
 - ``web_session``: admin sessions and their revocation, shared by every web process.
@@ -41,6 +42,7 @@ def upgrade() -> None:
     op.add_column(
         "watchlist", sa.Column("members_listed_at", sa.DateTime(timezone=True), nullable=True)
     )
+    op.add_column("sync_run", sa.Column("listed", sa.Integer(), nullable=True))
     op.create_table(
         "confirmation_request",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -94,6 +96,7 @@ def downgrade() -> None:
     with op.batch_alter_table("watchlist") as batch:
         batch.drop_column("members_listed_at")
     with op.batch_alter_table("sync_run") as batch:
+        batch.drop_column("listed")
         batch.drop_column("drift")
         batch.drop_column("drifted")
     with op.batch_alter_table("digest") as batch:
