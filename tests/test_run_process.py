@@ -222,6 +222,30 @@ def test_downtime_is_caught_up_once(
     assert _count(engine, status_changes) == 2
 
 
+def test_a_stop_while_a_message_awaits_its_acknowledgement_sends_it_once(
+    engine: Engine, env: dict[str, str], fake: FakeCtgov, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """SIGTERM while the server holds a digest's 250: the message is recorded as sent
+    before the process stops, so the next run does not send it again."""
+    smtp.acknowledge_slowly(1.5, times=1)
+    runner = Runner(env, tmp_path, "first")
+    try:
+        _wait(lambda: len(smtp.messages) >= 1, 30, "the digest's data at the server")
+        assert runner.stop() == 0, runner.output()  # while the server holds its reply
+    finally:
+        if runner.process.poll() is None:
+            runner.kill()
+    runner = Runner(env, tmp_path, "second")
+    try:
+        _wait(lambda: "cycle finished" in runner.output(), 30, "the second run's cycle")
+        time.sleep(QUIET)
+        assert len(smtp.messages) == 1, runner.output()
+        assert runner.stop() == 0, runner.output()
+    finally:
+        if runner.process.poll() is None:
+            runner.kill()
+
+
 def test_two_runners_one_leader_and_a_standby_takes_over_after_kill_9(
     engine: Engine, env: dict[str, str], fake: FakeCtgov, smtp: SmtpServer, tmp_path: Path
 ) -> None:

@@ -52,6 +52,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from trialwatch.clock import utcnow
 from trialwatch.config import Settings
 from trialwatch.errors import LostLeadership, SyncInProgress, TrialwatchError, first_line
+from trialwatch.jobs import delivery
 from trialwatch.jobs.cycle import CycleResult, database_error_line, run_cycle
 from trialwatch.jobs.runner import Jobs
 from trialwatch.services import watchlist_files
@@ -319,7 +320,9 @@ class Service:
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: stopping", signal.Signals(signum).name)
         self._stopping.set()
-        if self._in_cycle:
+        # A message between its data and its recorded outcome is finished first: the pass
+        # stops at its next look at keep_going (the cycle then stops at its next step).
+        if self._in_cycle and not delivery.message_in_flight():
             raise KeyboardInterrupt
 
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:

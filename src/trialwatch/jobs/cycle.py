@@ -233,7 +233,13 @@ def _deliver(
     budget: float | None,
     still_leader: Callable[[], bool],
 ) -> None:
-    sent = jobs.deliver(owner=owner, budget=budget, keep_going=still_leader)
+    def keep_going() -> bool:
+        try:
+            return still_leader()
+        except KeyboardInterrupt:  # a stop: end the pass between messages, then the cycle
+            return False
+
+    sent = jobs.deliver(owner=owner, budget=budget, keep_going=keep_going)
     result.sent = sent.sent
     if sent.error:
         raise TrialwatchError(f"delivery stopped, messages stay queued: {sent.error}")

@@ -52,7 +52,8 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -194,6 +195,30 @@ def send_digests_once(
         result.seconds,
     )
     return result
+
+
+_IN_FLIGHT = [0]
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _in_flight() -> Iterator[None]:
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT[0] += 1
+    try:
+        yield
+    finally:
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT[0] -= 1
+
+
+def message_in_flight() -> bool:
+    """Whether a pass of this process is between a message's data and its recorded outcome.
+
+    A stop signal then waits for the pass's next look at ``keep_going()``: interrupting
+    it would leave a delivered message unrecorded, to be sent again by the next run.
+    """
+    return _IN_FLIGHT[0] > 0
 
 
 _UNRECORDED: defaultdict[str, set[int]] = defaultdict(set)
@@ -362,27 +387,30 @@ def _deliver(pass_: _Pass, transport: MailTransport, envelope_from: str, batch_s
                     # Budget spent or lease lost: the rest of the batch goes back, untried.
                     pass_.put_back(batch[index:])
                     return
-                try:
-                    # send() connects when needed: connecting and the first message share
-                    # one transaction deadline.
-                    opened = True
-                    transport.send(
-                        row.message.encode("utf-8", errors="surrogateescape"),
-                        sender=envelope_from,
-                        recipient=row.recipient,
-                    )
-                except (ConnectionFailure, SenderRefused) as exc:
-                    _stop(pass_, batch[index:], exc)
-                    return
-                except DeliveryUncertain as exc:
-                    pass_.uncertain(row, exc)
-                except DeliveryError as exc:
-                    if exc.permanent:
-                        pass_.refused(row, exc)
+                # From the data to its recorded outcome a stop signal waits (see
+                # message_in_flight): a message the server took is recorded before a stop.
+                with _in_flight():
+                    try:
+                        # send() connects when needed: connecting and the first message share
+                        # one transaction deadline.
+                        opened = True
+                        transport.send(
+                            row.message.encode("utf-8", errors="surrogateescape"),
+                            sender=envelope_from,
+                            recipient=row.recipient,
+                        )
+                    except (ConnectionFailure, SenderRefused) as exc:
+                        _stop(pass_, batch[index:], exc)
+                        return
+                    except DeliveryUncertain as exc:
+                        pass_.uncertain(row, exc)
+                    except DeliveryError as exc:
+                        if exc.permanent:
+                            pass_.refused(row, exc)
+                        else:
+                            pass_.temporary(row, exc)
                     else:
-                        pass_.temporary(row, exc)
-                else:
-                    pass_.sent(row)
+                        pass_.sent(row)
     finally:
         if opened:
             transport.close()
