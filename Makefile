@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 
 ## make test: install dev dependencies, lint, type-check and run the whole suite
 test: $(VENV)/.dev-installed lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 4
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
