@@ -39,27 +39,7 @@ def _invalid(ctx: WebContext, request: Request) -> HTMLResponse:
 
 @router.get("/manage/{token}", response_class=HTMLResponse)
 def manage_form(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
-    try:
-        with ctx.session() as session:
-            subscriber = subscriptions.find_by_token(session, ctx.jobs.mail.secret, token)
-            if subscriber is None:
-                return ctx.page(request, "error.html", status_code=404, message=GONE)
-            prefs = subscriptions.current_preferences(session, subscriber)
-            email, status = subscriber.email, subscriber.status
-    except InvalidToken:
-        return _invalid(ctx, request)
-    return ctx.page(
-        request,
-        "manage.html",
-        token=token,
-        email=email,
-        status=status,
-        prefs=prefs,
-        saved=False,
-        reactivated=False,
-        error=None,
-        **form_context(ctx),
-    )
+    return _show(token, request, ctx, reactivate=False)
 
 
 @router.post("/manage/{token}", response_class=HTMLResponse)
@@ -109,13 +89,21 @@ def _manage(
 @router.post("/manage/{token}/reactivate", response_class=HTMLResponse)
 def reactivate(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
     """A bounced subscriber asks for their emails again."""
+    return _show(token, request, ctx, reactivate=True)
+
+
+def _show(token: str, request: Request, ctx: WebContext, *, reactivate: bool) -> HTMLResponse:
+    """The manage page of the subscriber ``token`` names (reactivated first if asked)."""
+    reactivated = False
     try:
         with ctx.session() as session:
             subscriber = subscriptions.find_by_token(session, ctx.jobs.mail.secret, token)
             if subscriber is None:
                 return ctx.page(request, "error.html", status_code=404, message=GONE)
-            reactivated = subscriber_store.reactivate(session, subscriber.id, ctx.jobs.clock())
-            session.refresh(subscriber)
+            if reactivate:
+                now = ctx.jobs.clock()
+                reactivated = subscriber_store.reactivate(session, subscriber.id, now)
+                session.refresh(subscriber)
             prefs = subscriptions.current_preferences(session, subscriber)
             email, status = subscriber.email, subscriber.status
     except InvalidToken:
