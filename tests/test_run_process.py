@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import signal
 import subprocess
 import sys
@@ -15,14 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from tests.support.cli import ROOT, run_cli
+from tests.support.cli import run_cli
 from tests.support.fakeapi import FakeCtgov
+from tests.support.processes import process_env
 from tests.support.smtpserver import SmtpServer
 from trialwatch.store.models import Change, Lease, Study, SyncRun
 
 pytestmark = pytest.mark.slow
 
-SECRET = "a-test-secret-key-that-is-long-enough-0123456789"
 LEASE_SECONDS = 3
 QUIET = 1.6  # seconds of watching for a duplicate: more than one poll (1 s)
 
@@ -43,22 +42,7 @@ def env(
     capsys: pytest.CaptureFixture[str],
 ) -> dict[str, str]:
     """The environment of every process: fake API, loopback SMTP, one-second polling."""
-    values = {k: v for k, v in os.environ.items() if not k.startswith("TRIALWATCH_")}
-    values.update(
-        {
-            "TRIALWATCH_CONFIG": str(ROOT / "config" / "trialwatch.toml"),
-            "TRIALWATCH_DATABASE_URL": database_url,
-            "TRIALWATCH_API_URL": fake.base_url,
-            "TRIALWATCH_REQUESTS_PER_MINUTE": "0",
-            "TRIALWATCH_SMTP_URL": smtp.url,
-            "TRIALWATCH_SECRET_KEY": SECRET,
-            "TRIALWATCH_STATE_DIR": str(tmp_path),
-            "TRIALWATCH_POLL_EVERY": "1s",
-            "TRIALWATCH_LEASE_SECONDS": str(LEASE_SECONDS),
-            "TRIALWATCH_LOG_FORMAT": "text",
-            "TRIALWATCH_LOG_LEVEL": "INFO",
-        }
-    )
+    values = process_env(database_url, fake, smtp, tmp_path)
     # The set-up runs in this process (a second each saved); the runners under test
     # are real processes.
     for key, value in values.items():
