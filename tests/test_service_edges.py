@@ -379,3 +379,39 @@ def test_a_replica_16_minutes_ahead_neither_leads_nor_duplicates(
         leader.kill()
         if replica is not None:
             replica.kill()
+
+
+def test_a_tarpitting_mail_server_delays_no_sync(
+    database_url: str,
+    engine: Engine,
+    fake: FakeCtgov,
+    smtp: SmtpServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server that drips one byte a second from the start: each SMTP transaction ends at
+    its deadline, and a publication is synced within seconds, the leader still leading."""
+    env = process_env(
+        database_url,
+        fake,
+        smtp,
+        tmp_path,
+        TRIALWATCH_SMTP_URL=f"{smtp.url}?timeout=5&deadline=2",
+    )
+    _setup(monkeypatch, capsys, env, tmp_path, "ana@example.org", "bob@example.org")
+    smtp.tarpit(1.0)
+    runner = Process(env, tmp_path, "runner")
+    try:
+        wait_until(lambda: _succeeded_runs(engine) >= 1, 30, "the first sync")
+        wait_until(lambda: "within the deadline" in runner.output(), 15, "a cut-off pass")
+        runs = _succeeded_runs(engine)
+        published = time.monotonic()
+        _publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
+        wait_until(lambda: _succeeded_runs(engine) > runs, 10, "the sync of the publication")
+        assert time.monotonic() - published < 10
+        assert runner.alive, runner.output()
+        assert smtp.messages == []
+        assert runner.stop() == 0, runner.output()
+    finally:
+        runner.kill()
