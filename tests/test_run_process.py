@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from tests.support.cli import run_cli
 from tests.support.fakeapi import FakeCtgov
-from tests.support.processes import process_env
+from tests.support.processes import process_env, publish
 from tests.support.smtpserver import SmtpServer
 from trialwatch.store.models import Change, Lease, Study, SyncRun
 
@@ -109,18 +108,6 @@ def _succeeded_runs(engine: Engine) -> int:
     )
 
 
-def _publish(fake: FakeCtgov, nct_id: str, status: str, stamp: str) -> None:
-    """The registry's daily refresh: a record changes, and so does dataTimestamp."""
-    record = copy.deepcopy(fake.get(nct_id))
-    record["protocolSection"]["statusModule"]["overallStatus"] = status
-    record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
-        "date": stamp[:10],
-        "type": "ACTUAL",
-    }
-    fake.put(record)
-    fake.data_timestamp = stamp
-
-
 def _no_run_left_running(engine: Engine) -> None:
     running = select(func.count()).select_from(SyncRun).where(SyncRun.status == "running")
     assert _count(engine, running) == 0
@@ -138,7 +125,7 @@ def test_run_follows_the_registry_mails_once_and_stops_cleanly(
         time.sleep(QUIET)  # more polls: the timestamp did not move, nothing is synced or sent
         assert _succeeded_runs(engine) == 1
         assert len(smtp.messages) == first
-        _publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
+        publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
         _wait(lambda: len(smtp.messages) == first + 1, 20, "the digest of the change")
         time.sleep(QUIET)
         assert len(smtp.messages) == first + 1
@@ -183,8 +170,8 @@ def test_downtime_is_caught_up_once(
         if runner.process.poll() is None:
             runner.kill()
     before = len(smtp.messages)
-    _publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
-    _publish(fake, "NCT06537999", "TERMINATED", "2026-11-30T09:00:00")
+    publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
+    publish(fake, "NCT06537999", "TERMINATED", "2026-11-30T09:00:00")
     runner = Runner(env, tmp_path, "second")
     try:
         _wait(lambda: len(smtp.messages) > before, 30, "the catch-up digest")
@@ -242,7 +229,7 @@ def test_two_runners_one_leader_and_a_standby_takes_over_after_kill_9(
         time.sleep(QUIET)
         runs_before = _succeeded_runs(engine)
         fake.reset_requests()
-        _publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
+        publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
         _wait(lambda: _succeeded_runs(engine) > runs_before, 20, "a sync of the bump")
         time.sleep(QUIET)  # both poll meanwhile
         assert _succeeded_runs(engine) == runs_before + 1
@@ -255,7 +242,7 @@ def test_two_runners_one_leader_and_a_standby_takes_over_after_kill_9(
         standby = next(r for r in runners if r is not leader)
         leader.kill()  # SIGKILL: no chance to release anything
         killed_at = time.monotonic()
-        _publish(fake, "NCT06537999", "TERMINATED", "2026-12-01T09:00:00")
+        publish(fake, "NCT06537999", "TERMINATED", "2026-12-01T09:00:00")
         _wait(lambda: _succeeded_runs(engine) > runs_before + 1, 20, "the standby's sync")
         assert time.monotonic() - killed_at < LEASE_SECONDS + 5
         assert standby.stop() == 0, standby.output()

@@ -4,7 +4,6 @@ clock is ahead does not lead beside a live leader."""
 
 from __future__ import annotations
 
-import copy
 import signal
 import threading
 import time
@@ -18,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.support.cli import ROOT, run_cli
 from tests.support.fakeapi import FakeCtgov
-from tests.support.processes import Process, count, free_port, process_env, wait_until
+from tests.support.processes import Process, count, free_port, process_env, publish, wait_until
 from tests.support.smtpserver import SmtpServer
 from tests.web.helpers_subscribe import post_subscribe
 from trialwatch import subscriptions
@@ -322,17 +321,6 @@ def test_run_survives_a_terminated_connection_while_a_message_is_acknowledged(
         runner.kill()
 
 
-def _publish(fake: FakeCtgov, nct_id: str, status: str, stamp: str) -> None:
-    record = copy.deepcopy(fake.get(nct_id))
-    record["protocolSection"]["statusModule"]["overallStatus"] = status
-    record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
-        "date": stamp[:10],
-        "type": "ACTUAL",
-    }
-    fake.put(record)
-    fake.data_timestamp = stamp
-
-
 def test_a_replica_16_minutes_ahead_neither_leads_nor_duplicates(
     database_url: str,
     engine: Engine,
@@ -363,7 +351,7 @@ def test_a_replica_16_minutes_ahead_neither_leads_nor_duplicates(
             with engine.connect() as conn:
                 owners.add(conn.execute(select(Lease.owner)).scalar())
             time.sleep(0.1)
-        _publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
+        publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
         _queue_confirmation(env, "bob@example.org")
         wait_until(lambda: len(smtp.messages) >= 3, 20, "the digest and the confirmation")
         deadline = time.monotonic() + 4
@@ -407,7 +395,7 @@ def test_a_tarpitting_mail_server_delays_no_sync(
         wait_until(lambda: "within the deadline" in runner.output(), 15, "a cut-off pass")
         runs = _succeeded_runs(engine)
         published = time.monotonic()
-        _publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
+        publish(fake, "NCT05225675", "COMPLETED", "2026-11-30T09:00:00")
         wait_until(lambda: _succeeded_runs(engine) > runs, 10, "the sync of the publication")
         assert time.monotonic() - published < 10
         assert runner.alive, runner.output()

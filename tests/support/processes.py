@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import signal
 import socket
@@ -44,6 +45,18 @@ def process_env(
     )
     values.update(extra)
     return values
+
+
+def publish(fake: FakeCtgov, nct_id: str, status: str, stamp: str) -> None:
+    """The registry's daily refresh: a record changes, and so does dataTimestamp."""
+    record = copy.deepcopy(fake.get(nct_id))
+    record["protocolSection"]["statusModule"]["overallStatus"] = status
+    record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
+        "date": stamp[:10],
+        "type": "ACTUAL",
+    }
+    fake.put(record)
+    fake.data_timestamp = stamp
 
 
 class Process:
