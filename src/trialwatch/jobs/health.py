@@ -152,16 +152,7 @@ def check_health(
         bounces = health_mail.bounces(session, now - failed_window)
         conditions.append(_outbox_condition(failed, failed_threshold, failed_window, bounces))
         refused, refused_detail = health_mail.refused(session)
-        conditions.append(
-            Condition(
-                key=health_mail.REFUSED_KEY,
-                kind=health_mail.REFUSED_KEY,
-                watchlist_id=None,
-                holds=refused,
-                title=_title(health_mail.REFUSED_KEY),
-                detail=refused_detail,
-            )
-        )
+        conditions.append(_installation_wide(health_mail.REFUSED_KEY, refused, refused_detail))
     conditions.append(_clock_condition(clock_notes))
     evaluated = {c.key for c in conditions}
     conditions.extend(
@@ -470,14 +461,7 @@ def _drift_condition(session: Session, watchlists: Sequence[Watchlist]) -> Condi
         )
     else:
         detail = "The records fetched since the last full syncs have the spec's field types."
-    return Condition(
-        key="drift",
-        kind="drift",
-        watchlist_id=None,
-        holds=bool(found),
-        title=_title("drift"),
-        detail=detail,
-    )
+    return _installation_wide("drift", bool(found), detail)
 
 
 def _outbox_condition(failed: int, threshold: int, window: timedelta, bounces: str) -> Condition:
@@ -509,13 +493,13 @@ def _clock_condition(notes: Sequence[str]) -> Condition:
         )
     else:
         detail = "No timestamp is in the future any more."
+    return _installation_wide("clock", bool(notes), detail)
+
+
+def _installation_wide(key: str, holds: bool, detail: str) -> Condition:
+    """A condition of the whole installation, not of one watchlist: its key is its kind."""
     return Condition(
-        key="clock",
-        kind="clock",
-        watchlist_id=None,
-        holds=bool(notes),
-        title=_title("clock"),
-        detail=detail,
+        key=key, kind=key, watchlist_id=None, holds=holds, title=_title(key), detail=detail
     )
 
 
