@@ -49,6 +49,7 @@ def _store(
     with session_scope(make_sessionmaker(engine)) as session:
         study = Study(
             nct_id=ident["nctId"],
+            registry_id=ident["nctId"],
             current_version=1,
             current_hash="0" * 64,
             brief_title=ident["briefTitle"],

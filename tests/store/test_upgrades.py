@@ -51,6 +51,8 @@ ROWS: dict[str, dict[str, Any]] = {
     "study": {
         "id": 11,
         "nct_id": "NCT05225675",
+        "registry": "ctgov",
+        "registry_id": "NCT05225675",
         "current_version": 1,
         "current_hash": "h1",
         "brief_title": "ARGX-117 in MMN",
@@ -231,6 +233,25 @@ def test_an_upgrade_to_head_keeps_every_row(old_engine: Engine) -> None:
     upgrade(old_engine)
     assert current_revision(old_engine) == REVISIONS[-1]
     _check_kept(old_engine, written)
+
+
+@pytest.mark.parametrize("old_engine", ["0010"], indirect=True)
+def test_0011_names_every_study_by_registry_and_keeps_its_versions(old_engine: Engine) -> None:
+    """0011: each stored study becomes (ctgov, its NCT ID); versions, changes, subscribers keep
+    their rows and get the defaults (source sync, not historical, locale en)."""
+    _fill(old_engine)
+    upgrade(old_engine, "0011")
+    with old_engine.connect() as conn:
+        study = conn.execute(text("SELECT registry, registry_id, nct_id FROM study")).one()
+        version = conn.execute(text("SELECT source, registry_version FROM study_version")).one()
+        change = conn.execute(text("SELECT message, params, historical FROM change")).one()
+        locale = conn.scalar(text("SELECT locale FROM subscriber"))
+        registries = conn.scalar(text("SELECT registries FROM watchlist"))
+    assert tuple(study) == ("ctgov", "NCT05225675", "NCT05225675")
+    assert tuple(version) == ("sync", None)
+    assert (change.message, change.params, bool(change.historical)) == (None, None, False)
+    assert locale == "en"
+    assert json.loads(registries) if isinstance(registries, str) else registries == ["ctgov"]
 
 
 def _old_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, source: Path) -> Engine:

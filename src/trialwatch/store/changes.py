@@ -154,7 +154,7 @@ def list_changes(
     query = (
         select(
             Change,
-            Study.nct_id,
+            Study.registry_id.label("nct_id"),
             Study.acronym,
             Study.brief_title,
             StudyVersion.version,
@@ -217,7 +217,7 @@ def change_feed(session: Session, watchlist_id: int, after: int, upto: int) -> l
 
 _FEED_COLUMNS = (
     Change.id,
-    Study.nct_id,
+    Study.registry_id.label("nct_id"),
     Change.kind,
     Change.summary,
     Change.significance,

@@ -73,7 +73,7 @@ def iter_studies(
         )
         if not include_left:
             query = query.where(WatchlistStudy.left_at.is_(None))
-    query = query.order_by(Study.nct_id).execution_options(yield_per=BATCH)
+    query = query.order_by(Study.registry_id).execution_options(yield_per=BATCH)
     for text, version, content_hash, fetched_at, data_timestamp, members in session.execute(query):
         yield StoredStudy(
             record=orjson.loads(text),
@@ -120,7 +120,7 @@ def iter_changes(
     query = (
         select(
             Change.detected_at,
-            Study.nct_id,
+            Study.registry_id.label("nct_id"),
             Study.acronym,
             Study.brief_title.label("title"),
             Watchlist.slug.label("watchlist"),

@@ -26,6 +26,9 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import (
+    false as sa_false,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -86,6 +89,10 @@ class Watchlist(Base):
     data_timestamp: Mapped[str | None] = mapped_column(String(40))
     # When a sync last listed the whole membership (departures come from such listings).
     members_listed_at: Mapped[datetime | None]
+    # The registries this watchlist searches, by name (see trialwatch.registries).
+    registries: Mapped[list[str]] = mapped_column(
+        JSON, default=lambda: ["ctgov"], server_default='["ctgov"]'
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -94,7 +101,13 @@ class Study(Base):
     __tablename__ = "study"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    nct_id: Mapped[str] = mapped_column(String(11), unique=True)
+    # A study is named by its registry and the registry's ID for it.
+    registry_name: Mapped[str] = mapped_column(
+        "registry", String(20), default="ctgov", server_default="ctgov"
+    )
+    registry_id: Mapped[str] = mapped_column(String(64))
+    # The NCT ID of a ClinicalTrials.gov study (readable for one release; prefer registry_id).
+    nct_id: Mapped[str | None] = mapped_column(String(11), unique=True)
     current_version: Mapped[int] = mapped_column(Integer)
     current_hash: Mapped[str] = mapped_column(String(64))
     brief_title: Mapped[str] = mapped_column(Text, default="")
@@ -110,12 +123,17 @@ class Study(Base):
     first_seen_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
+    __table_args__ = (UniqueConstraint("registry", "registry_id"),)
+
 
 class SyncRun(Base):
     __tablename__ = "sync_run"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlist.id", ondelete="CASCADE"))
+    registry_name: Mapped[str] = mapped_column(
+        "registry", String(20), default="ctgov", server_default="ctgov"
+    )
     mode: Mapped[str] = mapped_column(String(20))  # full | incremental
     status: Mapped[str] = mapped_column(String(20))  # running | succeeded | failed
     started_at: Mapped[datetime]
@@ -156,7 +174,12 @@ class StudyVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(64))
     record: Mapped[str] = mapped_column(Text)
+    # The version's posted date (lastUpdatePostDate for ClinicalTrials.gov).
     last_update_posted: Mapped[str | None] = mapped_column(String(10))
+    # "sync" (seen current by a sync) or "history" (a past version from the registry).
+    source: Mapped[str] = mapped_column(String(10), default="sync", server_default="sync")
+    # The registry's own number for this version, where it has one.
+    registry_version: Mapped[str | None] = mapped_column(String(40))
     fetched_at: Mapped[datetime]
     sync_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("sync_run.id", ondelete="SET NULL"), index=True
@@ -204,8 +227,14 @@ class Change(Base):
     old: Mapped[Any | None] = mapped_column(JSON)
     new: Mapped[Any | None] = mapped_column(JSON)
     summary: Mapped[str] = mapped_column(Text)
+    # What the change says as a message key and its parameters (trialwatch.words);
+    # NULL on rows written before 0011, whose English summary stands.
+    message: Mapped[str | None] = mapped_column(String(60))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     significance: Mapped[str] = mapped_column(String(10))
     countries: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Found between past versions (history): shown, never mailed.
+    historical: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     detected_at: Mapped[datetime]
 
     __table_args__ = (
@@ -226,6 +255,7 @@ class Subscriber(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20))  # pending | active | unsubscribed | bounced
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     created_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
     # When the last confirmation email was queued (rate limit; dates the link).

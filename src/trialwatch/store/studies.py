@@ -161,7 +161,9 @@ def _insert_new_studies(
     inserted = dict(
         iter(
             session.execute(
-                insert_or_skip(session, Study, "nct_id").returning(study.c.nct_id, study.c.id),
+                insert_or_skip(session, Study, "registry", "registry_id").returning(
+                    study.c.registry_id, study.c.id
+                ),
                 [
                     {
                         **_study_columns(p),
@@ -247,8 +249,8 @@ def _current_rows(session: Session, nct_ids: list[str]) -> dict[str, _Current]:
     return {
         nct: _Current(sid, digest, version)
         for sid, nct, digest, version in session.execute(
-            select(Study.id, Study.nct_id, Study.current_hash, Study.current_version).where(
-                Study.nct_id.in_(nct_ids)
+            select(Study.id, Study.registry_id, Study.current_hash, Study.current_version).where(
+                Study.registry_id.in_(nct_ids)
             )
         ).tuples()
     }
@@ -256,6 +258,8 @@ def _current_rows(session: Session, nct_ids: list[str]) -> dict[str, _Current]:
 
 def _study_columns(p: StudyRow) -> dict[str, Any]:
     return {
+        "registry": "ctgov",
+        "registry_id": p.nct_id,
         "nct_id": p.nct_id,
         "current_hash": p.content_hash,
         "brief_title": p.brief_title,
@@ -321,14 +325,14 @@ def touch_membership(
 def members_not_seen(session: Session, watchlist_id: int, run_id: int) -> list[tuple[int, str]]:
     """Current members not matched by run ``run_id``: (study id, NCT ID)."""
     rows = session.execute(
-        select(Study.id, Study.nct_id)
+        select(Study.id, Study.registry_id)
         .join(WatchlistStudy, WatchlistStudy.study_id == Study.id)
         .where(
             WatchlistStudy.watchlist_id == watchlist_id,
             WatchlistStudy.left_at.is_(None),
             (WatchlistStudy.last_run_id != run_id) | WatchlistStudy.last_run_id.is_(None),
         )
-        .order_by(Study.nct_id)
+        .order_by(Study.registry_id)
     )
     return [(sid, nct) for sid, nct in rows]
 
@@ -352,8 +356,8 @@ def known_studies(session: Session, nct_ids: Sequence[str]) -> dict[str, tuple[i
     ids = list(nct_ids)
     for start in range(0, len(ids), _IN_BATCH):
         rows = session.execute(
-            select(Study.nct_id, Study.id, Study.last_update_posted).where(
-                Study.nct_id.in_(ids[start : start + _IN_BATCH])
+            select(Study.registry_id, Study.id, Study.last_update_posted).where(
+                Study.registry_id.in_(ids[start : start + _IN_BATCH])
             )
         ).tuples()
         found.update((nct, (sid, posted)) for nct, sid, posted in rows)
@@ -369,7 +373,7 @@ _IN_BATCH = 500  # values per IN (...) list
 
 
 def get_study(session: Session, nct_id: str) -> Study:
-    row = session.scalar(select(Study).where(Study.nct_id == nct_id.upper()))
+    row = session.scalar(select(Study).where(Study.registry_id == nct_id.upper()))
     if row is None:
         raise NotFoundError(f"no stored study {nct_id} (sync a watchlist that matches it first)")
     return row
@@ -413,7 +417,7 @@ def iter_current_records(
         )
         if not include_left:
             query = query.where(WatchlistStudy.left_at.is_(None))
-    query = query.order_by(Study.nct_id).execution_options(yield_per=200)
+    query = query.order_by(Study.registry_id).execution_options(yield_per=200)
     for text in session.scalars(query):
         yield orjson.loads(text)
 
@@ -436,8 +440,8 @@ def study_rows(
 ) -> Sequence[Row[tuple[str, str, str | None, str | None]]]:
     """(nct_id, brief title, acronym, overall status) of each study named."""
     return session.execute(
-        select(Study.nct_id, Study.brief_title, Study.acronym, Study.overall_status).where(
-            Study.nct_id.in_(list(nct_ids))
+        select(Study.registry_id, Study.brief_title, Study.acronym, Study.overall_status).where(
+            Study.registry_id.in_(list(nct_ids))
         )
     ).all()
 
@@ -445,11 +449,11 @@ def study_rows(
 def current_records_by_nct(session: Session, nct_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The current record of each study named that is stored, by NCT ID."""
     query = (
-        select(Study.nct_id, StudyVersion.record)
+        select(Study.registry_id, StudyVersion.record)
         .join(
             StudyVersion,
             and_(StudyVersion.study_id == Study.id, StudyVersion.version == Study.current_version),
         )
-        .where(Study.nct_id.in_(list(nct_ids)))
+        .where(Study.registry_id.in_(list(nct_ids)))
     )
     return {nct: dict(orjson.loads(text)) for nct, text in session.execute(query).tuples()}

@@ -161,8 +161,8 @@ def watchlist_studies(
     each with when its newest change was detected."""
     query = _member_query(watchlist_id, status, country).add_columns(Study)
     if after is not None:
-        query = query.where(Study.nct_id > after)
-    query = query.order_by(Study.nct_id).offset(offset).limit(limit)
+        query = query.where(Study.registry_id > after)
+    query = query.order_by(Study.registry_id).offset(offset).limit(limit)
     rows = [study for _, study in session.execute(query).tuples()]
     if not rows:
         return []
@@ -238,7 +238,7 @@ def find_study(session: Session, nct_id: str) -> StudyRowView | None:
                 StudyVersion.version == Study.current_version,
             ),
         )
-        .where(Study.nct_id == nct_id.upper())
+        .where(Study.registry_id == nct_id.upper())
     ).first()
     if row is None:
         return None
@@ -322,7 +322,7 @@ def feed_groups(session: Session, watchlist_id: int, limit: int = 100) -> list[F
     if None in {rid for rid, _ in keys}:
         run_match = or_(run_match, Change.sync_run_id.is_(None))
     query = (
-        select(Change, Study.nct_id, Study.acronym, Study.brief_title, StudyVersion.version)
+        select(Change, Study.registry_id, Study.acronym, Study.brief_title, StudyVersion.version)
         .join(Study, Study.id == Change.study_id)
         .outerjoin(StudyVersion, StudyVersion.id == Change.version_id)
         .where(*where, Change.study_id.in_(sorted({sid for _, sid in keys})), run_match)

@@ -150,12 +150,12 @@ def matched_by_run(
     if not nct_ids:
         return set()
     rows = session.execute(
-        select(Study.nct_id)
+        select(Study.registry_id)
         .join(WatchlistStudy, WatchlistStudy.study_id == Study.id)
         .where(
             WatchlistStudy.watchlist_id == watchlist_id,
             WatchlistStudy.last_run_id == run_id,
-            Study.nct_id.in_(list(nct_ids)),
+            Study.registry_id.in_(list(nct_ids)),
         )
     )
     return {nct for (nct,) in rows}
