@@ -92,7 +92,6 @@ from tests.support.fakeapi import load_fixture_records
 from tests.support.smtpserver import SmtpServer
 
 import trialwatch.jobs.digests as digests_mod
-from trialwatch.ctgov.parse import nct_id_of
 from trialwatch.diff import diff_records
 from trialwatch.digest.assemble import build_digest
 from trialwatch.digest.model import Digest as DigestModel
@@ -102,6 +101,7 @@ from trialwatch.jobs.digests import MailSettings, build_digests_once
 from trialwatch.jobs.records import change_rows, study_row
 from trialwatch.mail.message import build_message
 from trialwatch.mail.transport import SmtpTransport
+from trialwatch.registries.ctgov.parse import nct_id_of
 from trialwatch.store import changes as change_store
 from trialwatch.store import outbox
 from trialwatch.store import studies as study_store

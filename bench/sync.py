@@ -67,7 +67,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # for ``tests.support.fakeapi``
 
 if TYPE_CHECKING:
-    from trialwatch.ctgov.client import CtgovClient, Page
+    from trialwatch.registries.ctgov.client import CtgovClient, Page
 
 # trialwatch, SQLAlchemy and the fake server are imported inside the functions that
 # need them, so that the baseline's child process does not carry them in its RSS.
@@ -257,7 +257,7 @@ class RssSampler:
 
 def search_params(page_size: int) -> dict[str, str]:
     """The parameters of the benchmark watchlist's full sync (as ``sync_watchlist`` sends)."""
-    from trialwatch.ctgov.query import build_search_params
+    from trialwatch.registries.ctgov.query import build_search_params
     from trialwatch.watchlists import Criteria
 
     params = build_search_params(Criteria(conditions=(CONDITION,)))
@@ -341,7 +341,7 @@ def phase_parse(url: str, page_size: int) -> dict[str, Any]:
     import ijson  # type: ignore[import-untyped,unused-ignore]
     import orjson
 
-    from trialwatch.ctgov import pages
+    from trialwatch.registries.ctgov import pages
 
     def cut(body: bytes) -> Iterator[Any]:
         chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
@@ -447,8 +447,8 @@ def phase_sync(kind: str, url: str, db: Path, page_size: int) -> dict[str, Any]:
     Only ``batch`` needs ``sync_watchlists``: the others run on earlier code too
     (``--only``, to measure the code before a change in the same session).
     """
-    from trialwatch.ctgov.client import CtgovClient
     from trialwatch.jobs.sync import sync_watchlist
+    from trialwatch.registries.ctgov.client import CtgovClient
     from trialwatch.store.db import make_engine
 
     engine = make_engine(f"sqlite:///{db}")
@@ -514,13 +514,13 @@ def _import_for(phase: str) -> None:
     import httpx  # noqa: F401
     import orjson  # noqa: F401
 
-    from trialwatch.ctgov import query  # noqa: F401
+    from trialwatch.registries.ctgov import query  # noqa: F401
 
     if phase not in ("baseline", "parse"):
         import sqlalchemy  # noqa: F401
 
-        from trialwatch.ctgov import client  # noqa: F401
         from trialwatch.jobs import sync  # noqa: F401
+        from trialwatch.registries.ctgov import client  # noqa: F401
         from trialwatch.store import db, studies  # noqa: F401
 
 

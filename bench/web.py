@@ -77,7 +77,7 @@ def build_database(path: Path, studies: int, changes_per_study: int) -> str:
     sys.path.insert(0, str(ROOT / "src"))
     from sqlalchemy import insert, select
 
-    from trialwatch.ctgov.parse import canonical_json, content_hash
+    from trialwatch.registries.ctgov.parse import canonical_json, content_hash
     from trialwatch.store.db import make_engine, upgrade
     from trialwatch.store.models import Change, Study, StudyVersion, Watchlist, WatchlistStudy
     from trialwatch.watchlists import Criteria

@@ -11,12 +11,12 @@ from sqlalchemy import Engine
 
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.ctgov.client import CtgovClient
 from trialwatch.digest.render import make_environment
 from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.digests import MailSettings, build_digests_once
 from trialwatch.jobs.sync import sync_watchlist
 from trialwatch.mail.transport import SmtpTransport
+from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from trialwatch.config import load_settings
-from trialwatch.ctgov import DEFAULT_API_URL
 from trialwatch.errors import ConfigError
+from trialwatch.registries.ctgov import DEFAULT_API_URL
 
 
 def test_it_has_working_defaults_without_a_file(

@@ -257,17 +257,17 @@ def _importers(prefix: str) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("domain", ["ctgov", "diff", "digest", "mail", "jobs"])
+@pytest.mark.parametrize("domain", ["registries", "diff", "digest", "mail", "jobs"])
 def test_the_store_imports_no_domain_package(domain: str) -> None:
-    """store/ is rows in, rows out: it never calls up into ctgov, diff, digest, mail, jobs."""
+    """store/ is rows in, rows out: it never calls up into registries, diff, digest, mail, jobs."""
     assert {p for p in _importers(f"trialwatch.{domain}") if p.startswith("store/")} == set()
 
 
 @pytest.mark.parametrize(
-    ("library", "home"), [("smtplib", "mail/"), ("httpx", "ctgov/")], ids=["smtplib", "httpx"]
+    ("library", "home"), [("smtplib", "mail/"), ("httpx", "registries/")], ids=["smtplib", "httpx"]
 )
 def test_each_io_library_is_imported_in_its_own_package_only(library: str, home: str) -> None:
-    """smtplib only under mail/, httpx only under ctgov/."""
+    """smtplib only under mail/, httpx only under registries/."""
     importers = _importers(library)
     assert importers, f"{library} is imported nowhere: the rule checks nothing"
     assert {p for p in importers if not p.startswith(home)} == set()

@@ -20,8 +20,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from trialwatch.ctgov import DEFAULT_API_URL
 from trialwatch.errors import ConfigError
+from trialwatch.registries.ctgov import DEFAULT_API_URL
 from trialwatch.timeparse import parse_duration
 
 MIN_SECRET_BYTES = 32  # the shortest TRIALWATCH_SECRET_KEY accepted

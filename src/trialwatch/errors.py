@@ -7,13 +7,13 @@ uses the library and never leave it::
     TrialwatchError
     ├── ConfigError              bad settings or watchlist file       (exit 2)
     ├── NotFoundError            unknown watchlist slug, NCT ID, ...  (exit 2)
-    ├── CtgovError               ClinicalTrials.gov API problems      (exit 1)
-    │   ├── CtgovUnavailable     transient: connect error, timeout, 429, 5xx
-    │   └── CtgovBadResponse     permanent: 4xx, malformed JSON
-    │       └── CtgovPageLoop    page tokens that never end (a loop)
+    ├── RegistryError            a registry could not give what we asked (exit 1)
+    │   ├── RegistryUnavailable  transient: connect error, timeout, 429, 5xx
+    │   └── RegistryBadResponse  permanent: 4xx, malformed JSON
+    │       └── PageLoop         page tokens that never end (a loop)
     ├── DatabaseError            the database is unreachable or failed (exit 1)
     ├── InvalidToken             a signed link is forged or tampered  (exit 2)
-    ├── SyncInProgress           another sync holds the watchlist lock (exit 3)
+    ├── LockHeld                 another sync holds the watchlist lock (exit 3)
     ├── LostLeadership           another `run` process holds the leader lease now
     ├── LockLost                 a held lock's database connection ended (exit 1)
     └── DeliveryError            mail could not be delivered          (exit 1)
@@ -44,15 +44,15 @@ class NotFoundError(TrialwatchError):
     exit_code = 2
 
 
-class CtgovError(TrialwatchError):
-    """The ClinicalTrials.gov API could not give us what we asked for."""
+class RegistryError(TrialwatchError):
+    """A registry (its API or its pages) could not give us what we asked for."""
 
 
-class CtgovUnavailable(CtgovError):
+class RegistryUnavailable(RegistryError):
     """A transient failure: the API was unreachable, slow, rate-limiting or failing."""
 
 
-class CtgovBadResponse(CtgovError):
+class RegistryBadResponse(RegistryError):
     """A permanent failure: the API rejected the request or answered nonsense."""
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
@@ -60,7 +60,7 @@ class CtgovBadResponse(CtgovError):
         self.status_code = status_code
 
 
-class CtgovPageLoop(CtgovBadResponse):
+class PageLoop(RegistryBadResponse):
     """The API kept sending page tokens past what its ``totalCount`` allows, or repeated one."""
 
 
@@ -74,7 +74,7 @@ class InvalidToken(TrialwatchError):
     exit_code = 2
 
 
-class SyncInProgress(TrialwatchError):
+class LockHeld(TrialwatchError):
     """Another process is already syncing this watchlist."""
 
     exit_code = 3

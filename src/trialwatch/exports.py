@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from trialwatch.ctgov.parse import STUDY_URL
 from trialwatch.errors import ConfigError
+from trialwatch.registries.ctgov.parse import STUDY_URL
 
 STUDY_COLUMNS = (
     # The columns of earlier releases, in their places ...

@@ -51,7 +51,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trialwatch.clock import utcnow
 from trialwatch.config import Settings
-from trialwatch.errors import LostLeadership, SyncInProgress, TrialwatchError, first_line
+from trialwatch.errors import LockHeld, LostLeadership, TrialwatchError, first_line
 from trialwatch.jobs import delivery
 from trialwatch.jobs.cycle import CycleResult, database_error_line, run_cycle
 from trialwatch.jobs.runner import Jobs
@@ -272,7 +272,7 @@ class Service:
         stack = contextlib.ExitStack()
         try:
             self._advisory_lock = stack.enter_context(exclusive_lock(self.engine, _LEADER_LOCK))
-        except SyncInProgress:
+        except LockHeld:
             stack.close()
             return False
         self._advisory = stack

@@ -16,9 +16,9 @@ from sqlalchemy import Engine, func, select
 
 from tests.support.cli import ROOT, run_cli
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.ctgov.client import CtgovClient
-from trialwatch.errors import CtgovBadResponse, CtgovUnavailable
+from trialwatch.errors import RegistryBadResponse, RegistryUnavailable
 from trialwatch.jobs.sync import SyncProgress, sync_watchlist
+from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -245,7 +245,7 @@ def test_a_run_that_dies_mid_way_keeps_finished_pages_and_is_repaired(
             fake.fail_next(503, times=2, path_prefix="/api/v2/studies")
 
     with client:
-        with pytest.raises(CtgovUnavailable):
+        with pytest.raises(RegistryUnavailable):
             sync_watchlist(engine, client, "mmn", page_size=2, on_page=fail_after_first_page)
         assert _counts(engine) == {"studies": 2, "versions": 2}
         with session_scope(make_sessionmaker(engine)) as session:
@@ -262,7 +262,7 @@ def test_a_malformed_page_is_rolled_back_whole(engine: Engine, fake: FakeCtgov) 
     _init(engine)
     client = CtgovClient(fake.base_url, requests_per_minute=0, max_attempts=1)
     fake.fail_next(200, body='{"unexpected": true}', path_prefix="/api/v2/studies")
-    with client, pytest.raises(CtgovBadResponse):
+    with client, pytest.raises(RegistryBadResponse):
         sync_watchlist(engine, client, "mmn")
     assert _counts(engine)["versions"] == 0
 

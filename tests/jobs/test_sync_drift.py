@@ -17,13 +17,13 @@ from tests.factories import SENDER
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
 from tests.support.smtpserver import SmtpServer
-from trialwatch.ctgov.client import CtgovClient
 from trialwatch.digest.render import make_environment
 from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.health import HealthResult, check_health
 from trialwatch.jobs.records import backfill_changes
 from trialwatch.jobs.sync import SyncResult, sync_watchlist
 from trialwatch.mail.transport import SmtpTransport
+from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, Study, SyncRun

@@ -22,9 +22,9 @@ from sqlalchemy import Engine, func, select
 
 from tests.support.cli import ROOT, run_cli
 from tests.support.fakeapi import FakeCtgov, load_fixture_records
-from trialwatch.ctgov.client import CtgovClient
-from trialwatch.errors import CtgovBadResponse, CtgovUnavailable
+from trialwatch.errors import RegistryBadResponse, RegistryUnavailable
 from trialwatch.jobs.sync import sync_watchlist
+from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, Study, StudyVersion, SyncRun, WatchlistStudy
@@ -160,7 +160,7 @@ def test_a_page_token_loop_fails_the_run_naming_the_watchlist_and_frees_the_lock
     _init(engine)
     fake.loop_page_tokens(mode)
     with _client(fake) as client:
-        with pytest.raises(CtgovBadResponse) as caught:
+        with pytest.raises(RegistryBadResponse) as caught:
             sync_watchlist(engine, client, "mmn", page_size=250)
         message = str(caught.value)
         assert "watchlist 'mmn'" in message
@@ -201,7 +201,7 @@ def test_a_body_dripped_byte_by_byte_times_out_as_a_whole_request(fake: FakeCtgo
     started = time.monotonic()
     with (
         _client(fake, timeout=1.0, max_attempts=2) as client,
-        pytest.raises(CtgovUnavailable) as caught,
+        pytest.raises(RegistryUnavailable) as caught,
     ):
         client.data_timestamp()
     elapsed = time.monotonic() - started

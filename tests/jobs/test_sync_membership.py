@@ -16,10 +16,10 @@ from sqlalchemy import Engine, select
 from tests.factories import SENDER
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.ctgov.client import CtgovClient
 from trialwatch.digest.render import make_environment
 from trialwatch.jobs.health import check_health
 from trialwatch.jobs.sync import SyncResult, lists_members, sync_watchlist
+from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, SyncRun, Watchlist

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from tests.support.fakeapi import FakeCtgov
 from trialwatch.clock import utcnow
-from trialwatch.ctgov.client import CtgovClient
 from trialwatch.jobs.sync import SyncResult, sync_watchlist, sync_watchlists
+from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, select
 from tests.support.cli import ROOT, run_cli
 from tests.support.fakeapi import FakeCtgov
 from trialwatch.clock import utcnow
-from trialwatch.ctgov.client import CtgovClient
-from trialwatch.errors import CtgovUnavailable
+from trialwatch.errors import RegistryUnavailable
 from trialwatch.jobs.sync import sync_watchlist
+from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Study, SyncRun, Watchlist, WatchlistStudy
@@ -161,7 +161,7 @@ def test_a_successful_sync_records_the_criteria_hash_and_data_timestamp(
 
         fake.data_timestamp = "2026-11-29T09:00:00"
         fake.fail_next(503, times=3, path_prefix="/studies")
-        with pytest.raises(CtgovUnavailable):
+        with pytest.raises(RegistryUnavailable):
             sync_watchlist(engine, client, "mmn")
     failed = _watchlist(engine, "mmn")
     assert failed.criteria_hash == criteria.criteria_hash()

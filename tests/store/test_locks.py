@@ -8,9 +8,9 @@ from sqlalchemy.pool import NullPool
 
 from tests.support.fakeapi import FakeCtgov
 from trialwatch.clock import utcnow
-from trialwatch.ctgov.client import CtgovClient
-from trialwatch.errors import LockLost, SyncInProgress
+from trialwatch.errors import LockHeld, LockLost
 from trialwatch.jobs.sync import SyncProgress, sync_watchlist
+from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.locks import exclusive_lock
@@ -43,7 +43,7 @@ def test_a_lock_whose_connection_ends_is_known_lost(engine: Engine, database_url
         pytest.skip("an OS file lock lasts as long as the process")
     with exclusive_lock(engine, "a job") as held:
         held.check()
-        with pytest.raises(SyncInProgress), exclusive_lock(engine, "a job"):
+        with pytest.raises(LockHeld), exclusive_lock(engine, "a job"):
             pass
         assert _terminate_lock_holders(database_url) == 1
         with pytest.raises(LockLost, match="lock lost: a job"):

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 
 from tests.factories import make_watchlist_and_run
-from trialwatch.ctgov.parse import canonical_json, content_hash
-from trialwatch.errors import NotFoundError, SyncInProgress
+from trialwatch.errors import LockHeld, NotFoundError
 from trialwatch.jobs.records import study_row
+from trialwatch.registries.ctgov.parse import canonical_json, content_hash
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
@@ -136,7 +136,7 @@ def test_the_lock_excludes_a_second_holder(engine: Engine) -> None:
     """While one holder has the lock, a second attempt fails at once; afterwards it succeeds."""
     with exclusive_lock(engine, "sync of watchlist 'mmn'"):
         with (
-            pytest.raises(SyncInProgress, match="already running"),
+            pytest.raises(LockHeld, match="already running"),
             exclusive_lock(engine, "sync of watchlist 'mmn'"),
         ):
             pass  # pragma: no cover

@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.fakeapi import BadRequest, FakeCtgov, compile_essie, load_fixture_records
-from trialwatch.ctgov.client import CtgovClient
-from trialwatch.ctgov.query import build_ids_params, build_search_params
-from trialwatch.errors import CtgovBadResponse
+from trialwatch.errors import RegistryBadResponse
+from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.ctgov.query import build_ids_params, build_search_params
 from trialwatch.watchlists import PHASES, Criteria, load_watchlist_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,7 +218,7 @@ def test_it_serves_a_single_study_and_404s_an_unknown_one(client: CtgovClient) -
     record = client.get_study("NCT05225675")
 
     assert record == next(r for r in RECORDS if ids([r]) == ["NCT05225675"])
-    with pytest.raises(CtgovBadResponse) as caught:
+    with pytest.raises(RegistryBadResponse) as caught:
         client.get_study("NCT00000001")
     assert caught.value.status_code == 404
     assert "NCT00000001" in str(caught.value)
@@ -394,8 +394,8 @@ def test_it_honours_an_injected_retry_after(fake: FakeCtgov) -> None:
 def test_it_surfaces_a_400_message(
     client: CtgovClient, params: dict[str, str], message: str
 ) -> None:
-    """The fake's 400 text reaches the caller in CtgovBadResponse, with status_code 400."""
-    with pytest.raises(CtgovBadResponse, match="rejected the request \\(400\\)") as caught:
+    """The fake's 400 text reaches the caller in RegistryBadResponse, with status_code 400."""
+    with pytest.raises(RegistryBadResponse, match="rejected the request \\(400\\)") as caught:
         list(client.iter_studies(params))
 
     assert message in str(caught.value)

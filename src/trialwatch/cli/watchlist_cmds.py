@@ -20,8 +20,8 @@ from trialwatch.cli.common import (
     print_json,
     print_table,
 )
-from trialwatch.ctgov.query import build_ids_params, build_search_params
 from trialwatch.errors import ConfigError, DatabaseError, NotFoundError
+from trialwatch.registries.ctgov.query import build_ids_params, build_search_params
 from trialwatch.services import watchlist_files
 from trialwatch.store import runs as run_store
 from trialwatch.store import watchlists as watchlist_store

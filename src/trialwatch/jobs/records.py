@@ -17,16 +17,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from trialwatch.ctgov.fieldtypes import Unit, field_drift, unit_value, without_drift
-from trialwatch.ctgov.parse import (
+from trialwatch.diff import Change as DiffChange
+from trialwatch.diff import diff_records
+from trialwatch.registries.ctgov.fieldtypes import Unit, field_drift, unit_value, without_drift
+from trialwatch.registries.ctgov.parse import (
     canonical_json,
     content_hash,
     nct_id_of,
     summarise,
     unknown_sections,
 )
-from trialwatch.diff import Change as DiffChange
-from trialwatch.diff import diff_records
 from trialwatch.store import changes as change_store
 from trialwatch.store import runs as run_store
 from trialwatch.store import studies as study_store

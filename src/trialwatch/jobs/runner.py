@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 
 from trialwatch.clock import utcnow
 from trialwatch.config import Settings
-from trialwatch.ctgov.client import CtgovClient
 from trialwatch.digest.model import Digest
 from trialwatch.digest.render import RenderedMessage, make_environment
 from trialwatch.errors import TrialwatchError
@@ -35,6 +34,7 @@ from trialwatch.jobs.sync import (
 )
 from trialwatch.mail.signing import resolve_secret
 from trialwatch.mail.transport import MailTransport, make_transport
+from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.store import pending
 from trialwatch.store.db import make_sessionmaker, session_scope
 

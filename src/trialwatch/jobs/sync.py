@@ -62,12 +62,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialwatch.clock import utcnow
-from trialwatch.ctgov.client import MAX_PAGE_SIZE, Page
-from trialwatch.ctgov.parse import MEMBERSHIP_FIELDS, last_update_of, nct_id_of, record_problem
-from trialwatch.ctgov.query import build_ids_params, build_search_params, listing_params
 from trialwatch.diff import left_watchlist, removed_from_registry
-from trialwatch.errors import CtgovPageLoop, TrialwatchError, first_line
+from trialwatch.errors import PageLoop, TrialwatchError, first_line
 from trialwatch.jobs.records import change_rows, join_members, parse_day, store_records
+from trialwatch.registries.ctgov.client import MAX_PAGE_SIZE, Page
+from trialwatch.registries.ctgov.parse import (
+    MEMBERSHIP_FIELDS,
+    last_update_of,
+    nct_id_of,
+    record_problem,
+)
+from trialwatch.registries.ctgov.query import build_ids_params, build_search_params, listing_params
 from trialwatch.store import changes as change_store
 from trialwatch.store import runs as run_store
 from trialwatch.store import studies as study_store
@@ -648,8 +653,8 @@ def _fail(ctx: _Context, run: _Run, exc: BaseException) -> TrialwatchError:
     """Mark the run failed; return the error to report (a page loop names the watchlist)."""
     slug = run.result.slug
     failure: BaseException = exc
-    if isinstance(exc, CtgovPageLoop):
-        failure = CtgovPageLoop(f"sync of watchlist '{slug}' stopped: {exc}")
+    if isinstance(exc, PageLoop):
+        failure = PageLoop(f"sync of watchlist '{slug}' stopped: {exc}")
         failure.__cause__ = exc
     result = run.result
     result.status = "failed"

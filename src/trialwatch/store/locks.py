@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from trialwatch.errors import LockLost, SyncInProgress
+from trialwatch.errors import LockHeld, LockLost
 
 log = logging.getLogger("trialwatch.store")
 
@@ -90,7 +90,7 @@ class HeldLock:
 
 @contextmanager
 def exclusive_lock(engine: Engine, name: str, *, wait: float = 0.0) -> Iterator[HeldLock]:
-    """Hold a lock named ``name`` across threads and processes, or raise :class:`SyncInProgress`.
+    """Hold a lock named ``name`` across threads and processes, or raise :class:`LockHeld`.
 
     ``wait`` is how many seconds to wait for a holder to finish (0: fail at once).
     PostgreSQL: a session-level advisory lock on its own connection (released by the
@@ -106,7 +106,7 @@ def exclusive_lock(engine: Engine, name: str, *, wait: float = 0.0) -> Iterator[
             while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
                 conn.commit()
                 if time.monotonic() >= deadline:
-                    raise SyncInProgress(busy)
+                    raise LockHeld(busy)
                 time.sleep(_LOCK_POLL_SECONDS)
             conn.commit()
             held = HeldLock(name, lambda: _still_held(conn, key))
@@ -136,7 +136,7 @@ def exclusive_lock(engine: Engine, name: str, *, wait: float = 0.0) -> Iterator[
     try:
         lock.acquire()
     except Timeout as exc:
-        raise SyncInProgress(busy) from exc
+        raise LockHeld(busy) from exc
     try:
         yield HeldLock(name)  # an open file's lock lasts as long as the process
     finally:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from trialwatch import subscriptions
-from trialwatch.errors import NotFoundError, SyncInProgress
+from trialwatch.errors import LockHeld, NotFoundError
 from trialwatch.store import runs as run_store
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
@@ -210,7 +210,7 @@ def _sync_in_background(ctx: WebContext, state: AdminState, slug: str) -> None:
     try:
         ctx.jobs.sync(slug)
         log.info("admin sync of %s finished", slug)
-    except SyncInProgress:
+    except LockHeld:
         note = "Another process was syncing this watchlist, so the requested sync did not run."
     except Exception as exc:  # the run row records the error; the server stays up
         log.exception("admin sync of %s failed", slug)

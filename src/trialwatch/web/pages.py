@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from trialwatch.ctgov.parse import summarise
-from trialwatch.errors import CtgovBadResponse
+from trialwatch.errors import RegistryBadResponse
+from trialwatch.registries.ctgov.parse import summarise
 from trialwatch.store import views
 from trialwatch.store.changes import list_changes
 from trialwatch.vocab import status_label
@@ -76,7 +76,7 @@ def facts_of(nct_id: str, record_text: str) -> Facts:
     try:
         record: Any = orjson.loads(record_text)
         summary = summarise(record) if isinstance(record, dict) else None
-    except (orjson.JSONDecodeError, CtgovBadResponse):
+    except (orjson.JSONDecodeError, RegistryBadResponse):
         summary = None
     if summary is None:
         return Facts(nct_id, "", None, None, [], None, [], [], None)

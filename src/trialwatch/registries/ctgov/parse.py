@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from trialwatch.errors import CtgovBadResponse
+from trialwatch.errors import RegistryBadResponse
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 _CANONICAL_NCT_ID = re.compile(r"^NCT\d{8}$")
@@ -42,7 +42,9 @@ def get_path(record: Mapping[str, Any], path: str) -> Any:
 def nct_id_of(record: Mapping[str, Any]) -> str:
     nct_id = get_path(record, "protocolSection.identificationModule.nctId")
     if not isinstance(nct_id, str) or not nct_id:
-        raise CtgovBadResponse("a study record has no protocolSection.identificationModule.nctId")
+        raise RegistryBadResponse(
+            "a study record has no protocolSection.identificationModule.nctId"
+        )
     return nct_id
 
 

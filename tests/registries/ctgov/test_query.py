@@ -1,4 +1,4 @@
-"""Watchlist criteria -> GET /studies parameters (trialwatch.ctgov.query)."""
+"""Watchlist criteria -> GET /studies parameters (trialwatch.registries.ctgov.query)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trialwatch.ctgov.query import build_ids_params, build_search_params, essie_literal
+from trialwatch.registries.ctgov.query import build_ids_params, build_search_params, essie_literal
 from trialwatch.watchlists import Criteria, load_watchlist_file
 
 MMN_TOML = Path(__file__).resolve().parents[2] / "config" / "watchlists" / "mmn.toml"

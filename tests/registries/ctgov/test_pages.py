@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.fakeapi import load_fixture_records
-from trialwatch.ctgov import pages
-from trialwatch.errors import CtgovBadResponse
+from trialwatch.errors import RegistryBadResponse
+from trialwatch.registries.ctgov import pages
 
 CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ctgov" / "captures"
 WHERE = "https://ctgov.test/api/v2/studies"
@@ -79,19 +79,19 @@ def test_it_reads_any_layout_of_the_records(studies: list[Any]) -> None:
 
 
 def test_it_raises_where_the_json_breaks() -> None:
-    """The records before the break are read; the break is a CtgovBadResponse."""
+    """The records before the break are read; the break is a RegistryBadResponse."""
     body = b'{"studies":[{"protocolSection":{}},{"protocolSection":{"n":1 "x"}}],"totalCount":2}'
     chunks = [body]
     _, tail_size = pages.page_tail(body, WHERE)
     records = pages.iter_studies(chunks, head_size=12, tail_size=tail_size, where=WHERE)
 
     assert next(records) == {"protocolSection": {}}
-    with pytest.raises(CtgovBadResponse, match="malformed JSON"):
+    with pytest.raises(RegistryBadResponse, match="malformed JSON"):
         next(records)
 
 
 def test_a_body_without_the_end_of_its_studies_is_malformed() -> None:
-    with pytest.raises(CtgovBadResponse, match="malformed JSON"):
+    with pytest.raises(RegistryBadResponse, match="malformed JSON"):
         pages.page_tail(b'{"studies":[{"protocolSection":{}}', WHERE)
 
 

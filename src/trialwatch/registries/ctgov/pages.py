@@ -24,7 +24,7 @@ from typing import Any
 import ijson  # type: ignore[import-untyped]
 import orjson
 
-from trialwatch.errors import CtgovBadResponse
+from trialwatch.errors import RegistryBadResponse
 
 # The studies first: how the API lays out a page. Other layouts are parsed whole.
 STUDIES_FIRST = re.compile(rb'\A\s*\{\s*"studies"\s*:\s*\[')
@@ -92,7 +92,7 @@ def page_tail(end_of_body: bytes, where: str) -> tuple[dict[str, Any], int]:
     while True:
         end = end_of_body.rfind(b"]", 0, end)
         if end < 0:
-            raise CtgovBadResponse(f"ClinicalTrials.gov answered {where} with malformed JSON")
+            raise RegistryBadResponse(f"ClinicalTrials.gov answered {where} with malformed JSON")
         rest = end_of_body[end + 1 :].lstrip()
         try:
             members = orjson.loads(b"{" + (rest[1:] if rest.startswith(b",") else rest))
@@ -109,7 +109,7 @@ def iter_studies(
 
     ``head_size`` bytes open the body up to the array's ``[``; ``tail_size`` bytes
     close it from its ``]`` (:func:`page_tail`). An item that is not a JSON object is
-    passed on; malformed JSON raises :class:`CtgovBadResponse` where it is found.
+    passed on; malformed JSON raises :class:`RegistryBadResponse` where it is found.
     """
     reader = ChunkReader(chunks)
     buffer = bytearray()  # from the record being read on: appended to, cut at its front
@@ -163,6 +163,6 @@ def _read_rest(rest: bytes, reader: ChunkReader, where: str) -> Iterator[Any]:
         yield from ijson.items(body, "studies.item", use_float=True)
     except ijson.JSONError as exc:
         message = " ".join(str(exc).split())[:200]
-        raise CtgovBadResponse(
+        raise RegistryBadResponse(
             f"ClinicalTrials.gov answered {where} with malformed JSON: {message}"
         ) from exc

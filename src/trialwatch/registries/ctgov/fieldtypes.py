@@ -1,6 +1,6 @@
 """The JSON type the API v2 spec gives each field TrialWatch reads, and a fast check of it.
 
-:data:`FIELD_TYPES` is checked in; ``tests/ctgov/test_fieldtypes.py`` derives every
+:data:`FIELD_TYPES` is checked in; ``tests/registries/ctgov/test_fieldtypes.py`` derives every
 entry from the official OpenAPI spec (``ctg-oas-v2.yaml``, 2.0.5, a copy in
 ``tests/fixtures/ctgov/spec/``) and fails when they disagree, and checks that every
 field the differ handles and every field of the listing summary is in it. A path

@@ -10,10 +10,15 @@ import pytest
 import yaml
 
 from tests.support.fakeapi import load_fixture_records
-from trialwatch.ctgov.fieldtypes import FIELD_TYPES, field_drift, json_type, without_drift
-from trialwatch.ctgov.parse import summarise
 from trialwatch.diff import diff_records
 from trialwatch.diff.fields import SECTION_FIELDS
+from trialwatch.registries.ctgov.fieldtypes import (
+    FIELD_TYPES,
+    field_drift,
+    json_type,
+    without_drift,
+)
+from trialwatch.registries.ctgov.parse import summarise
 
 SPEC = Path(__file__).parents[1] / "fixtures" / "ctgov" / "spec" / "ctg-oas-v2.yaml"
 

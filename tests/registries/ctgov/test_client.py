@@ -17,8 +17,8 @@ import pytest
 import respx
 
 import trialwatch
-from trialwatch.ctgov.client import CtgovClient
-from trialwatch.errors import ConfigError, CtgovBadResponse, CtgovPageLoop, CtgovUnavailable
+from trialwatch.errors import ConfigError, PageLoop, RegistryBadResponse, RegistryUnavailable
+from trialwatch.registries.ctgov.client import CtgovClient
 
 BASE = "https://ctgov.test/api/v2"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ctgov"
@@ -155,18 +155,18 @@ def test_it_refuses_page_sizes_the_api_does_not_serve(waits: Waits, page_size: i
 
 
 def test_it_rejects_a_page_without_a_studies_list(api: respx.MockRouter, waits: Waits) -> None:
-    """A JSON answer without `studies` is a permanent CtgovBadResponse."""
+    """A JSON answer without `studies` is a permanent RegistryBadResponse."""
     api.get("/studies").respond(json={"totalCount": 3})
 
-    with make_client(waits) as client, pytest.raises(CtgovBadResponse, match="'studies' list"):
+    with make_client(waits) as client, pytest.raises(RegistryBadResponse, match="'studies' list"):
         next(client.iter_pages({}))
 
 
 def test_it_rejects_malformed_json(api: respx.MockRouter, waits: Waits) -> None:
-    """A 200 whose body is not JSON (e.g. a maintenance page) is a CtgovBadResponse."""
+    """A 200 whose body is not JSON (e.g. a maintenance page) is a RegistryBadResponse."""
     route = api.get("/studies").respond(text="<html>Down for maintenance</html>")
 
-    with make_client(waits) as client, pytest.raises(CtgovBadResponse, match="malformed JSON"):
+    with make_client(waits) as client, pytest.raises(RegistryBadResponse, match="malformed JSON"):
         next(client.iter_pages({}))
     assert route.call_count == 1
 
@@ -218,21 +218,21 @@ def test_it_passes_on_an_item_that_is_not_an_object(api: respx.MockRouter, waits
 def test_it_rejects_a_body_that_breaks_off_inside_the_studies(
     api: respx.MockRouter, waits: Waits
 ) -> None:
-    """Malformed JSON found part-way through the records is a CtgovBadResponse there."""
+    """Malformed JSON found part-way through the records is a RegistryBadResponse there."""
     api.get("/studies").respond(content=b'{"studies":[{"n":1},{"n":2 "x"}],"totalCount":2}')
 
     with make_client(waits) as client:
         [page] = client.iter_pages({})
         assert next(page.studies) == {"n": 1}
-        with pytest.raises(CtgovBadResponse, match="malformed JSON"):
+        with pytest.raises(RegistryBadResponse, match="malformed JSON"):
             next(page.studies)
 
 
 def test_it_rejects_a_page_with_no_end_to_its_studies(api: respx.MockRouter, waits: Waits) -> None:
-    """A body cut short (no closing bracket) is a CtgovBadResponse before any record."""
+    """A body cut short (no closing bracket) is a RegistryBadResponse before any record."""
     api.get("/studies").respond(content=b'{"studies":[{"n":1},{"n":2}')
 
-    with make_client(waits) as client, pytest.raises(CtgovBadResponse, match="malformed JSON"):
+    with make_client(waits) as client, pytest.raises(RegistryBadResponse, match="malformed JSON"):
         next(client.iter_pages({}))
 
 
@@ -243,12 +243,15 @@ def test_it_stops_when_the_api_repeats_a_page_token(api: respx.MockRouter, waits
     )
     api.get("/studies").respond(json={"studies": [], "nextPageToken": "same"})
 
-    with make_client(waits) as client, pytest.raises(CtgovBadResponse, match="same nextPageToken"):
+    with (
+        make_client(waits) as client,
+        pytest.raises(RegistryBadResponse, match="same nextPageToken"),
+    ):
         list(client.iter_pages({}))
 
 
 def test_it_stops_when_page_tokens_cycle(api: respx.MockRouter, waits: Waits) -> None:
-    """Tokens A → B → A: the third page would repeat the second; CtgovPageLoop, not a loop."""
+    """Tokens A → B → A: the third page would repeat the second; PageLoop, not a loop."""
     api.get("/studies", params={"pageToken": "B"}).respond(
         json={"studies": [], "nextPageToken": "A"}
     )
@@ -257,7 +260,7 @@ def test_it_stops_when_page_tokens_cycle(api: respx.MockRouter, waits: Waits) ->
     )
     api.get("/studies").respond(json={"studies": [], "nextPageToken": "A"})
 
-    with make_client(waits) as client, pytest.raises(CtgovPageLoop, match="earlier page"):
+    with make_client(waits) as client, pytest.raises(PageLoop, match="earlier page"):
         list(client.iter_pages({}))
     assert client.request_count == 3
 
@@ -274,7 +277,7 @@ def test_it_stops_after_the_pages_total_count_allows(api: respx.MockRouter, wait
 
     api.get("/studies").mock(side_effect=fresh_token)
 
-    with make_client(waits) as client, pytest.raises(CtgovPageLoop) as caught:
+    with make_client(waits) as client, pytest.raises(PageLoop) as caught:
         list(client.iter_pages({}, page_size=5))
     assert client.request_count == 5
     assert "totalCount=12 at pageSize=5 allows at most 5 pages" in str(caught.value)
@@ -307,10 +310,10 @@ def test_it_fetches_a_real_record_with_orjson(api: respx.MockRouter, waits: Wait
 
 
 def test_it_reports_an_unknown_study_as_a_404(api: respx.MockRouter, waits: Waits) -> None:
-    """A 404 of get_study is a CtgovBadResponse with status_code 404, not retried."""
+    """A 404 of get_study is a RegistryBadResponse with status_code 404, not retried."""
     route = api.get("/studies/NCT99999999").respond(404, text="Study not found")
 
-    with make_client(waits) as client, pytest.raises(CtgovBadResponse) as caught:
+    with make_client(waits) as client, pytest.raises(RegistryBadResponse) as caught:
         client.get_study("NCT99999999")
 
     assert caught.value.status_code == 404
@@ -338,7 +341,7 @@ def test_it_rejects_a_version_without_data_timestamp(api: respx.MockRouter, wait
     """The spec makes dataTimestamp optional; without it we cannot go on."""
     api.get("/version").respond(json={"apiVersion": "2.0.5"})
 
-    with make_client(waits) as client, pytest.raises(CtgovBadResponse, match="dataTimestamp"):
+    with make_client(waits) as client, pytest.raises(RegistryBadResponse, match="dataTimestamp"):
         client.data_timestamp()
 
 
@@ -351,7 +354,7 @@ def test_it_surfaces_the_api_message_of_a_400(api: respx.MockRouter, waits: Wait
         400, text="Invalid filter.advanced:\n  unknown area 'Foo'\n"
     )
 
-    with make_client(waits) as client, pytest.raises(CtgovBadResponse) as caught:
+    with make_client(waits) as client, pytest.raises(RegistryBadResponse) as caught:
         next(client.iter_pages({"filter.advanced": "AREA[Foo]x"}))
 
     assert str(caught.value) == (
@@ -386,7 +389,7 @@ def test_it_keeps_jittered_waits_under_the_exponential_ceiling(
     api.get("/version").respond(503)
 
     client = make_client(waits, max_attempts=6, backoff_max=5.0, jitter=random.random)
-    with client, pytest.raises(CtgovUnavailable):
+    with client, pytest.raises(RegistryUnavailable):
         client.data_timestamp()
 
     ceilings = [1.0, 2.0, 4.0, 5.0, 5.0]
@@ -395,10 +398,10 @@ def test_it_keeps_jittered_waits_under_the_exponential_ceiling(
 
 
 def test_it_gives_up_on_5xx_after_max_attempts(api: respx.MockRouter, waits: Waits) -> None:
-    """A 503 that never ends becomes CtgovUnavailable naming the URL and the cause."""
+    """A 503 that never ends becomes RegistryUnavailable naming the URL and the cause."""
     route = api.get("/version").respond(503)
 
-    with make_client(waits) as client, pytest.raises(CtgovUnavailable) as caught:
+    with make_client(waits) as client, pytest.raises(RegistryUnavailable) as caught:
         client.data_timestamp()
 
     assert str(caught.value) == (
@@ -442,7 +445,7 @@ def test_it_gives_up_at_once_when_retry_after_is_too_long(
     """A Retry-After beyond ten minutes is not waited for inside one run."""
     route = api.get("/version").respond(429, headers={"Retry-After": "3600"})
 
-    with make_client(waits) as client, pytest.raises(CtgovUnavailable, match="3600 s") as caught:
+    with make_client(waits) as client, pytest.raises(RegistryUnavailable, match="3600 s") as caught:
         client.data_timestamp()
 
     assert route.call_count == 1
@@ -477,10 +480,10 @@ def test_it_retries_read_timeouts(api: respx.MockRouter, waits: Waits) -> None:
 
 
 def test_it_names_the_timeout_when_giving_up(api: respx.MockRouter, waits: Waits) -> None:
-    """Timeouts to the end give a one-line CtgovUnavailable naming the kind of timeout."""
+    """Timeouts to the end give a one-line RegistryUnavailable naming the kind of timeout."""
     api.get("/version").mock(side_effect=httpx.ConnectTimeout("timed out"))
 
-    with make_client(waits, timeout=5) as client, pytest.raises(CtgovUnavailable) as caught:
+    with make_client(waits, timeout=5) as client, pytest.raises(RegistryUnavailable) as caught:
         client.data_timestamp()
 
     assert str(caught.value) == (
@@ -490,11 +493,11 @@ def test_it_names_the_timeout_when_giving_up(api: respx.MockRouter, waits: Waits
 
 
 def test_it_gives_up_when_the_connection_is_refused(waits: Waits) -> None:
-    """Connection refused on every attempt ends in a one-line CtgovUnavailable."""
+    """Connection refused on every attempt ends in a one-line RegistryUnavailable."""
     base = f"http://127.0.0.1:{free_port()}/api/v2"
     client = CtgovClient(base, requests_per_minute=0, sleep=waits.sleep, clock=waits.clock)
 
-    with client, pytest.raises(CtgovUnavailable) as caught:
+    with client, pytest.raises(RegistryUnavailable) as caught:
         client.data_timestamp()
 
     assert str(caught.value) == (
@@ -514,7 +517,10 @@ def test_it_logs_each_retry_at_info(
     route = api.get("/version")
     route.side_effect = [httpx.Response(502), httpx.Response(200, json=VERSION)]
 
-    with caplog.at_level(logging.DEBUG, logger="trialwatch.ctgov"), make_client(waits) as client:
+    with (
+        caplog.at_level(logging.DEBUG, logger="trialwatch.registries.ctgov"),
+        make_client(waits) as client,
+    ):
         client.data_timestamp()
 
     retries = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
@@ -523,7 +529,12 @@ def test_it_logs_each_retry_at_info(
         "(attempt 1 of 3): HTTP 502 Bad Gateway; retrying in 1.0 s"
     ]
     assert (
-        sum(r.levelno == logging.DEBUG for r in caplog.records if r.name == "trialwatch.ctgov") == 2
+        sum(
+            r.levelno == logging.DEBUG
+            for r in caplog.records
+            if r.name == "trialwatch.registries.ctgov"
+        )
+        == 2
     )
 
 

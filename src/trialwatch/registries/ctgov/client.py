@@ -2,9 +2,9 @@
 
 Every httpx exception is caught here and re-raised as a :mod:`trialwatch.errors` type:
 
-* :class:`~trialwatch.errors.CtgovUnavailable` (transient) when the API stays
+* :class:`~trialwatch.errors.RegistryUnavailable` (transient) when the API stays
   unreachable, slow, rate-limiting (429) or failing (5xx) after ``max_attempts``;
-* :class:`~trialwatch.errors.CtgovBadResponse` (permanent) for any other 4xx, with
+* :class:`~trialwatch.errors.RegistryBadResponse` (permanent) for any other 4xx, with
   the API's own text/plain message and ``status_code``, and for bodies that are not
   the JSON the spec promises. ``get_study`` of an unknown NCT ID raises it with
   ``status_code=404`` (it is the API's answer, not a mistyped command).
@@ -17,7 +17,7 @@ Sleep, clock and jitter are injected so that tests never really wait.
 streamed and a monotonic deadline is checked between chunks, so a server that
 drips one byte at a time cannot hold a request open (an attempt that overruns is
 a transient failure, retried like a read timeout). Paging stops with
-:class:`~trialwatch.errors.CtgovPageLoop` when a page token repeats or the pages
+:class:`~trialwatch.errors.PageLoop` when a page token repeats or the pages
 outnumber what the first page's ``totalCount`` allows.
 
 Size: over the ~400-line aim because it is the one httpx boundary: paging, retries,
@@ -42,14 +42,14 @@ import httpx
 import orjson
 
 import trialwatch
-from trialwatch.ctgov import DEFAULT_API_URL, pages
-from trialwatch.errors import ConfigError, CtgovBadResponse, CtgovPageLoop, CtgovUnavailable
+from trialwatch.errors import ConfigError, PageLoop, RegistryBadResponse, RegistryUnavailable
+from trialwatch.registries.ctgov import DEFAULT_API_URL, pages
 
-logger = logging.getLogger("trialwatch.ctgov")
+logger = logging.getLogger("trialwatch.registries.ctgov")
 
 MAX_PAGE_SIZE = 1000  # spec: pageSize "will be coerced down to 1,000, if greater than that"
 # A Retry-After longer than this is not worth waiting for inside one sync run: we
-# give up at once with CtgovUnavailable and let the next scheduled run try again.
+# give up at once with RegistryUnavailable and let the next scheduled run try again.
 MAX_RETRY_AFTER = 600.0
 _MAX_MESSAGE = 300
 # Pages allowed beyond ceil(totalCount / pageSize): records added while paging.
@@ -64,10 +64,10 @@ class Page:
     """One page of ``GET /studies``: its study records, in the API's order.
 
     ``studies`` is read once: each record is parsed from the page's body as it is
-    taken (:mod:`trialwatch.ctgov.pages`), so a page of 1,000 full records is never
+    taken (:mod:`trialwatch.registries.ctgov.pages`), so a page of 1,000 full records is never
     held parsed whole.
     An item that is not a JSON object is passed on for the caller to skip; a body
-    that turns out malformed part-way raises :class:`CtgovBadResponse` there.
+    that turns out malformed part-way raises :class:`RegistryBadResponse` there.
     """
 
     number: int  # 1-based
@@ -151,7 +151,7 @@ class CtgovClient:
         Only one page is held at a time. ``pageSize``, ``pageToken`` and
         ``countTotal`` are managed here; the other parameters are sent unchanged on
         every page, as the spec requires. A token seen before, or more pages than
-        ``ceil(totalCount / page_size) + PAGE_MARGIN``, raises :class:`CtgovPageLoop`
+        ``ceil(totalCount / page_size) + PAGE_MARGIN``, raises :class:`PageLoop`
         before the next page is fetched.
         """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -190,16 +190,16 @@ class CtgovClient:
             if next_token is None:
                 return
             if next_token == token:
-                raise CtgovPageLoop(
+                raise PageLoop(
                     f"ClinicalTrials.gov returned the same nextPageToken twice at {where}"
                 )
             if next_token in seen_tokens:
-                raise CtgovPageLoop(
+                raise PageLoop(
                     f"ClinicalTrials.gov page tokens loop at {where}: page {number} "
                     "sent a nextPageToken of an earlier page"
                 )
             if allowed is not None and number >= allowed:
-                raise CtgovPageLoop(
+                raise PageLoop(
                     f"ClinicalTrials.gov kept paging at {where}: page {number} still has a "
                     f"nextPageToken, but totalCount={total} at pageSize={page_size} allows "
                     f"at most {allowed} pages"
@@ -217,7 +217,7 @@ class CtgovClient:
     def get_study(self, nct_id: str) -> dict[str, Any]:
         """Return the full record of one study (``GET /studies/{nctId}``).
 
-        An unknown NCT ID raises :class:`CtgovBadResponse` with ``status_code=404``.
+        An unknown NCT ID raises :class:`RegistryBadResponse` with ``status_code=404``.
         """
         if not _NCT_ID.match(nct_id):
             raise ValueError(f"not an NCT ID: {nct_id!r}")
@@ -228,7 +228,7 @@ class CtgovClient:
         )
         data = _decode(response)
         if not isinstance(data, dict):
-            raise CtgovBadResponse(
+            raise RegistryBadResponse(
                 f"ClinicalTrials.gov answered {_where(response)} with JSON that is not a study"
             )
         return data
@@ -239,7 +239,7 @@ class CtgovClient:
         data = _decode(response)
         stamp = data.get("dataTimestamp") if isinstance(data, dict) else None
         if not isinstance(stamp, str):
-            raise CtgovBadResponse(
+            raise RegistryBadResponse(
                 f"ClinicalTrials.gov answered {_where(response)} without a dataTimestamp"
             )
         return stamp
@@ -279,7 +279,7 @@ class CtgovClient:
                 failure = _Failure(self._describe(exc), unreachable=True)
                 last_exc = exc
             except httpx.HTTPError as exc:  # e.g. TooManyRedirects, DecodingError
-                raise CtgovBadResponse(
+                raise RegistryBadResponse(
                     f"ClinicalTrials.gov answered {url} unusably: {_one_line(str(exc))}"
                 ) from exc
             else:
@@ -304,7 +304,7 @@ class CtgovClient:
             )
             self._sleep(wait)
         state = "unreachable" if failure.unreachable else "unavailable"
-        raise CtgovUnavailable(
+        raise RegistryUnavailable(
             f"ClinicalTrials.gov is {state} at {url}: {failure.cause} "
             f"(after {self.max_attempts} attempts)"
         ) from last_exc
@@ -344,7 +344,7 @@ class CtgovClient:
     def _wait_before_retry(self, attempt: int, failure: _Failure, url: str) -> float:
         if failure.retry_after is not None:
             if failure.retry_after > MAX_RETRY_AFTER:
-                raise CtgovUnavailable(
+                raise RegistryUnavailable(
                     f"ClinicalTrials.gov is unavailable at {url}: {failure.cause}, "
                     f"asked to retry after {failure.retry_after:.0f} s "
                     f"(more than {MAX_RETRY_AFTER:.0f} s; giving up for now)"
@@ -398,16 +398,18 @@ class CtgovClient:
             data = _decode(response, b"".join(chunks))
             listed = data.get("studies") if isinstance(data, dict) else None
             if not isinstance(data, dict) or not isinstance(listed, list):
-                raise CtgovBadResponse(
+                raise RegistryBadResponse(
                     f"ClinicalTrials.gov answered {where} without a 'studies' list"
                 )
             meta, studies = data, iter(listed)
         token = meta.get("nextPageToken")
         total = meta.get("totalCount")
         if token is not None and (not isinstance(token, str) or not token):
-            raise CtgovBadResponse(f"ClinicalTrials.gov answered {where} with a bad nextPageToken")
+            raise RegistryBadResponse(
+                f"ClinicalTrials.gov answered {where} with a bad nextPageToken"
+            )
         if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
-            raise CtgovBadResponse(f"ClinicalTrials.gov answered {where} with a bad totalCount")
+            raise RegistryBadResponse(f"ClinicalTrials.gov answered {where} with a bad totalCount")
         return Page(number=number, studies=studies, next_page_token=token, total_count=total)
 
 
@@ -440,7 +442,7 @@ def _check_status(response: httpx.Response, not_found: str | None) -> _Failure |
         prefix = not_found
     else:
         prefix = f"ClinicalTrials.gov rejected the request ({status})"
-    raise CtgovBadResponse(f"{prefix}: {message}", status_code=status)
+    raise RegistryBadResponse(f"{prefix}: {message}", status_code=status)
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -466,7 +468,7 @@ def _decode(response: httpx.Response, body: bytes | None = None) -> Any:
     try:
         return orjson.loads(response.read() if body is None else body)
     except orjson.JSONDecodeError as exc:
-        raise CtgovBadResponse(
+        raise RegistryBadResponse(
             f"ClinicalTrials.gov answered {_where(response)} with malformed JSON: {exc}"
         ) from exc
 

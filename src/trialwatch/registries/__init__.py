@@ -1,0 +1,1 @@
+"""The registries TrialWatch reads, each behind the same seam (see ``base``)."""
