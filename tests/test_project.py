@@ -350,7 +350,7 @@ def test_the_status_words_are_written_once() -> None:
 def test_tests_mirror_the_package() -> None:
     """Each package of src/ has its test folder; shared fakes live in tests/support/."""
     tests = ROOT / "tests"
-    for package in ("ctgov", "diff", "digest", "mail", "store", "jobs", "cli"):
+    for package in ("registries", "diff", "digest", "mail", "store", "jobs", "cli"):
         assert (tests / package / "__init__.py").is_file(), package
     assert (tests / "support" / "fakeapi.py").is_file()
     assert (tests / "support" / "smtpserver.py").is_file()

@@ -21,7 +21,7 @@ from trialwatch.errors import ConfigError, PageLoop, RegistryBadResponse, Regist
 from trialwatch.registries.ctgov.client import CtgovClient
 
 BASE = "https://ctgov.test/api/v2"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ctgov"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ctgov"
 CAPTURES = FIXTURES / "captures"
 VERSION = {"apiVersion": "2.0.5", "dataTimestamp": "2026-11-28T09:00:04"}
 

@@ -20,7 +20,7 @@ from trialwatch.registries.ctgov.fieldtypes import (
 )
 from trialwatch.registries.ctgov.parse import summarise
 
-SPEC = Path(__file__).parents[1] / "fixtures" / "ctgov" / "spec" / "ctg-oas-v2.yaml"
+SPEC = Path(__file__).parents[2] / "fixtures" / "ctgov" / "spec" / "ctg-oas-v2.yaml"
 
 
 def _schemas() -> dict[str, Any]:

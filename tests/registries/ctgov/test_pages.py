@@ -15,7 +15,7 @@ from tests.support.fakeapi import load_fixture_records
 from trialwatch.errors import RegistryBadResponse
 from trialwatch.registries.ctgov import pages
 
-CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ctgov" / "captures"
+CAPTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ctgov" / "captures"
 WHERE = "https://ctgov.test/api/v2/studies"
 
 

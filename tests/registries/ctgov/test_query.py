@@ -10,7 +10,7 @@ import pytest
 from trialwatch.registries.ctgov.query import build_ids_params, build_search_params, essie_literal
 from trialwatch.watchlists import Criteria, load_watchlist_file
 
-MMN_TOML = Path(__file__).resolve().parents[2] / "config" / "watchlists" / "mmn.toml"
+MMN_TOML = Path(__file__).resolve().parents[3] / "config" / "watchlists" / "mmn.toml"
 SORT = {"sort": "LastUpdatePostDate:asc"}
 
 
