@@ -12,7 +12,7 @@ Two halves, used by the digest job:
   status and registry term the email then shows.
 
 Registry text is kept as it is (stripped of control characters and runs of
-whitespace); the sentences are ``words.details``'; escaping is the templates' job.
+whitespace); the sentences come from ``words.details``; escaping is the templates' job.
 """
 
 from __future__ import annotations

@@ -45,7 +45,6 @@ class Facts:
     conditions: list[str]
     countries: list[str]
     last_update_posted: str | None
-
     registry: str = DEFAULT_REGISTRY
 
     @property
