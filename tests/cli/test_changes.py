@@ -11,7 +11,7 @@ import pytest
 from tests.factories import change_status
 from tests.support.cli import assert_one_line_error, run_cli, run_ok
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.exports import CHANGE_COLUMNS
+from trialwatch.services.exports import CHANGE_COLUMNS
 
 STATUS = "Status: Active, not recruiting → Completed"
 
@@ -178,7 +178,7 @@ def test_bad_export_options_are_one_line_and_nothing_written(
 def test_every_export_column_is_in_the_readme() -> None:
     """The README explains each column of both exports."""
     from tests.support.cli import ROOT
-    from trialwatch.exports import STUDY_COLUMNS
+    from trialwatch.services.exports import STUDY_COLUMNS
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Exports")[1].split("\n## ")[0]

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from tests.support.cli import ROOT, assert_one_line_error, run_cli, run_ok
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.exports import STUDY_COLUMNS
+from trialwatch.services.exports import STUDY_COLUMNS
 from trialwatch.store.db import make_engine
 from trialwatch.store.models import Study, StudyVersion, SyncRun
 
@@ -61,7 +61,7 @@ def _provenance(database_url: str) -> dict[str, tuple[int, str, str, str | None]
         with engine.connect() as conn:
             rows = conn.execute(
                 select(
-                    Study.nct_id,
+                    Study.registry_id,
                     StudyVersion.version,
                     StudyVersion.content_hash,
                     StudyVersion.fetched_at,

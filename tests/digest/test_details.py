@@ -1,4 +1,4 @@
-"""Reading a trial's details from its record, and completing a digest with them."""
+"""Reading a trial's details from its summary, and completing a digest with them."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ import pytest
 from trialwatch.digest import build_digest
 from trialwatch.digest.details import (
     add_details,
-    change_sites,
     contact_of,
-    site_of,
+    site_place,
+    site_places,
     study_info,
     trial_facts,
     useful_contacts,
 )
 from trialwatch.digest.model import ChangeItem, Contact, Digest, Fact, Link, SitePlace, StudyInfo
+from trialwatch.registries.ctgov import summary as ctgov
 
 from .conftest import NOW, make_change, make_recipient, make_study, make_subscription
 
@@ -39,7 +40,7 @@ def _digest(changes: list[ChangeItem], studies: dict[str, StudyInfo]) -> Digest:
 
 def test_study_info_reads_where_for_whom_and_whom_to_ask_from_a_real_record() -> None:
     """NCT06171568: France, 18+, all sexes, 400 expected, two central contacts, dates."""
-    info = study_info(_record("NCT06171568.json"))
+    info = study_info(ctgov.summarise(_record("NCT06171568.json")))
     assert (info.nct_id, info.acronym, info.overall_status) == (
         "NCT06171568",
         "ECOG",
@@ -59,21 +60,23 @@ def test_study_info_reads_where_for_whom_and_whom_to_ask_from_a_real_record() ->
 
 def test_study_info_reads_the_results_date_and_phases() -> None:
     """NCT03064438 posted results on 23 August 2021; it is a phase 2 trial."""
-    info = study_info(_record("NCT03064438.json"))
+    info = study_info(ctgov.summarise(_record("NCT03064438.json")))
     assert (info.results_posted, info.phases) == (date(2021, 8, 23), ("PHASE2",))
 
 
 def test_study_info_of_a_bare_or_malformed_record_has_only_defaults() -> None:
     """Missing modules, wrong types and bad dates give no error and no invented value."""
     info = study_info(
-        {
-            "protocolSection": {
-                "identificationModule": {"nctId": "NCT00000001", "briefTitle": " A\n title "},
-                "statusModule": {"studyFirstPostDateStruct": {"date": "2024-02"}},
-                "designModule": {"enrollmentInfo": {"count": True}, "phases": "PHASE1"},
-                "contactsLocationsModule": {"locations": ["x", {"geoPoint": {"lat": "1"}}]},
+        ctgov.summarise(
+            {
+                "protocolSection": {
+                    "identificationModule": {"nctId": "NCT00000001", "briefTitle": " A\n title "},
+                    "statusModule": {"studyFirstPostDateStruct": {"date": "2024-02"}},
+                    "designModule": {"enrollmentInfo": {"count": True}, "phases": "PHASE1"},
+                    "contactsLocationsModule": {"locations": ["x", {"geoPoint": {"lat": "1"}}]},
+                }
             }
-        }
+        )
     )
     assert (info.title, info.overall_status, info.enrollment, info.phases) == (
         "A title",
@@ -87,11 +90,15 @@ def test_study_info_of_a_bare_or_malformed_record_has_only_defaults() -> None:
 
 def test_a_contact_keeps_its_extension_and_needs_a_name_phone_or_email() -> None:
     """phoneExt follows as "ext."; a "+33" put there goes in front; an empty contact is none."""
-    assert contact_of({"name": "A", "phone": "555 0100", "phoneExt": "12"}) == Contact(
+
+    def contact(raw: dict[str, str]) -> Contact | None:
+        return contact_of(ctgov.contact_of(raw))
+
+    assert contact({"name": "A", "phone": "555 0100", "phoneExt": "12"}) == Contact(
         "A", "555 0100 ext. 12", None
     )
-    assert contact_of({"phone": "01 49", "phoneExt": "+33"}) == Contact(None, "+33 01 49", None)
-    assert contact_of({"role": "CONTACT", "name": "  "}) is None
+    assert contact({"phone": "01 49", "phoneExt": "+33"}) == Contact(None, "+33 01 49", None)
+    assert contact({"role": "CONTACT", "name": "  "}) is None
 
 
 def test_useful_contacts_puts_reachable_ones_first_and_gives_at_most_two() -> None:
@@ -115,6 +122,13 @@ def test_change_sites_reads_one_site_a_group_and_a_removed_site() -> None:
         "status": "RECRUITING",
     }
     paris = {"city": "Paris", "country": "France"}
+
+    def change_sites(kind: str, old: Any, new: Any) -> tuple[SitePlace, ...]:
+        return site_places(ctgov.change_sites(kind, old, new))
+
+    def site_of(raw: dict[str, str]) -> SitePlace:
+        return site_place(ctgov.site_of(raw))
+
     assert change_sites("site_added", None, leiden) == (site_of(leiden),)
     assert [s.city for s in change_sites("sites_added", [], [leiden, paris])] == ["Leiden", "Paris"]
     assert change_sites("site_removed", paris, None) == (site_of(paris),)

@@ -24,8 +24,9 @@ import pytest
 
 from trialwatch.diff import diff_records
 from trialwatch.digest import ChangeItem, Digest, RenderedMessage, build_digest, render_digest
-from trialwatch.digest.details import add_details, change_sites, study_info
+from trialwatch.digest.details import add_details, site_places, study_info
 from trialwatch.digest.model import NearPlace, Recipient, StudyInfo, SubscriptionPrefs
+from trialwatch.registries.ctgov.summary import change_sites, summarise
 from trialwatch.store.subscribers import SubscriptionRequest
 
 HERE = Path(__file__).parent
@@ -108,7 +109,7 @@ def scenario() -> tuple[list[ChangeItem], dict[str, StudyInfo]]:
     items: list[ChangeItem] = []
     studies: dict[str, StudyInfo] = {}
     for old, new in _versions():
-        info = study_info(new)
+        info = study_info(summarise(new))
         studies[info.nct_id] = info
         posted = date.fromisoformat(
             new["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
@@ -127,7 +128,7 @@ def scenario() -> tuple[list[ChangeItem], dict[str, StudyInfo]]:
                     significance=change.significance,
                     detected_at=NOW,
                     countries=change.countries,
-                    sites=change_sites(change.kind, change.old, change.new),
+                    sites=site_places(change_sites(change.kind, change.old, change.new)),
                     posted=posted,
                 )
             )

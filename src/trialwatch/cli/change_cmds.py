@@ -15,8 +15,8 @@ from trialwatch.cli.study_cmds import ExportFormat, write_rows
 from trialwatch.diff import diff_records
 from trialwatch.diff.leaves import leaf_differences
 from trialwatch.errors import ConfigError, NotFoundError
-from trialwatch.exports import CHANGE_COLUMNS, change_row, choose_columns
 from trialwatch.jobs import records
+from trialwatch.services.exports import CHANGE_COLUMNS, change_row, choose_columns
 from trialwatch.store import changes as change_store
 from trialwatch.store import exports as export_store
 from trialwatch.store import studies as study_store

@@ -13,7 +13,14 @@ import typer
 from rich.text import Text
 
 from trialwatch.cli.common import atomic_output, bold, load_app, out, print_json, print_table
-from trialwatch.exports import STUDY_COLUMNS, choose_columns, csv_cells, pick, study_row
+from trialwatch.registries.lookup import DEFAULT_REGISTRY, summarise
+from trialwatch.services.exports import (
+    STUDY_COLUMNS,
+    choose_columns,
+    csv_cells,
+    pick,
+    study_row,
+)
 from trialwatch.store import changes as change_store
 from trialwatch.store import exports as export_store
 from trialwatch.store import studies as study_store
@@ -123,7 +130,8 @@ def export(
     with app.session() as session:
         watchlist_id = watchlist_store.get_watchlist(session, watchlist).id if watchlist else None
         studies = export_store.iter_studies(session, watchlist_id, include_left=include_left)
-        write_rows((study_row(s.record, s) for s in studies), columns, fmt, output)
+        rows = (study_row(summarise(DEFAULT_REGISTRY, s.record), s) for s in studies)
+        write_rows(rows, columns, fmt, output)
 
 
 def write_rows(

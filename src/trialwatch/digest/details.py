@@ -2,17 +2,17 @@
 
 Two halves, used by the digest job:
 
-* reading the registry: :func:`study_info` makes a
-  :class:`~trialwatch.digest.model.StudyInfo` of a stored API v2 record (sites,
-  ages, sex, phase, enrollment, central contacts, dates) and
-  :func:`change_sites` the sites a stored site change is about;
+* reading the trial: :func:`study_info` makes a
+  :class:`~trialwatch.digest.model.StudyInfo` of a
+  :class:`~trialwatch.trial.TrialSummary` (sites, ages, sex, phase, enrollment,
+  central contacts, dates) and :func:`site_places` the sites a change is about;
 * :func:`add_details` completes an assembled :class:`Digest` with them: the facts
   and contacts of each new trial, the sites (and whom to ask) of each site
   change, the results tab and date of "results posted", and a glossary of every
   status and registry term the email then shows.
 
 Registry text is kept as it is (stripped of control characters and runs of
-whitespace); escaping is the templates' job.
+whitespace); the sentences come from ``words.details``; escaping is the templates' job.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import dataclasses
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from typing import Any
 
+from trialwatch import trial
 from trialwatch.diff.labels import age_words, date_type_words, phases_words
 from trialwatch.digest.glossary import (
     glossary_for,
@@ -44,6 +44,7 @@ from trialwatch.digest.model import (
     StudyInfo,
     WatchlistGroup,
 )
+from trialwatch.words import details as words
 
 SITES_SHOWN = 3
 """At most this many sites are listed under one site change."""
@@ -59,125 +60,73 @@ _LISTED_SITE_KINDS = frozenset(
     {"site_added", "sites_added", "site_status", "sites_status", "site_updated", "sites_updated"}
 )
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SEX_WORDS = {
-    "ALL": "all sexes",
-    "FEMALE": "female participants only",
-    "MALE": "male participants only",
-}
+_UNKNOWN = "UNKNOWN"
 
 
-# --- reading the registry -----------------------------------------------------------------
+# --- reading the trial --------------------------------------------------------------------
 
 
-def _text(value: Any) -> str | None:
-    """A registry string on one line with single spaces, or None if absent or blank."""
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
+def _text(value: str | None) -> str | None:
+    """Registry text on one line with single spaces, or None if absent or blank."""
+    if value is None:
         return None
-    return " ".join(_CONTROL_RE.sub(" ", str(value)).split()) or None
+    return " ".join(_CONTROL_RE.sub(" ", value).split()) or None
 
 
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+def contact_of(contact: trial.Contact) -> Contact | None:
+    """Whom to ask, as a digest gives it; ``None`` when it has no name, phone or email."""
+    found = Contact(
+        name=_text(contact.name),
+        phone=words.phone(_text(contact.phone), _text(contact.phone_ext)),
+        email=_text(contact.email),
+    )
+    return found if (found.name or found.phone or found.email) else None
 
 
-def _maps(value: Any) -> list[Mapping[str, Any]]:
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+def _contacts(contacts: Iterable[trial.Contact]) -> tuple[Contact, ...]:
+    return tuple(c for c in map(contact_of, contacts) if c is not None)
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _date(struct: Any) -> date | None:
-    text = _map(struct).get("date")
-    try:
-        return date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else None
-    except ValueError:
-        return None
-
-
-def contact_of(raw: Mapping[str, Any]) -> Contact | None:
-    """A ``Contact`` of the registry; ``None`` when it has no name, phone or email."""
-    phone, ext = _text(raw.get("phone")), _text(raw.get("phoneExt"))
-    if phone and ext:
-        # Some registrants put the country code in phoneExt: put it in front, as dialled.
-        phone = f"{ext} {phone}" if ext.startswith("+") else f"{phone} ext. {ext}"
-    contact = Contact(name=_text(raw.get("name")), phone=phone, email=_text(raw.get("email")))
-    return contact if (contact.name or contact.phone or contact.email) else None
-
-
-def _contacts(raw: Any) -> tuple[Contact, ...]:
-    return tuple(c for c in map(contact_of, _maps(raw)) if c is not None)
-
-
-def site_of(raw: Mapping[str, Any]) -> SitePlace:
-    """A ``Location`` of the registry (``contactsLocationsModule.locations[]``)."""
-    point = _map(raw.get("geoPoint"))
+def site_place(site: trial.Site) -> SitePlace:
+    """A trial's site as a digest shows it."""
     return SitePlace(
-        facility=_text(raw.get("facility")),
-        city=_text(raw.get("city")),
-        country=_text(raw.get("country")),
-        lat=_number(point.get("lat")),
-        lon=_number(point.get("lon")),
-        status=_text(raw.get("status")),
-        contacts=_contacts(raw.get("contacts")),
+        facility=_text(site.facility),
+        city=_text(site.city),
+        country=_text(site.country),
+        lat=site.lat,
+        lon=site.lon,
+        status=_text(site.status),
+        contacts=_contacts(site.contacts),
     )
 
 
-def change_sites(kind: str, old: Any, new: Any) -> tuple[SitePlace, ...]:
-    """The sites a stored change is about: its new side, else its old (a removed site).
-
-    A single site change holds one ``Location`` dict, a grouped one (``sites_added``
-    etc.) a list of them. Other kinds are about no site: ``()``.
-    """
-    if not kind.startswith("site"):
-        return ()
-    value = new if new else old
-    items = _maps(value) if isinstance(value, list) else _maps([value])
-    return tuple(site_of(item) for item in items)
+def site_places(sites: Iterable[trial.Site]) -> tuple[SitePlace, ...]:
+    """The sites a change is about (the registry reads them from the change's values)."""
+    return tuple(site_place(site) for site in sites)
 
 
-def study_info(record: Mapping[str, Any]) -> StudyInfo:
-    """What a digest shows about a study, from its API v2 record."""
-    protocol = _map(record.get("protocolSection"))
-    ident = _map(protocol.get("identificationModule"))
-    status = _map(protocol.get("statusModule"))
-    design = _map(protocol.get("designModule"))
-    enrollment = _map(design.get("enrollmentInfo"))
-    eligibility = _map(protocol.get("eligibilityModule"))
-    places = _map(protocol.get("contactsLocationsModule"))
-    count = enrollment.get("count")
-    phases = design.get("phases")
+def study_info(summary: trial.TrialSummary) -> StudyInfo:
+    """What a digest shows about a trial."""
+    dates, eligibility, enrollment = summary.dates, summary.eligibility, summary.enrollment
     return StudyInfo(
-        nct_id=str(ident.get("nctId") or ""),
-        title=_text(ident.get("briefTitle")) or _text(ident.get("officialTitle")) or "",
-        acronym=_text(ident.get("acronym")),
-        overall_status=_text(status.get("overallStatus")) or "UNKNOWN",
-        sites=tuple(site_of(item) for item in _maps(places.get("locations"))),
-        phases=tuple(p for p in phases if isinstance(p, str)) if isinstance(phases, list) else (),
-        minimum_age=_text(eligibility.get("minimumAge")),
-        maximum_age=_text(eligibility.get("maximumAge")),
-        sex=_text(eligibility.get("sex")),
-        enrollment=count if isinstance(count, int) and not isinstance(count, bool) else None,
-        enrollment_type=_text(enrollment.get("type")),
-        central_contacts=_contacts(places.get("centralContacts")),
-        first_posted=_date(status.get("studyFirstPostDateStruct")),
-        results_posted=_date(status.get("resultsFirstPostDateStruct")),
+        nct_id=summary.ref.id,
+        title=_text(summary.brief_title) or _text(summary.official_title) or "",
+        acronym=_text(summary.acronym),
+        overall_status=_text(summary.status) or _UNKNOWN,
+        sites=site_places(summary.sites),
+        phases=summary.phases,
+        minimum_age=_text(eligibility.minimum_age),
+        maximum_age=_text(eligibility.maximum_age),
+        sex=_text(eligibility.sex),
+        enrollment=enrollment.count if enrollment is not None else None,
+        enrollment_type=_text(enrollment.registry_type) if enrollment is not None else None,
+        central_contacts=_contacts(summary.central_contacts),
+        first_posted=dates.first_posted.day if dates.first_posted else None,
+        results_posted=dates.results_first_posted.day if dates.results_first_posted else None,
     )
 
 
-# --- words --------------------------------------------------------------------------------
-
-
-def _ages(minimum: str | None, maximum: str | None) -> str:
-    low, high = age_words(minimum, ""), age_words(maximum, "")
-    if low and high:
-        low_n, _, low_unit = low.partition(" ")
-        same_unit = low_unit.rstrip("s") == high.partition(" ")[2].rstrip("s")
-        return f"{low_n} to {high}" if same_unit else f"{low} to {high}"
-    if low:
-        return f"{low} and older"
-    return f"up to {high}" if high else "any age"
+# --- the facts of a new trial -------------------------------------------------------------
 
 
 def _where(sites: Sequence[SitePlace]) -> str | None:
@@ -185,12 +134,8 @@ def _where(sites: Sequence[SitePlace]) -> str | None:
     if not counts:
         return None
     ranked = [name for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    names = ranked[:COUNTRIES_SHOWN]
-    if len(ranked) > COUNTRIES_SHOWN:
-        rest = len(ranked) - COUNTRIES_SHOWN
-        names.append(f"{rest} more {'country' if rest == 1 else 'countries'}")
-    words = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"{words} ({len(sites)} site{'' if len(sites) == 1 else 's'})"
+    more = max(len(ranked) - COUNTRIES_SHOWN, 0)
+    return words.where(ranked[:COUNTRIES_SHOWN], more, len(sites))
 
 
 def trial_facts(info: StudyInfo) -> tuple[Fact, ...]:
@@ -198,20 +143,16 @@ def trial_facts(info: StudyInfo) -> tuple[Fact, ...]:
     facts: list[Fact] = []
     where = _where(info.sites)
     if where is not None:
-        facts.append(Fact("Where", where))
-    who = _ages(info.minimum_age, info.maximum_age)
-    if info.sex is not None:
-        who += ", " + _SEX_WORDS.get(info.sex, info.sex.replace("_", " ").lower())
-    facts.append(Fact("Who can take part", who[0].upper() + who[1:]))
+        facts.append(Fact(words.WHERE, where))
+    low, high = age_words(info.minimum_age, ""), age_words(info.maximum_age, "")
+    facts.append(Fact(words.WHO, words.who(low, high, info.sex)))
     if any(phase != "NA" for phase in info.phases):
-        facts.append(Fact("Phase", phases_words([p for p in info.phases if p != "NA"])))
+        facts.append(Fact(words.PHASE, phases_words([p for p in info.phases if p != "NA"])))
     if info.enrollment is not None:
-        size = f"{info.enrollment} participant{'' if info.enrollment == 1 else 's'}"
         kind = date_type_words(info.enrollment_type)
-        facts.append(Fact("Enrollment", f"{size} ({kind})" if kind else size))
+        facts.append(Fact(words.ENROLLMENT, words.participants(info.enrollment, kind)))
     if info.first_posted is not None:
-        posted = info.first_posted
-        facts.append(Fact("First posted", f"{posted.day} {posted:%B %Y}"))
+        facts.append(Fact(words.FIRST_POSTED, words.day(info.first_posted)))
     return tuple(facts)
 
 
@@ -235,7 +176,7 @@ def _line(
             for site in item.sites
         )
     if line.kind == "results_posted":
-        changes["link"] = Link(entry.url + RESULTS_TAB, "See the results")
+        changes["link"] = Link(entry.url + RESULTS_TAB, words.SEE_THE_RESULTS)
         if info is not None and info.results_posted is not None:
             changes["posted"] = info.results_posted
     return dataclasses.replace(line, **changes) if changes else line

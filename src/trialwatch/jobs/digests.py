@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from trialwatch.digest.assemble import build_digest, near_filter
-from trialwatch.digest.details import add_details, change_sites, study_info
+from trialwatch.digest.details import add_details, site_places, study_info
 from trialwatch.digest.model import ChangeItem, Digest, Recipient, StudyInfo, SubscriptionPrefs
 from trialwatch.digest.render import (
     DigestMould,
@@ -35,6 +35,7 @@ from trialwatch.digest.schedule import is_due
 from trialwatch.errors import DeliveryError
 from trialwatch.mail.message import build_message
 from trialwatch.mail.signing import make_unsubscribe_token, manage_url, unsubscribe_url
+from trialwatch.registries.ctgov.summary import change_sites, summarise
 from trialwatch.store import changes as change_store
 from trialwatch.store import outbox
 from trialwatch.store import studies as study_store
@@ -134,7 +135,7 @@ def _change_items(session: Session, wl: Watchlist, after: int, upto: int) -> lis
             significance=row.significance,  # type: ignore[arg-type]
             detected_at=row.detected_at,
             countries=tuple(row.countries or ()),
-            sites=change_sites(row.kind, row.old, row.new),
+            sites=site_places(change_sites(row.kind, row.old, row.new)),
             posted=_posted(row.last_update_posted),
         )
         for row in change_store.change_feed(session, wl.id, after, upto)
@@ -144,7 +145,7 @@ def _change_items(session: Session, wl: Watchlist, after: int, upto: int) -> lis
 def _study_infos(session: Session, nct_ids: list[str]) -> dict[str, StudyInfo]:
     """What the digest shows about each study: from its current record, else its row."""
     records = study_store.current_records_by_nct(session, nct_ids)
-    infos = {nct: study_info(record) for nct, record in records.items()}
+    infos = {nct: study_info(summarise(record)) for nct, record in records.items()}
     for nct, title, acronym, status in study_store.study_rows(session, nct_ids):
         if nct not in infos or not infos[nct].title:
             infos[nct] = StudyInfo(

@@ -1,7 +1,8 @@
 """Records into the store: parse and hash them, store versions, detect and write changes.
 
 The domain work of storing a page lives here, between the pure packages and the
-store: ``ctgov.parse`` makes each record a :class:`~trialwatch.store.studies.StudyRow`,
+store: each record's :class:`~trialwatch.trial.TrialSummary` (``ctgov.summary``) gives
+the listing columns of its :class:`~trialwatch.store.studies.StudyRow`,
 the store writes the versions that changed and the membership, ``diff`` compares
 each new version with the one it replaced, and the store writes the change rows,
 all in the caller's transaction.
@@ -24,9 +25,9 @@ from trialwatch.registries.ctgov.parse import (
     canonical_json,
     content_hash,
     nct_id_of,
-    summarise,
     unknown_sections,
 )
+from trialwatch.registries.ctgov.summary import summarise
 from trialwatch.store import changes as change_store
 from trialwatch.store import runs as run_store
 from trialwatch.store import studies as study_store
@@ -38,20 +39,20 @@ log = logging.getLogger("trialwatch.jobs.records")
 def study_row(record: Mapping[str, Any]) -> StudyRow:
     """A record as the store writes it: canonical JSON, its hash and the listing columns."""
     canonical = canonical_json(record)
-    summary = summarise(record)
+    trial = summarise(record)
     return StudyRow(
         nct_id=nct_id_of(record),
         canonical=canonical,
         content_hash=content_hash(canonical),
-        brief_title=summary.brief_title,
-        acronym=summary.acronym,
-        overall_status=summary.overall_status,
-        phases=",".join(summary.phases),
-        last_update_posted=summary.last_update_posted,
-        has_results=summary.has_results,
-        lead_sponsor=summary.lead_sponsor,
-        conditions=summary.conditions,
-        countries=summary.countries,
+        brief_title=trial.title,
+        acronym=trial.acronym,
+        overall_status=trial.status,
+        phases=",".join(trial.phases),
+        last_update_posted=trial.last_update,
+        has_results=trial.has_results,
+        lead_sponsor=trial.sponsor,
+        conditions=trial.conditions,
+        countries=trial.countries,
     )
 
 

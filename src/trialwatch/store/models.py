@@ -155,7 +155,7 @@ class SyncRun(Base):
     # Top-level record sections this run met that TrialWatch does not know (format drift).
     unknown_sections: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     # Records whose fields had another JSON type than the spec gives (stored, not diffed),
-    # and what drifted: ["protocolSection.statusModule.overallStatus: list, expected string"].
+    # and what drifted, each "<field path>: <type>, expected <type>" (the registry's paths).
     drifted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     drift: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     # Members the run's listing of the whole membership found (full runs, and incremental

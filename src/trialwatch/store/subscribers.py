@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
-from sqlalchemy import String, and_, delete, func, or_, select, update
+from sqlalchemy import String, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from trialwatch.errors import ConfigError, NotFoundError
@@ -18,7 +17,6 @@ from trialwatch.store.changes import newest_change_id
 from trialwatch.store.db import insert_or_skip
 from trialwatch.store.models import (
     Study,
-    StudyVersion,
     Subscriber,
     Subscription,
     Watchlist,
@@ -503,26 +501,22 @@ def subscriptions_of(
 
 
 def watchlist_countries(session: Session, watchlist_ids: Sequence[int]) -> list[str]:
-    """The countries of the sites of the current studies of these watchlists, sorted."""
+    """The countries of the sites of the current studies of these watchlists, sorted.
+
+    Read from the studies' listing column (``study.countries``, which the sync writes
+    from each current version's trial summary), never from a record.
+    """
     query = (
-        select(StudyVersion.record)
-        .join(
-            Study,
-            and_(Study.id == StudyVersion.study_id, StudyVersion.version == Study.current_version),
-        )
+        select(Study.countries)
         .join(WatchlistStudy, WatchlistStudy.study_id == Study.id)
         .where(
             WatchlistStudy.watchlist_id.in_(list(watchlist_ids)), WatchlistStudy.left_at.is_(None)
         )
-        .distinct()
         .execution_options(yield_per=200)
     )
     countries: set[str] = set()
-    for text in session.scalars(query):
-        record = orjson.loads(text)
-        module = record.get("protocolSection", {}).get("contactsLocationsModule", {})
-        for location in module.get("locations", None) or ():
-            country = location.get("country") if isinstance(location, dict) else None
+    for listed in session.scalars(query):
+        for country in listed or ():
             if isinstance(country, str) and country.strip():
                 countries.add(" ".join(country.split()))
     return sorted(countries, key=str.casefold)

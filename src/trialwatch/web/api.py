@@ -28,7 +28,7 @@ from trialwatch.store.views import StudyListRow
 from trialwatch.watchlists import normalise_nct_id
 from trialwatch.web.app import WebContext, context_of
 from trialwatch.web.filters import country_filter, status_filter
-from trialwatch.web.pages import Facts, facts_of, registry_url
+from trialwatch.web.pages import Facts, facts_of
 
 
 class ApiError(BaseModel):
@@ -194,7 +194,7 @@ def _study(row: StudyListRow) -> StudySummary:
         countries=facts.countries,
         last_update_posted=facts.last_update_posted,
         last_change_at=row.last_change_at,
-        url=registry_url(row.nct_id),
+        url=facts.url,
     )
 
 
@@ -320,7 +320,7 @@ def get_study(ctx: Context, nct_id: str) -> StudyDetail:
         countries=facts.countries,
         last_update_posted=facts.last_update_posted,
         last_change_at=changes[0].detected_at if changes else None,
-        url=registry_url(study.nct_id),
+        url=facts.url,
         current_version=study.current_version,
         first_seen_at=study.first_seen_at,
         versions=[Version(**v.__dict__) for v in versions],

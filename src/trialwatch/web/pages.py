@@ -16,8 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from trialwatch.errors import RegistryBadResponse
-from trialwatch.registries.ctgov.parse import summarise
+from trialwatch.registries.lookup import DEFAULT_REGISTRY, study_url, summarise
 from trialwatch.store import views
 from trialwatch.store.changes import list_changes
 from trialwatch.vocab import status_label
@@ -46,10 +45,12 @@ class Facts:
     conditions: list[str]
     countries: list[str]
     last_update_posted: str | None
+    registry: str = DEFAULT_REGISTRY
 
     @property
     def url(self) -> str:
-        return registry_url(self.nct_id)
+        """The study's page on its registry."""
+        return study_url(self.registry, self.nct_id)
 
     @classmethod
     def of_row(cls, row: views.StudyListRow) -> Facts:
@@ -67,29 +68,26 @@ class Facts:
         )
 
 
-def registry_url(nct_id: str) -> str:
-    return f"https://clinicaltrials.gov/study/{nct_id}"
-
-
-def facts_of(nct_id: str, record_text: str) -> Facts:
-    """The summary of a stored (canonical JSON) record; only the NCT ID if it has none."""
+def facts_of(nct_id: str, record_text: str, registry: str = DEFAULT_REGISTRY) -> Facts:
+    """The facts of a stored (canonical JSON) record's trial; only the ID if it names none."""
     try:
         record: Any = orjson.loads(record_text)
-        summary = summarise(record) if isinstance(record, dict) else None
-    except (orjson.JSONDecodeError, RegistryBadResponse):
-        summary = None
-    if summary is None:
-        return Facts(nct_id, "", None, None, [], None, [], [], None)
+    except orjson.JSONDecodeError:
+        record = None
+    trial = summarise(registry, record) if isinstance(record, dict) else None
+    if trial is None or not trial.ref.id:
+        return Facts(nct_id, "", None, None, [], None, [], [], None, registry)
     return Facts(
         nct_id=nct_id,
-        title=summary.brief_title,
-        acronym=summary.acronym,
-        status=summary.overall_status,
-        phases=list(summary.phases),
-        sponsor=summary.lead_sponsor,
-        conditions=list(summary.conditions),
-        countries=list(summary.countries),
-        last_update_posted=summary.last_update_posted,
+        title=trial.title,
+        acronym=trial.acronym,
+        status=trial.status,
+        phases=list(trial.phases),
+        sponsor=trial.sponsor,
+        conditions=list(trial.conditions),
+        countries=list(trial.countries),
+        last_update_posted=trial.last_update,
+        registry=registry,
     )
 
 

@@ -18,7 +18,7 @@ from trialwatch.registries.ctgov.fieldtypes import (
     json_type,
     without_drift,
 )
-from trialwatch.registries.ctgov.parse import summarise
+from trialwatch.registries.ctgov.summary import summarise
 
 SPEC = Path(__file__).parents[2] / "fixtures" / "ctgov" / "spec" / "ctg-oas-v2.yaml"
 
@@ -161,5 +161,5 @@ def test_the_listing_summary_leaves_out_fields_of_another_type() -> None:
     protocol["conditionsModule"]["conditions"] = "MMN"
     protocol["identificationModule"]["briefTitle"] = None
     summary = summarise(record)
-    assert (summary.overall_status, summary.conditions) == (None, ())
-    assert summary.brief_title == protocol["identificationModule"]["officialTitle"]
+    assert (summary.status, summary.conditions) == (None, ())
+    assert summary.title == protocol["identificationModule"]["officialTitle"]

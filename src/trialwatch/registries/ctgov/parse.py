@@ -9,14 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from trialwatch.errors import RegistryBadResponse
 
-STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 _CANONICAL_NCT_ID = re.compile(r"^NCT\d{8}$")
 
 
@@ -70,11 +68,19 @@ def record_problem(record: Any) -> str | None:
         return "no protocolSection.identificationModule.nctId"
     if not _CANONICAL_NCT_ID.match(nct_id):
         return f"nctId {nct_id[:40]!r} is not an NCT ID"
-    try:
-        summarise(record)
-    except (AttributeError, TypeError, ValueError):
+    if any(_not_a_module(get_path(record, path)) for path in _MODULES_READ):
         return f"{nct_id}: a module of the record is not in the API's shape"
     return None
+
+
+# The modules whose fields a record's listing columns come from: one of another
+# shape than an object makes the record unfit to store (``summary`` would leave it out).
+_MODULES_READ = ("protocolSection.identificationModule", "protocolSection.statusModule")
+
+
+def _not_a_module(value: Any) -> bool:
+    """A present value that is not an object (an empty one reads as absent)."""
+    return bool(value) and not isinstance(value, Mapping)
 
 
 # The top-level properties of the Study schema of API v2 (ctg-oas-v2.yaml, 2.0.5).
@@ -93,56 +99,3 @@ KNOWN_SECTIONS = frozenset(
 def unknown_sections(record: Mapping[str, Any]) -> set[str]:
     """The record's top-level keys that the API v2 Study schema does not define."""
     return {str(key) for key in record if key not in KNOWN_SECTIONS}
-
-
-@dataclass(frozen=True)
-class StudySummary:
-    """The few fields of a record that TrialWatch lists, sorts and filters on."""
-
-    nct_id: str
-    brief_title: str
-    acronym: str | None
-    overall_status: str | None
-    phases: tuple[str, ...]
-    last_update_posted: str | None
-    has_results: bool
-    lead_sponsor: str | None = None
-    conditions: tuple[str, ...] = ()
-    countries: tuple[str, ...] = ()
-    """The countries of the study's sites, sorted, each once."""
-
-
-def summarise(record: Mapping[str, Any]) -> StudySummary:
-    """The listing fields of a record; a field of another type than the spec's is left out
-    (a list ``overallStatus`` never reaches a text column)."""
-    ident = get_path(record, "protocolSection.identificationModule") or {}
-    status = get_path(record, "protocolSection.statusModule") or {}
-    protocol = record.get("protocolSection") or {}
-    sponsor = get_path(protocol, "sponsorCollaboratorsModule.leadSponsor.name")
-    locations = get_path(protocol, "contactsLocationsModule.locations")
-    return StudySummary(
-        nct_id=nct_id_of(record),
-        brief_title=_text(ident.get("briefTitle")) or _text(ident.get("officialTitle")) or "",
-        acronym=_text(ident.get("acronym")),
-        overall_status=_text(status.get("overallStatus")),
-        phases=_texts(get_path(record, "protocolSection.designModule.phases")),
-        last_update_posted=last_update_of(record),
-        has_results=record.get("hasResults") is True,
-        lead_sponsor=_text(sponsor),
-        conditions=_texts(get_path(protocol, "conditionsModule.conditions")),
-        countries=tuple(
-            sorted({loc["country"] for loc in _maps(locations) if _text(loc.get("country"))})
-        ),
-    )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _texts(value: Any) -> tuple[str, ...]:
-    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
-
-
-def _maps(value: Any) -> list[Mapping[str, Any]]:
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []

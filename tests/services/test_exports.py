@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from trialwatch.errors import ConfigError
-from trialwatch.exports import (
+from trialwatch.registries.ctgov.summary import summarise
+from trialwatch.services.exports import (
     CHANGE_COLUMNS,
     JSON_CELLS,
     STUDY_COLUMNS,
@@ -25,7 +26,7 @@ from trialwatch.exports import (
     study_row,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ctgov"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "ctgov"
 FETCHED = datetime(2026, 11, 29, 6, 0, 12, tzinfo=UTC)
 
 
@@ -44,7 +45,7 @@ def _record(name: str) -> dict[str, Any]:
 
 
 def _row(name: str, **provenance: Any) -> dict[str, Any]:
-    return study_row(_record(name), _Provenance(**provenance))
+    return study_row(summarise(_record(name)), _Provenance(**provenance))
 
 
 def test_a_completed_study_with_results_has_its_posted_dates_and_people() -> None:
@@ -141,7 +142,8 @@ def test_provenance_columns_are_the_stored_versions() -> None:
 def test_a_record_missing_its_modules_gives_empty_cells_not_an_error() -> None:
     """Only the NCT ID: the other columns are None, empty lists, zero sites."""
     row = study_row(
-        {"protocolSection": {"identificationModule": {"nctId": "NCT01234567"}}}, _Provenance()
+        summarise({"protocolSection": {"identificationModule": {"nctId": "NCT01234567"}}}),
+        _Provenance(),
     )
     assert row["title"] == ""
     assert row["phases"] == row["collaborators"] == row["countries"] == []
@@ -171,7 +173,7 @@ def test_csv_cells_of_lists_round_trip_with_semicolons_commas_and_quotes() -> No
         "line\nbreak",
         "naïve",
     ]
-    row = study_row(record, _Provenance(watchlists=()))
+    row = study_row(summarise(record), _Provenance(watchlists=()))
     (back,) = _round_trip([row])
     assert json.loads(back["countries"]) == ['Leiden; "site 2", NL', "Paris", "Spain"]
     assert json.loads(back["conditions"]) == row["conditions"]

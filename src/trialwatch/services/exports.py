@@ -6,7 +6,8 @@ shape, as a change's old and new values) is written as JSON (``["Leiden; site 2"
 ``[]`` when empty), and a yes/no as ``true`` / ``false``: a value holding ``;``, ``,``
 or quotes reads back as it was with ``json.loads`` of the cell.
 
-Field paths follow the Study schema of API v2 (``ctg-oas-v2.yaml``, 2.0.5).
+A study's row is read from its :class:`~trialwatch.trial.TrialSummary` (the caller
+summarises the stored record with ``registries.lookup.summarise``), never from a record.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any, Protocol
 import orjson
 
 from trialwatch.errors import ConfigError
-from trialwatch.registries.ctgov.parse import STUDY_URL
+from trialwatch.registries.lookup import study_url
+from trialwatch.trial import TrialDate, TrialSummary
 
 STUDY_COLUMNS = (
     # The columns of earlier releases, in their places ...
@@ -114,60 +116,54 @@ class Provenance(Protocol):
         """Slugs of the watchlists the study is a member of."""
 
 
-def study_row(record: Mapping[str, Any], provenance: Provenance) -> dict[str, Any]:
+def study_row(trial: TrialSummary, provenance: Provenance) -> dict[str, Any]:
     """One row per study, every column of :data:`STUDY_COLUMNS` in their order."""
-    protocol = record.get("protocolSection") or {}
-    ident = protocol.get("identificationModule") or {}
-    status = protocol.get("statusModule") or {}
-    design = protocol.get("designModule") or {}
-    eligibility = protocol.get("eligibilityModule") or {}
-    sponsors = protocol.get("sponsorCollaboratorsModule") or {}
-    locations = (protocol.get("contactsLocationsModule") or {}).get("locations") or []
-    enrollment = design.get("enrollmentInfo") or {}
-    nct_id = ident.get("nctId")
+    dates, eligibility, enrollment = trial.dates, trial.eligibility, trial.enrollment
+    nct_id = trial.ref.id or None
     row: dict[str, Any] = {
         "nct_id": nct_id,
-        "title": ident.get("briefTitle") or ident.get("officialTitle") or "",
-        "acronym": ident.get("acronym"),
-        "status": status.get("overallStatus"),
-        "last_known_status": status.get("lastKnownStatus"),
-        "why_stopped": status.get("whyStopped"),
-        "study_type": design.get("studyType"),
-        "phases": list(design.get("phases") or []),
-        "conditions": list((protocol.get("conditionsModule") or {}).get("conditions") or []),
-        "interventions": _names(
-            (protocol.get("armsInterventionsModule") or {}).get("interventions")
-        ),
-        "sponsor": (sponsors.get("leadSponsor") or {}).get("name"),
-        "collaborators": _names(sponsors.get("collaborators")),
-        "enrollment": enrollment.get("count"),
-        "enrollment_type": enrollment.get("type"),
+        "title": trial.title,
+        "acronym": trial.acronym,
+        "status": trial.registry_status,
+        "last_known_status": trial.last_known_status,
+        "why_stopped": trial.why_stopped,
+        "study_type": trial.study_type,
+        "phases": list(trial.phases),
+        "conditions": list(trial.conditions),
+        "interventions": list(trial.interventions),
+        "sponsor": trial.sponsor,
+        "collaborators": list(trial.collaborators),
+        "enrollment": enrollment.count if enrollment else None,
+        "enrollment_type": enrollment.registry_type if enrollment else None,
     }
-    for column, struct in (
-        ("start_date", "startDateStruct"),
-        ("primary_completion_date", "primaryCompletionDateStruct"),
-        ("completion_date", "completionDateStruct"),
+    for column, date in (
+        ("start_date", dates.start),
+        ("primary_completion_date", dates.primary_completion),
+        ("completion_date", dates.completion),
     ):
-        date = status.get(struct) or {}
-        row[column], row[f"{column}_type"] = date.get("date"), date.get("type")
+        row[column], row[f"{column}_type"] = _date(date), date.registry_type if date else None
     row |= {
-        "first_posted": (status.get("studyFirstPostDateStruct") or {}).get("date"),
-        "results_first_posted": (status.get("resultsFirstPostDateStruct") or {}).get("date"),
-        "last_update_posted": (status.get("lastUpdatePostDateStruct") or {}).get("date"),
-        "has_results": bool(record.get("hasResults")),
-        "min_age": eligibility.get("minimumAge"),
-        "max_age": eligibility.get("maximumAge"),
-        "sex": eligibility.get("sex"),
-        "site_count": len(locations),
-        "countries": sorted({str(site["country"]) for site in locations if site.get("country")}),
+        "first_posted": _date(dates.first_posted),
+        "results_first_posted": _date(dates.results_first_posted),
+        "last_update_posted": trial.last_update,
+        "has_results": trial.has_results,
+        "min_age": eligibility.minimum_age,
+        "max_age": eligibility.maximum_age,
+        "sex": eligibility.sex,
+        "site_count": len(trial.sites),
+        "countries": list(trial.countries),
         "watchlists": sorted(provenance.watchlists),
-        "url": STUDY_URL.format(nct_id=nct_id) if nct_id else None,
+        "url": study_url(trial.ref.registry, nct_id) if nct_id else None,
         "version": provenance.version,
         "content_hash": provenance.content_hash,
         "fetched_at": provenance.fetched_at.isoformat(),
         "data_timestamp": provenance.data_timestamp,
     }
     return {column: row[column] for column in STUDY_COLUMNS}
+
+
+def _date(date: TrialDate | None) -> str | None:
+    return date.value if date is not None else None
 
 
 class ChangeLike(Protocol):
@@ -247,7 +243,3 @@ def csv_cells(row: Mapping[str, Any]) -> dict[str, Any]:
         else:
             cells[column] = value
     return cells
-
-
-def _names(items: Any) -> list[str]:
-    return [str(item["name"]) for item in items or [] if item.get("name")]

@@ -1,0 +1,34 @@
+"""A registry's functions by its name, for the readers above the registries.
+
+The web pages, the JSON API, the exports and the digest job hold a registry's name
+and an ID (a :class:`~trialwatch.trial.TrialRef`) or a stored record of it; this
+module gives them the trial's page and its :class:`~trialwatch.trial.TrialSummary`
+without naming an adapter. The store never imports it: it hands out names, IDs and
+record texts, and its callers look them up here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from trialwatch.registries.ctgov import summary as ctgov
+from trialwatch.trial import TrialSummary
+
+DEFAULT_REGISTRY = ctgov.REGISTRY
+"""The registry of stored rows that do not name theirs (every row of today's store)."""
+
+_STUDY_URLS: Mapping[str, Callable[[str], str]] = {ctgov.REGISTRY: ctgov.study_url}
+_SUMMARISERS: Mapping[str, Callable[[Mapping[str, Any]], TrialSummary]] = {
+    ctgov.REGISTRY: ctgov.summarise
+}
+
+
+def study_url(registry: str, registry_id: str) -> str:
+    """The trial's page on its registry; a KeyError for a registry TrialWatch does not read."""
+    return _STUDY_URLS[registry](registry_id)
+
+
+def summarise(registry: str, record: Mapping[str, Any]) -> TrialSummary:
+    """The neutral summary of one of the registry's records (never fails on its content)."""
+    return _SUMMARISERS[registry](record)
