@@ -2,8 +2,7 @@
 
 The health job (:mod:`trialwatch.jobs.health`) decides from codes and counts; these
 functions turn its codes, numbers and names (already on one line) into the
-sentences of the alert mails and of ``trialwatch health``. Admin alerts are
-English only (admins, not subscribers, read them).
+subjects and details of the alert mails sent to the admins.
 """
 
 from __future__ import annotations
