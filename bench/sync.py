@@ -418,7 +418,7 @@ class TimedSource:
 
 
 def _sum_results(results: list[Any], seconds: float, source: TimedSource) -> dict[str, Any]:
-    failed = [r for r in results if isinstance(r, BaseException)]
+    failed = [r.failure for r in results if getattr(r, "failure", None) is not None]
     if failed:
         raise SystemExit(f"a sync failed: {failed[0]}")
     return {
@@ -453,23 +453,30 @@ def phase_sync(kind: str, url: str, db: Path, page_size: int) -> dict[str, Any]:
 
     engine = make_engine(f"sqlite:///{db}")
     source = TimedSource(CtgovClient(url, requests_per_minute=0, timeout=120.0))
+    registry: Any = source  # code before the registry seam took the client itself
+    try:
+        from trialwatch.registries.ctgov.registry import CtgovRegistry
+    except ImportError:
+        pass
+    else:
+        registry = CtgovRegistry(source)
     overlapping = [f"{WATCHLIST}-{k}" for k in range(OVERLAPPING)]
     try:
         started = time.perf_counter()
         if kind in ("first", "full", "incremental"):
             results: list[Any] = [
                 sync_watchlist(
-                    engine, source, WATCHLIST, full=kind != "incremental", page_size=page_size
+                    engine, registry, WATCHLIST, full=kind != "incremental", page_size=page_size
                 )
             ]
         elif kind == "each":
             results = [
-                sync_watchlist(engine, source, slug, page_size=page_size) for slug in overlapping
+                sync_watchlist(engine, registry, slug, page_size=page_size) for slug in overlapping
             ]
         elif kind == "batch":
             from trialwatch.jobs.sync import sync_watchlists
 
-            results = sync_watchlists(engine, source, overlapping, page_size=page_size)
+            results = sync_watchlists(engine, registry, overlapping, page_size=page_size)
         else:
             raise ValueError(f"unknown sync phase {kind!r}")
         seconds = time.perf_counter() - started

@@ -17,6 +17,7 @@ from trialwatch.jobs.digests import MailSettings, build_digests_once
 from trialwatch.jobs.sync import sync_watchlist
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.ctgov.registry import CtgovRegistry
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -62,8 +63,8 @@ def change_status(fake: FakeCtgov, nct_id: str, status: str, day: str, **ident: 
 
 def sync_mmn(engine: Engine, fake: FakeCtgov) -> None:
     """Sync the shipped MMN watchlist from the fake registry."""
-    with CtgovClient(fake.base_url, requests_per_minute=0) as client:
-        sync_watchlist(engine, client, "mmn")
+    with CtgovRegistry(CtgovClient(fake.base_url, requests_per_minute=0)) as registry:
+        sync_watchlist(engine, registry, "mmn")
 
 
 def prepare_due(engine: Engine, fake: FakeCtgov, emails: list[str], **prefs: Any) -> None:

@@ -24,6 +24,7 @@ from trialwatch.jobs.sync import SyncResult, sync_watchlist
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.parse import unknown_sections
+from trialwatch.registries.ctgov.registry import CtgovRegistry
 from trialwatch.store import health as health_store
 from trialwatch.store import outbox
 from trialwatch.store import watchlists as watchlist_store
@@ -50,8 +51,8 @@ def _init(engine: Engine, at: datetime = T0) -> None:
 
 
 def _sync(engine: Engine, fake: FakeCtgov, at: datetime, *, full: bool = False) -> SyncResult:
-    with CtgovClient(fake.base_url, requests_per_minute=0) as client:
-        return sync_watchlist(engine, client, "mmn", full=full, now=lambda: at)
+    with CtgovRegistry(CtgovClient(fake.base_url, requests_per_minute=0)) as registry:
+        return sync_watchlist(engine, registry, "mmn", full=full, now=lambda: at)
 
 
 def _check(

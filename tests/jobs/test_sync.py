@@ -19,6 +19,7 @@ from tests.support.fakeapi import FakeCtgov
 from trialwatch.errors import RegistryBadResponse, RegistryUnavailable
 from trialwatch.jobs.sync import SyncProgress, sync_watchlist
 from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.ctgov.registry import CtgovRegistry
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -239,20 +240,21 @@ def test_a_run_that_dies_mid_way_keeps_finished_pages_and_is_repaired(
     """Page 1 is kept, the failing page writes nothing, the cursor stays; the next run completes."""
     _init(engine)
     client = CtgovClient(fake.base_url, requests_per_minute=0, max_attempts=2, sleep=lambda _: None)
+    registry = CtgovRegistry(client)
 
     def fail_after_first_page(event: SyncProgress) -> None:
         if event.page == 1:  # both attempts at page 2 fail
             fake.fail_next(503, times=2, path_prefix="/api/v2/studies")
 
-    with client:
+    with registry:
         with pytest.raises(RegistryUnavailable):
-            sync_watchlist(engine, client, "mmn", page_size=2, on_page=fail_after_first_page)
+            sync_watchlist(engine, registry, "mmn", page_size=2, on_page=fail_after_first_page)
         assert _counts(engine) == {"studies": 2, "versions": 2}
         with session_scope(make_sessionmaker(engine)) as session:
             run = session.scalars(select(SyncRun)).one()
             assert (run.status, run.pages, run.new) == ("failed", 1, 2)
             assert watchlist_store.get_watchlist(session, "mmn").sync_cursor is None
-        result = sync_watchlist(engine, client, "mmn", page_size=2)
+        result = sync_watchlist(engine, registry, "mmn", page_size=2)
     assert (result.status, result.mode, result.new, result.unchanged) == ("succeeded", "full", 1, 2)
     assert _counts(engine) == {"studies": 3, "versions": 3}
 
@@ -260,10 +262,10 @@ def test_a_run_that_dies_mid_way_keeps_finished_pages_and_is_repaired(
 def test_a_malformed_page_is_rolled_back_whole(engine: Engine, fake: FakeCtgov) -> None:
     """A page whose JSON is not the API's shape stores nothing and fails the run."""
     _init(engine)
-    client = CtgovClient(fake.base_url, requests_per_minute=0, max_attempts=1)
+    registry = CtgovRegistry(CtgovClient(fake.base_url, requests_per_minute=0, max_attempts=1))
     fake.fail_next(200, body='{"unexpected": true}', path_prefix="/api/v2/studies")
-    with client, pytest.raises(RegistryBadResponse):
-        sync_watchlist(engine, client, "mmn")
+    with registry, pytest.raises(RegistryBadResponse):
+        sync_watchlist(engine, registry, "mmn")
     assert _counts(engine)["versions"] == 0
 
 

@@ -24,6 +24,7 @@ from trialwatch.jobs.records import backfill_changes
 from trialwatch.jobs.sync import SyncResult, sync_watchlist
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.ctgov.registry import CtgovRegistry
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, Study, SyncRun
@@ -56,8 +57,8 @@ def _init(engine: Engine) -> None:
 
 
 def _sync(engine: Engine, fake: FakeCtgov, at: datetime, *, full: bool = False) -> SyncResult:
-    with CtgovClient(fake.base_url, requests_per_minute=0) as client:
-        return sync_watchlist(engine, client, "mmn", full=full, now=lambda: at)
+    with CtgovRegistry(CtgovClient(fake.base_url, requests_per_minute=0)) as registry:
+        return sync_watchlist(engine, registry, "mmn", full=full, now=lambda: at)
 
 
 def _check(engine: Engine, at: datetime) -> HealthResult:
@@ -82,7 +83,7 @@ def _drifted(record: dict[str, Any], day: str) -> dict[str, Any]:
     return record
 
 
-def _run_changes(engine: Engine, run_id: int) -> list[tuple[str, str]]:
+def _run_changes(engine: Engine, run_id: int | None) -> list[tuple[str, str]]:
     with session_scope(make_sessionmaker(engine)) as session:
         rows = session.execute(
             select(Change.field, Change.summary).where(Change.sync_run_id == run_id)

@@ -25,6 +25,7 @@ from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from trialwatch.errors import RegistryBadResponse, RegistryUnavailable
 from trialwatch.jobs.sync import sync_watchlist
 from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.ctgov.registry import CtgovRegistry
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, Study, StudyVersion, SyncRun, WatchlistStudy
@@ -65,6 +66,10 @@ def _client(fake: FakeCtgov, **options: Any) -> CtgovClient:
     options.setdefault("requests_per_minute", 0)
     options.setdefault("sleep", lambda _: None)
     return CtgovClient(fake.base_url, **options)
+
+
+def _registry(fake: FakeCtgov, **options: Any) -> CtgovRegistry:
+    return CtgovRegistry(_client(fake, **options))
 
 
 def _runs(engine: Engine) -> list[SyncRun]:
@@ -159,9 +164,9 @@ def test_a_page_token_loop_fails_the_run_naming_the_watchlist_and_frees_the_lock
     """Tokens A → B → A, or new on every page: the run stops, fails in one line, lock released."""
     _init(engine)
     fake.loop_page_tokens(mode)
-    with _client(fake) as client:
+    with _registry(fake) as registry:
         with pytest.raises(RegistryBadResponse) as caught:
-            sync_watchlist(engine, client, "mmn", page_size=250)
+            sync_watchlist(engine, registry, "mmn", page_size=250)
         message = str(caught.value)
         assert "watchlist 'mmn'" in message
         assert len(message.splitlines()) == 1
@@ -171,7 +176,7 @@ def test_a_page_token_loop_fails_the_run_naming_the_watchlist_and_frees_the_lock
         assert run.status == "failed"
         assert run.error == message
         fake.loop_page_tokens(None)
-        result = sync_watchlist(engine, client, "mmn", page_size=250)
+        result = sync_watchlist(engine, registry, "mmn", page_size=250)
     assert result.status == "succeeded"
 
 
@@ -263,13 +268,13 @@ def test_a_malformed_record_is_skipped_and_the_rest_of_the_page_stored(
     _init(engine)
     fake.append_to_first_page(_BROKEN[broken])
     reason = "page 1, record 4: no protocolSection.identificationModule.nctId"
-    with _client(fake) as client, caplog.at_level(logging.WARNING, logger="trialwatch"):
-        result = sync_watchlist(engine, client, "mmn", page_size=250)
+    with _registry(fake) as registry, caplog.at_level(logging.WARNING, logger="trialwatch"):
+        result = sync_watchlist(engine, registry, "mmn", page_size=250)
         assert (result.status, result.new, result.skipped) == ("succeeded", 3, 1)
         assert result.skip_reason == reason
         assert result.to_dict()["skipped"] == 1
         assert result.cursor is not None
-        again = sync_watchlist(engine, client, "mmn", full=True, page_size=250)
+        again = sync_watchlist(engine, registry, "mmn", full=True, page_size=250)
     assert (again.status, again.new, again.unchanged, again.skipped) == ("succeeded", 0, 3, 1)
     assert _count(engine, StudyVersion) == 3
     first, second = _runs(engine)

@@ -20,6 +20,7 @@ from trialwatch.digest.render import make_environment
 from trialwatch.jobs.health import check_health
 from trialwatch.jobs.sync import SyncResult, lists_members, sync_watchlist
 from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.ctgov.registry import CtgovRegistry
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, SyncRun, Watchlist
@@ -38,8 +39,9 @@ def _init(engine: Engine) -> None:
 
 
 def _sync(engine: Engine, fake: FakeCtgov, at: datetime, slug: str = "mmn") -> SyncResult:
-    with CtgovClient(fake.base_url, requests_per_minute=0, max_attempts=1) as client:
-        return sync_watchlist(engine, client, slug, now=lambda: at)
+    client = CtgovClient(fake.base_url, requests_per_minute=0, max_attempts=1)
+    with CtgovRegistry(client) as registry:
+        return sync_watchlist(engine, registry, slug, now=lambda: at)
 
 
 def _studies_requests(fake: FakeCtgov) -> list[dict[str, str]]:

@@ -15,6 +15,7 @@ from tests.support.fakeapi import FakeCtgov
 from trialwatch.clock import utcnow
 from trialwatch.jobs.sync import SyncResult, sync_watchlist, sync_watchlists
 from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.ctgov.registry import CtgovRegistry
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -35,8 +36,8 @@ def _init(engine: Engine) -> None:
         watchlist_store.upsert_watchlists(session, [spec], utcnow())
 
 
-def _client(fake: FakeCtgov) -> CtgovClient:
-    return CtgovClient(fake.base_url, requests_per_minute=0, max_attempts=1)
+def _registry(fake: FakeCtgov) -> CtgovRegistry:
+    return CtgovRegistry(CtgovClient(fake.base_url, requests_per_minute=0, max_attempts=1))
 
 
 def _studies_requests(fake: FakeCtgov) -> list[dict[str, str]]:
@@ -67,10 +68,10 @@ def _edited(record: dict[str, Any], *, day: str, status: str = "COMPLETED") -> d
 def test_a_no_change_full_resync_downloads_no_full_record(engine: Engine, fake: FakeCtgov) -> None:
     """A full re-sync of unchanged studies asks /version and fields= pages only."""
     _init(engine)
-    with _client(fake) as client:
-        first = sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        first = sync_watchlist(engine, registry, "mmn")
         fake.reset_requests()
-        again = sync_watchlist(engine, client, "mmn", full=True)
+        again = sync_watchlist(engine, registry, "mmn", full=True)
 
     assert (first.mode, first.new) == ("full", 3)
     assert [path for path, _ in fake.requests] == ["/api/v2/version", "/api/v2/studies"]
@@ -89,11 +90,11 @@ def test_a_study_whose_update_date_moved_is_fetched_in_full_and_versioned(
 ) -> None:
     """Of three listed studies only the one whose LastUpdatePostDate moved is downloaded."""
     _init(engine)
-    with _client(fake) as client:
-        sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        sync_watchlist(engine, registry, "mmn")
         fake.put(_edited(fake.get("NCT06537999"), day="2026-11-27"))
         fake.reset_requests()
-        result = sync_watchlist(engine, client, "mmn", full=True)
+        result = sync_watchlist(engine, registry, "mmn", full=True)
 
     listing, fetch = _studies_requests(fake)
     assert listing["fields"] == LIGHT
@@ -115,11 +116,11 @@ def test_a_study_updated_again_the_day_it_was_fetched_is_fetched_again(
     _init(engine)
     today = utcnow().date().isoformat()
     fake.put(_edited(fake.get("NCT05225675"), day=today, status="RECRUITING"))
-    with _client(fake) as client:
-        sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        sync_watchlist(engine, registry, "mmn")
         fake.put(_edited(fake.get("NCT05225675"), day=today, status="SUSPENDED"))
         fake.reset_requests()
-        result = sync_watchlist(engine, client, "mmn", full=True)
+        result = sync_watchlist(engine, registry, "mmn", full=True)
 
     fetched = [p["filter.ids"] for p in _studies_requests(fake) if "fields" not in p]
     assert fetched == ["NCT05225675"]
@@ -132,14 +133,14 @@ def test_a_light_full_resync_still_settles_studies_that_left(
 ) -> None:
     """A member the listing no longer holds is checked by ID and marked left or removed."""
     _init(engine)
-    with _client(fake) as client:
-        sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        sync_watchlist(engine, registry, "mmn")
         record = fake.get("NCT06742190")
         record["protocolSection"]["conditionsModule"] = {"conditions": ["CIDP"]}
         record.pop("derivedSection", None)
         fake.put(record)
         fake.remove("NCT06537999")
-        result = sync_watchlist(engine, client, "mmn", full=True)
+        result = sync_watchlist(engine, registry, "mmn", full=True)
 
     assert (result.seen, result.unchanged, result.left, result.removed) == (1, 1, 2, 1)
 
@@ -152,11 +153,11 @@ def test_an_incremental_sync_makes_one_request_when_the_data_timestamp_stands_st
 ) -> None:
     """Same dataTimestamp, same criteria: /version alone, nothing stored, the run counted."""
     _init(engine)
-    with _client(fake) as client:
-        sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        sync_watchlist(engine, registry, "mmn")
         versions, changes = _count(engine, StudyVersion), _count(engine, Change)
         fake.reset_requests()
-        result = sync_watchlist(engine, client, "mmn")
+        result = sync_watchlist(engine, registry, "mmn")
 
     assert fake.requests == [("/api/v2/version", {})]
     assert (result.mode, result.status, result.requests, result.seen) == (
@@ -183,11 +184,11 @@ def test_a_moved_data_timestamp_lists_the_membership_at_no_extra_request(
     /version + 1 as before, and it lists the membership (the search with a day of
     overlap is for larger watchlists: test_sync_membership.py)."""
     _init(engine)
-    with _client(fake) as client:
-        sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        sync_watchlist(engine, registry, "mmn")
         fake.data_timestamp = "2026-11-29T09:00:04"
         fake.reset_requests()
-        result = sync_watchlist(engine, client, "mmn")
+        result = sync_watchlist(engine, registry, "mmn")
 
     [search] = _studies_requests(fake)
     assert "fields" not in search
@@ -205,11 +206,11 @@ def test_a_moved_data_timestamp_lists_the_membership_at_no_extra_request(
 def test_a_member_that_moved_is_stored_from_that_one_page(engine: Engine, fake: FakeCtgov) -> None:
     """The membership page holds the moved member's full record: /version + 1 request."""
     _init(engine)
-    with _client(fake) as client:
-        sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        sync_watchlist(engine, registry, "mmn")
         fake.put(_edited(fake.get("NCT06537999"), day="2026-11-28"))
         fake.reset_requests()
-        result = sync_watchlist(engine, client, "mmn")
+        result = sync_watchlist(engine, registry, "mmn")
 
     [search] = _studies_requests(fake)
     assert "fields" not in search
@@ -233,11 +234,11 @@ def test_a_batch_lists_each_membership_light_and_fetches_what_moved_once(
     )
     with session_scope(make_sessionmaker(engine)) as session:
         watchlist_store.upsert_watchlists(session, [other], utcnow())
-    with _client(fake) as client:
-        sync_watchlists(engine, client, ["mmn", "argx"])
+    with _registry(fake) as registry:
+        sync_watchlists(engine, registry, ["mmn", "argx"])
         fake.put(_edited(fake.get("NCT05225675"), day="2026-11-28"))
         fake.reset_requests()
-        results = sync_watchlists(engine, client, ["mmn", "argx"])
+        results = sync_watchlists(engine, registry, ["mmn", "argx"])
 
     listings = [p for p in _studies_requests(fake) if "fields" in p]
     fetches = [p for p in _studies_requests(fake) if "fields" not in p]
@@ -253,8 +254,8 @@ def test_edited_criteria_are_synced_even_when_the_data_timestamp_stands_still(
 ) -> None:
     """A criteria change makes the next sync full, whatever the registry's timestamp."""
     _init(engine)
-    with _client(fake) as client:
-        sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        sync_watchlist(engine, registry, "mmn")
         spec = WatchlistSpec(
             slug="mmn",
             name="MMN",
@@ -265,7 +266,7 @@ def test_edited_criteria_are_synced_even_when_the_data_timestamp_stands_still(
         with session_scope(make_sessionmaker(engine)) as session:
             watchlist_store.upsert_watchlists(session, [spec], utcnow())
         fake.reset_requests()
-        result = sync_watchlist(engine, client, "mmn")
+        result = sync_watchlist(engine, registry, "mmn")
 
     assert result.mode == "full"
     assert len(_studies_requests(fake)) >= 1
@@ -275,8 +276,8 @@ def test_edited_criteria_are_synced_even_when_the_data_timestamp_stands_still(
 def test_a_watchlist_named_twice_in_a_batch_is_synced_once(engine: Engine, fake: FakeCtgov) -> None:
     """sync_watchlists answers for each slug given; a repeated one is one run."""
     _init(engine)
-    with _client(fake) as client:
-        first, again = sync_watchlists(engine, client, ["mmn", "mmn"])
+    with _registry(fake) as registry:
+        first, again = sync_watchlists(engine, registry, ["mmn", "mmn"])
 
     assert first is again
     assert isinstance(first, SyncResult)

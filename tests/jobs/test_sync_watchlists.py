@@ -17,6 +17,7 @@ from trialwatch.clock import utcnow
 from trialwatch.errors import RegistryUnavailable
 from trialwatch.jobs.sync import sync_watchlist
 from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.ctgov.registry import CtgovRegistry
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Study, SyncRun, Watchlist, WatchlistStudy
@@ -104,8 +105,8 @@ def _add(engine: Engine, slug: str, criteria: Criteria) -> None:
         watchlist_store.upsert_watchlists(session, [spec], utcnow())
 
 
-def _client(fake: FakeCtgov) -> CtgovClient:
-    return CtgovClient(fake.base_url, requests_per_minute=0, max_attempts=1)
+def _registry(fake: FakeCtgov) -> CtgovRegistry:
+    return CtgovRegistry(CtgovClient(fake.base_url, requests_per_minute=0, max_attempts=1))
 
 
 # -- criteria edits ------------------------------------------------------------------------
@@ -152,8 +153,8 @@ def test_a_successful_sync_records_the_criteria_hash_and_data_timestamp(
     _add(engine, "mmn", criteria)
     before = _watchlist(engine, "mmn")
     assert (before.criteria_hash, before.data_timestamp) == (None, None)
-    with _client(fake) as client:
-        result = sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        result = sync_watchlist(engine, registry, "mmn")
         assert result.mode == "full"
         synced = _watchlist(engine, "mmn")
         assert synced.criteria_hash == criteria.criteria_hash()
@@ -162,7 +163,7 @@ def test_a_successful_sync_records_the_criteria_hash_and_data_timestamp(
         fake.data_timestamp = "2026-11-29T09:00:00"
         fake.fail_next(503, times=3, path_prefix="/studies")
         with pytest.raises(RegistryUnavailable):
-            sync_watchlist(engine, client, "mmn")
+            sync_watchlist(engine, registry, "mmn")
     failed = _watchlist(engine, "mmn")
     assert failed.criteria_hash == criteria.criteria_hash()
     assert failed.data_timestamp == "2026-11-28T09:00:04"
@@ -173,12 +174,12 @@ def test_a_watchlist_synced_before_criteria_hashes_existed_gets_one_full_sync(
 ) -> None:
     """No stored hash (older databases): the next sync is full, then incremental again."""
     _add(engine, "mmn", Criteria(conditions=("multifocal motor neuropathy",)))
-    with _client(fake) as client:
-        sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        sync_watchlist(engine, registry, "mmn")
         with session_scope(make_sessionmaker(engine)) as session:
             watchlist_store.get_watchlist(session, "mmn").criteria_hash = None
-        assert sync_watchlist(engine, client, "mmn").mode == "full"
-        assert sync_watchlist(engine, client, "mmn").mode == "incremental"
+        assert sync_watchlist(engine, registry, "mmn").mode == "full"
+        assert sync_watchlist(engine, registry, "mmn").mode == "incremental"
 
 
 # -- listed NCT IDs are always watched -----------------------------------------------------
@@ -195,11 +196,11 @@ def test_a_listed_nct_id_is_watched_whatever_the_filters_say(
     )
     _add(engine, "mmn", criteria)
     expected = RECRUITING_MMN | {"NCT05225675", "NCT02513394"}
-    with _client(fake) as client:
-        first = sync_watchlist(engine, client, "mmn")
+    with _registry(fake) as registry:
+        first = sync_watchlist(engine, registry, "mmn")
         assert _members(engine, "mmn") == expected
         assert (first.new, first.seen) == (4, 4)
-        again = sync_watchlist(engine, client, "mmn", full=True)
+        again = sync_watchlist(engine, registry, "mmn", full=True)
     assert (again.left, again.unchanged, again.seen) == (0, 4, 4)
     assert _members(engine, "mmn") == expected
 
@@ -207,8 +208,8 @@ def test_a_listed_nct_id_is_watched_whatever_the_filters_say(
 def test_a_listed_nct_id_alone_ignores_the_filters(engine: Engine, fake: FakeCtgov) -> None:
     """A watchlist of NCT IDs with a status filter still watches a withdrawn listed study."""
     _add(engine, "ids", Criteria(nct_ids=("NCT00973089",), statuses=("RECRUITING",)))
-    with _client(fake) as client:
-        result = sync_watchlist(engine, client, "ids")
+    with _registry(fake) as registry:
+        result = sync_watchlist(engine, registry, "ids")
     assert result.new == 1
     assert _members(engine, "ids") == {"NCT00973089"}
 
@@ -223,12 +224,12 @@ def test_listed_ids_cost_a_request_only_when_filters_could_hide_them(
         "filtered",
         Criteria(conditions=("rosacea",), nct_ids=("NCT02513394",), phases=("PHASE2",)),
     )
-    with _client(fake) as client:
+    with _registry(fake) as registry:
         fake.reset_requests()
-        plain = sync_watchlist(engine, client, "plain")
+        plain = sync_watchlist(engine, registry, "plain")
         assert [path for path, _ in fake.requests].count("/api/v2/studies") == 1
         fake.reset_requests()
-        filtered = sync_watchlist(engine, client, "filtered")
+        filtered = sync_watchlist(engine, registry, "filtered")
         studies = [params for path, params in fake.requests if path == "/api/v2/studies"]
     assert len(studies) == 2
     assert studies[1]["filter.ids"] == "NCT02513394"
@@ -245,11 +246,11 @@ def test_an_incremental_sync_asks_for_listed_ids_updated_since_the_cursor(
     when the sync lists the whole membership (up to 1,000 members, each time)."""
     criteria = Criteria(conditions=("rosacea",), nct_ids=("NCT02513394",), phases=("PHASE2",))
     _add(engine, "filtered", criteria)
-    with _client(fake) as client:
-        sync_watchlist(engine, client, "filtered")
+    with _registry(fake) as registry:
+        sync_watchlist(engine, registry, "filtered")
         fake.reset_requests()
         fake.data_timestamp = "2026-11-29T09:00:04"
-        result = sync_watchlist(engine, client, "filtered")
+        result = sync_watchlist(engine, registry, "filtered")
     assert result.mode == "incremental"
     listed = [p for path, p in fake.requests if path == "/api/v2/studies" and "filter.ids" in p]
     assert len(listed) == 1

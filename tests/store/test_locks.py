@@ -11,6 +11,7 @@ from trialwatch.clock import utcnow
 from trialwatch.errors import LockHeld, LockLost
 from trialwatch.jobs.sync import SyncProgress, sync_watchlist
 from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.ctgov.registry import CtgovRegistry
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.locks import exclusive_lock
@@ -70,8 +71,9 @@ def test_a_sync_whose_lock_is_lost_stops_and_fails_its_run(
         if event.page == 1:
             _terminate_lock_holders(database_url)
 
-    with CtgovClient(fake.base_url, requests_per_minute=0) as client, pytest.raises(LockLost):
-        sync_watchlist(engine, client, "mmn", page_size=1, on_page=cut_lock)
+    registry = CtgovRegistry(CtgovClient(fake.base_url, requests_per_minute=0))
+    with registry, pytest.raises(LockLost):
+        sync_watchlist(engine, registry, "mmn", page_size=1, on_page=cut_lock)
     assert pages == [1]
     with session_scope(make_sessionmaker(engine)) as session:
         run = session.scalars(select(SyncRun)).one()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import (
@@ -26,11 +26,9 @@ from trialwatch.cli.common import (
     print_table,
     progress_wanted,
 )
-from trialwatch.errors import NotFoundError, TrialwatchError, first_line
+from trialwatch.errors import TrialwatchError, first_line
 from trialwatch.jobs.sync import SyncProgress, SyncResult
-from trialwatch.store import runs as run_store
 from trialwatch.store import watchlists as watchlist_store
-from trialwatch.store.models import SyncRun
 
 
 def sync(
@@ -55,100 +53,72 @@ def sync(
     line naming the failed watchlists.
     """
     app = load_app()
-    with app.session() as session:
-        if slugs:
-            targets = [watchlist_store.get_watchlist(session, slug).slug for slug in slugs]
-        else:
-            targets = [w.slug for w in watchlist_store.list_watchlists(session) if w.enabled]
-    results: list[SyncResult] = []
-    entries: list[dict[str, Any]] = []
-    failures: list[tuple[str, TrialwatchError]] = []
-    newest = {slug: _newest_run_id(app, slug) for slug in targets}
-    # One batch: /version is asked once, and a study several watchlists share is fetched once.
-    with app.jobs.client() as client, _progress(progress_wanted(json_output)) as on_page:
-        outcomes = app.jobs.sync_many(targets, full=full, client=client, on_page=on_page)
-    for slug, outcome in zip(targets, outcomes, strict=True):
-        if isinstance(outcome, TrialwatchError):
-            failures.append((slug, outcome))
-            entries.append(_failed_entry(app, slug, outcome, newest[slug]))
-        else:
-            results.append(outcome)
-            entries.append(outcome.to_dict())
+    targets = _targets(app, slugs)
+    # One batch: the data version is asked once, and a study several watchlists share
+    # is fetched once.
+    with app.jobs.registry() as registry, _progress(progress_wanted(json_output)) as on_page:
+        results = app.jobs.sync_many(targets, full=full, registry=registry, on_page=on_page)
     if json_output:
-        print_json(entries)
-    elif results:
-        print_table(
-            "sync summary",
-            [
-                "watchlist",
-                "mode",
-                "pages",
-                "requests",
-                "seen",
-                "new",
-                "updated",
-                "unchanged",
-                "left",
-                "skipped",
-                "seconds",
-            ],
-            [
-                [
-                    r.slug,
-                    r.mode,
-                    r.pages,
-                    r.requests,
-                    r.seen,
-                    r.new,
-                    r.updated,
-                    r.unchanged,
-                    r.left,
-                    r.skipped,
-                    f"{r.seconds:.1f}",
-                ]
-                for r in results
-            ],
-        )
-        for r in results:
-            if r.skipped:
-                err.print(
-                    f"{r.slug}: skipped {r.skipped} malformed record(s); first: {r.skip_reason}",
-                    soft_wrap=True,
-                )
+        print_json([r.to_dict() for r in results])
+    else:
+        _print_summary([r for r in results if r.failure is None])
+    failures = [(r.slug, r.failure) for r in results if r.failure is not None]
     if failures:
         _fail(failures, len(targets))
     if not targets:
         err.print("no enabled watchlists: add one to the config folder and run 'trialwatch init'")
 
 
-def _last_run(app: App, slug: str) -> SyncRun | None:
-    """The newest run of a watchlist (None when it has none, or is gone)."""
+def _targets(app: App, slugs: list[str] | None) -> list[str]:
+    """The watchlists named (each must exist), else every enabled one."""
     with app.session() as session:
-        try:
-            watchlist = watchlist_store.get_watchlist(session, slug)
-        except NotFoundError:
-            return None
-        runs = run_store.last_runs(session, watchlist.id, 1)
-        return runs[0] if runs else None
+        if slugs:
+            return [watchlist_store.get_watchlist(session, slug).slug for slug in slugs]
+        return [w.slug for w in watchlist_store.list_watchlists(session) if w.enabled]
 
 
-def _newest_run_id(app: App, slug: str) -> int | None:
-    run = _last_run(app, slug)
-    return run.id if run is not None else None
+_COLUMNS = [
+    "watchlist",
+    "mode",
+    "pages",
+    "requests",
+    "seen",
+    "new",
+    "updated",
+    "unchanged",
+    "left",
+    "skipped",
+    "seconds",
+]
 
 
-def _failed_entry(
-    app: App, slug: str, exc: TrialwatchError, newest_before: int | None
-) -> dict[str, Any]:
-    """The --json entry of a failed watchlist: its run's counts when a run was opened."""
-    entry = SyncResult(slug=slug, run_id=0, mode="", status="failed").to_dict()
-    entry.update(run_id=None, mode=None, error=first_line(exc))
-    run = _last_run(app, slug)
-    if run is not None and (newest_before is None or run.id > newest_before):
-        counts = dict(run_store.run_counts(run))
-        entry.update({k: v for k, v in counts.items() if k in entry and k != "error"})
-        entry["cursor"] = counts["cursor_before"]
-    return entry
+def _print_summary(results: list[SyncResult]) -> None:
+    """The table of the watchlists that synced, and a line for each that skipped records."""
+    if not results:
+        return
+    rows = [
+        [
+            r.slug,
+            r.mode,
+            r.pages,
+            r.requests,
+            r.seen,
+            r.new,
+            r.updated,
+            r.unchanged,
+            r.left,
+            r.skipped,
+            f"{r.seconds:.1f}",
+        ]
+        for r in results
+    ]
+    print_table("sync summary", _COLUMNS, rows)
+    for r in results:
+        if r.skipped:
+            err.print(
+                f"{r.slug}: skipped {r.skipped} malformed record(s); first: {r.skip_reason}",
+                soft_wrap=True,
+            )
 
 
 def _fail(failures: list[tuple[str, TrialwatchError]], total: int) -> None:

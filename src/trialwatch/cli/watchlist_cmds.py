@@ -21,7 +21,7 @@ from trialwatch.cli.common import (
     print_table,
 )
 from trialwatch.errors import ConfigError, DatabaseError, NotFoundError
-from trialwatch.registries.ctgov.query import build_ids_params, build_search_params
+from trialwatch.jobs.sync_plan import unfiltered_ids
 from trialwatch.services import watchlist_files
 from trialwatch.store import runs as run_store
 from trialwatch.store import watchlists as watchlist_store
@@ -214,11 +214,11 @@ def watchlist_check(
     app = load_app()
     spec = _find_spec(target, app.settings.watchlists_dir)
     criteria = spec.criteria
-    params = build_search_params(criteria)
-    filtered = criteria.statuses or criteria.phases or criteria.countries
-    listed = build_ids_params(criteria.nct_ids) if criteria.nct_ids and filtered else None
-    with app.jobs.client() as client:
-        total = next(iter(client.iter_pages(params, page_size=1))).total_count
+    unfiltered = unfiltered_ids(criteria)
+    with app.jobs.registry() as registry:
+        params = registry.plan(criteria)
+        listed = registry.plan_ids(unfiltered) if unfiltered else None
+        total = next(iter(registry.iter_pages(params, page_size=1))).total_count
     data: dict[str, Any] = {
         "slug": spec.slug,
         "name": spec.name,
@@ -240,7 +240,7 @@ def watchlist_check(
     for key, value in params.items():
         out.print(f"  {key} = {value}")
     if listed is not None:
-        ids = ", ".join(criteria.nct_ids)
+        ids = ", ".join(unfiltered)
         out.print(f"always watched, also fetched without the filters: {ids}")
     count = "unknown" if total is None else str(total)
     plural = "study matches" if total == 1 else "studies match"

@@ -164,11 +164,12 @@ def _sync(
     still_leader: Callable[[], bool],
     jitter: float,
 ) -> None:
-    """Ask /version, then sync the due watchlists as one batch (the cycle's step 2)."""
+    """Ask the registry's data version (CT.gov /version), then sync the due watchlists as
+    one batch (the cycle's step 2)."""
     due: list[str] = []
     try:
-        with jobs.client() as client:
-            result.data_timestamp = client.data_timestamp()
+        with jobs.registry() as registry:
+            result.data_timestamp = registry.data_version()
             for item in _watched(jobs, result.data_timestamp, force):
                 if item.reason is None:
                     result.up_to_date.append(item.slug)
@@ -177,18 +178,18 @@ def _sync(
                     due.append(item.slug)
             _check(still_leader)
             # One batch: each watchlist is listed, then what moved is fetched once for all;
-            # the /version answer above is the batch's (not asked again).
+            # the data version above is the batch's (not asked again).
             outcomes = jobs.sync_many(
                 due,
-                client=client,
+                registry=registry,
                 on_page=lambda _: _check(still_leader),
-                batch=SyncBatch(data_timestamp=result.data_timestamp),
+                batch=SyncBatch(data_timestamp=result.data_timestamp, asked=True),
                 between=(lambda: _pause(jitter, still_leader)) if jitter else None,
             )
             for slug, outcome in zip(due, outcomes, strict=True):
-                if isinstance(outcome, TrialwatchError):
-                    result.failed[slug] = first_line(outcome)
-                    log.error("sync failed watchlist=%s error=%s", slug, first_line(outcome))
+                if outcome.failure is not None:
+                    result.failed[slug] = first_line(outcome.failure)
+                    log.error("sync failed watchlist=%s error=%s", slug, result.failed[slug])
                 else:
                     result.synced.append(slug)
     except LostLeadership:

@@ -8,6 +8,7 @@ job. Each method is one step of one job and returns that job's result.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -16,11 +17,11 @@ from pathlib import Path
 import jinja2
 from sqlalchemy import Engine
 
+from trialwatch import registries
 from trialwatch.clock import utcnow
 from trialwatch.config import Settings
 from trialwatch.digest.model import Digest
 from trialwatch.digest.render import RenderedMessage, make_environment
-from trialwatch.errors import TrialwatchError
 from trialwatch.jobs.clock_skew import clamp_future_timestamps
 from trialwatch.jobs.delivery import SendResult, send_digests_once
 from trialwatch.jobs.digests import BuildResult, MailSettings, build_digests_once, preview_digest
@@ -34,7 +35,7 @@ from trialwatch.jobs.sync import (
 )
 from trialwatch.mail.signing import resolve_secret
 from trialwatch.mail.transport import MailTransport, make_transport
-from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.base import Registry
 from trialwatch.store import pending
 from trialwatch.store.db import make_sessionmaker, session_scope
 
@@ -49,48 +50,45 @@ class Jobs:
 
     # --- sync ---------------------------------------------------------------------------
 
-    def client(self) -> CtgovClient:
-        """The API client as the settings describe it (a context manager)."""
-        s = self.settings
-        return CtgovClient(
-            s.api_url,
-            timeout=s.http_timeout,
-            max_attempts=s.max_attempts,
-            requests_per_minute=s.requests_per_minute,
-        )
+    def registry(self, name: str = "ctgov") -> AbstractContextManager[Registry]:
+        """The registry called ``name``, opened as the settings describe (a context manager)."""
+        return registries.get(name)(self.settings)
 
     def sync(
         self,
         slug: str,
         *,
         full: bool = False,
-        client: CtgovClient | None = None,
+        registry: Registry | None = None,
         on_page: Callable[[SyncProgress], None] | None = None,
     ) -> SyncResult:
-        """Sync one watchlist (with ``client`` when given, else a client of its own)."""
-        if client is None:
-            with self.client() as own:
-                return self.sync(slug, full=full, client=own, on_page=on_page)
-        [outcome] = self.sync_many([slug], client=client, full=full, on_page=on_page)
-        if isinstance(outcome, TrialwatchError):
-            raise outcome
-        return outcome
+        """Sync one watchlist (with ``registry`` when given, else one opened for it)."""
+        if registry is None:
+            with self.registry() as own:
+                return self.sync(slug, full=full, registry=own, on_page=on_page)
+        [result] = self.sync_many([slug], registry=registry, full=full, on_page=on_page)
+        if result.failure is not None:
+            raise result.failure
+        return result
 
     def sync_many(
         self,
         slugs: Sequence[str],
         *,
-        client: CtgovClient,
+        registry: Registry,
         full: bool = False,
         on_page: Callable[[SyncProgress], None] | None = None,
         batch: SyncBatch | None = None,
         between: Callable[[], None] | None = None,
-    ) -> list[SyncResult | TrialwatchError]:
-        """Sync watchlists as one batch: a study they share is fetched once."""
+    ) -> list[SyncResult]:
+        """Sync watchlists as one batch: a study they share is fetched once.
+
+        A watchlist that failed has a result too (status ``failed``, with its error).
+        """
         s = self.settings
         return sync_watchlists(
             self.engine,
-            client,
+            registry,
             slugs,
             full=full,
             page_size=s.page_size,

@@ -1,0 +1,55 @@
+"""The registry seam: the map of registries and CT.gov behind the protocol."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.fakeapi import FakeCtgov
+from trialwatch import registries
+from trialwatch.errors import ConfigError
+from trialwatch.registries.base import Registry
+from trialwatch.registries.ctgov.client import CtgovClient
+from trialwatch.registries.ctgov.registry import IDS_PER_REQUEST, CtgovRegistry
+from trialwatch.watchlists import Criteria
+
+
+def test_an_unknown_registry_is_one_config_line_naming_the_known_ones() -> None:
+    """get() of a name TrialWatch does not know raises ConfigError in one line."""
+    with pytest.raises(ConfigError) as caught:
+        registries.get("ctis-next")
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1
+    assert "'ctis-next'" in message
+    assert "ctgov" in message
+
+
+def test_ctgov_is_in_the_map_under_its_name() -> None:
+    """REGISTRIES holds CT.gov under the name its registry gives itself."""
+    assert registries.get("ctgov") is registries.REGISTRIES[CtgovRegistry.name]
+
+
+def test_ctgov_plans_pages_and_reads_records_behind_the_protocol(fake: FakeCtgov) -> None:
+    """CT.gov as a Registry: a plan, its pages, each record's ID and hash, the version."""
+    with CtgovRegistry(CtgovClient(fake.base_url, requests_per_minute=0)) as ctgov:
+        registry: Registry = ctgov
+        params = registry.plan(Criteria(conditions=("multifocal motor neuropathy",)))
+        [page] = list(registry.iter_pages(params, page_size=registry.max_page_size))
+        records = list(page.studies)
+        assert page.total_count == len(records) > 0
+        assert all(registry.problem(r) is None for r in records)
+        ids = [registry.record_id(r) for r in records]
+        assert all(i.startswith("NCT") for i in ids)
+        canonical = registry.canonical(records[0])
+        assert registry.content_hash(canonical) == registry.content_hash(canonical)
+        [again] = list(registry.fetch(ids[:1]))
+        assert [registry.record_id(r) for r in again.studies] == ids[:1]
+        assert registry.data_version() == fake.data_timestamp
+        assert registry.request_count == 3
+
+
+def test_a_fetch_names_at_most_one_request_of_ids(fake: FakeCtgov) -> None:
+    """More IDs than one request may name is a programming error, not a long URL."""
+    with CtgovRegistry(CtgovClient(fake.base_url, requests_per_minute=0)) as registry:
+        ids = [f"NCT{n:08d}" for n in range(1, IDS_PER_REQUEST + 2)]
+        with pytest.raises(ValueError, match="at most"):
+            registry.fetch(ids)
