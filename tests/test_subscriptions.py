@@ -24,7 +24,7 @@ from trialwatch.mail.signing import (
     make_confirm_token,
     make_unsubscribe_token,
 )
-from trialwatch.store import watchlists as watchlist_store
+from trialwatch.services import watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import ConfirmationRequest, Digest, Subscriber
 from trialwatch.store.subscribers import NearSpec, SubscriptionRequest, subscribe
@@ -38,7 +38,7 @@ def _add_subscriber(engine: Engine, email: str) -> tuple[int, str]:
     """A watchlist and one subscriber to it: (subscriber id, opaque token)."""
     with session_scope(make_sessionmaker(engine)) as session:
         spec = WatchlistSpec(slug="mmn", name="MMN", criteria=Criteria(conditions=("mmn",)))
-        watchlist_store.upsert_watchlists(session, [spec], T0)
+        watchlist_files.save(session, [spec], T0)
         subscriber = subscribe(session, SubscriptionRequest(email=email, watchlists=("mmn",)), T0)
         return subscriber.id, subscriber.token
 

@@ -24,6 +24,7 @@ from trialwatch.jobs.sync import SyncResult, sync_watchlist
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.parse import unknown_sections
+from trialwatch.services import watchlist_files
 from trialwatch.store import health as health_store
 from trialwatch.store import outbox
 from trialwatch.store import watchlists as watchlist_store
@@ -44,9 +45,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 def _init(engine: Engine, at: datetime = T0) -> None:
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, load_watchlists(ROOT / "config" / "watchlists"), at
-        )
+        watchlist_files.save(session, load_watchlists(ROOT / "config" / "watchlists"), at)
 
 
 def _sync(engine: Engine, fake: FakeCtgov, at: datetime, *, full: bool = False) -> SyncResult:
