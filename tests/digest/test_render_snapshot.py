@@ -115,7 +115,7 @@ def scenario() -> tuple[list[ChangeItem], dict[str, StudyInfo]]:
         )
         for change in diff_records(old, new):
             if change.significance == "noise":
-                continue  # stored, never read for a digest (changes_for_watchlist)
+                continue  # stored, never read for a digest (change_feed)
             items.append(
                 ChangeItem(
                     change_id=len(items) + 1,
