@@ -6,7 +6,6 @@ import codecs
 import csv
 import difflib
 import io
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -104,7 +103,7 @@ def add(
         )
     )
     with app.session() as session:
-        subscriber = subscriber_store.subscribe(session, request, datetime.now(UTC))
+        subscriber = subscriber_store.subscribe(session, request, app.now())
         data = {"id": subscriber.id, "email": subscriber.email, "status": subscriber.status}
     if json_output:
         print_json(data)
@@ -210,7 +209,7 @@ def remove(
             out.print(f"deleted {subscriber.email}")
             return
         removed = subscriber_store.unsubscribe(
-            session, subscriber, datetime.now(UTC), watchlist or ()
+            session, subscriber, app.now(), watchlist or ()
         )
         out.print(
             f"removed {removed} subscription(s) of {subscriber.email} (status {subscriber.status})"
@@ -233,7 +232,7 @@ def import_(
     header, records = _read_csv(path)
     _check_header(path, header)
     imported, errors = 0, list[dict[str, Any]]()
-    now = datetime.now(UTC)
+    now = app.now()
     with app.session() as session:
         for line, fields, problem in records:
             if problem is not None:

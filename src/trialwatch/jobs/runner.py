@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 from sqlalchemy import Engine
 
-from trialwatch.clock import utcnow
+from trialwatch import clock as clocks
 from trialwatch.config import Settings
 from trialwatch.digest.model import Digest
 from trialwatch.digest.render import RenderedMessage, make_environment
@@ -45,7 +45,8 @@ class Jobs:
 
     settings: Settings
     engine: Engine
-    clock: Callable[[], datetime] = field(default=utcnow)
+    clock: Callable[[], datetime] = field(default=lambda: clocks.utcnow())
+    """The one clock of the jobs and of the command line (``trialwatch.clock.utcnow``)."""
 
     # --- sync ---------------------------------------------------------------------------
 
