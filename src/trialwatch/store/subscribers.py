@@ -69,7 +69,8 @@ class SubscriptionRequest:
     timezone: str = "UTC"
     status: str = "active"
     near: NearSpec | None = None
-    """Resolved by the caller (:func:`trialwatch.subscriptions.near_spec`); None = anywhere."""
+    """Resolved by the caller (:func:`trialwatch.services.subscriptions.near_spec`);
+    None = anywhere."""
 
 
 def normalise_email(email: str) -> str:

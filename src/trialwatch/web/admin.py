@@ -24,8 +24,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from trialwatch import subscriptions
 from trialwatch.errors import LockHeld, NotFoundError
+from trialwatch.services import subscriptions
 from trialwatch.store import runs as run_store
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store

@@ -12,10 +12,9 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Engine, select
 
 from tests.factories import MAIL, T0
-from trialwatch import subscriptions
 from trialwatch.digest.render import make_environment
 from trialwatch.mail.signing import make_unsubscribe_token
-from trialwatch.services import watchlist_files
+from trialwatch.services import subscriptions, watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber, Subscription
 from trialwatch.store.subscribers import SubscriptionRequest, subscribe

@@ -1,4 +1,4 @@
-"""Confirmation requests as :mod:`trialwatch.subscriptions` uses them: the email, the
+"""Confirmation requests as :mod:`trialwatch.services.subscriptions` uses them: the email, the
 words that describe what a link confirms, and what a link names.
 
 The mail and the page its link opens describe the same choices in the same words
@@ -35,7 +35,7 @@ from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.models import ConfirmationRequest, Subscriber
 from trialwatch.store.subscribers import NearSpec, SubscriptionRequest
 
-log = logging.getLogger("trialwatch.subscriptions")
+log = logging.getLogger("trialwatch.services.subscriptions")
 
 LinkState = Literal["already", "used", "gone"]
 """Why a confirmation link stands for nothing to confirm."""

@@ -15,7 +15,6 @@ from sqlalchemy import Engine, select
 
 from tests.factories import MAIL, T0, build, prepare_due
 from tests.support.fakeapi import FakeCtgov
-from trialwatch import subscriptions
 from trialwatch.digest.render import make_environment
 from trialwatch.errors import InvalidToken
 from trialwatch.mail.signing import (
@@ -24,11 +23,11 @@ from trialwatch.mail.signing import (
     make_confirm_token,
     make_unsubscribe_token,
 )
-from trialwatch.services import watchlist_files
+from trialwatch.services import subscriptions, watchlist_files
+from trialwatch.services.subscriptions import find_by_token
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import ConfirmationRequest, Digest, Subscriber
 from trialwatch.store.subscribers import NearSpec, SubscriptionRequest, subscribe
-from trialwatch.subscriptions import find_by_token
 from trialwatch.watchlists import Criteria, WatchlistSpec
 
 OTHER_SECRET = "another-key-of-at-least-thirty-two-bytes"
