@@ -95,11 +95,13 @@ import trialwatch.jobs.digests as digests_mod
 from trialwatch.diff import diff_records
 from trialwatch.digest.assemble import build_digest
 from trialwatch.digest.model import Digest as DigestModel
-from trialwatch.digest.render import DigestMould, make_environment, render_digest
+from trialwatch.digest.render import DigestMould, render_digest
 from trialwatch.jobs.delivery import send_digests_once
-from trialwatch.jobs.digests import MailSettings, build_digests_once
+from trialwatch.jobs.digests import build_digests_once
 from trialwatch.jobs.records import change_rows, study_row
 from trialwatch.mail.message import build_message
+from trialwatch.mail.outbox_rows import MailSettings
+from trialwatch.mail.templates import make_environment
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.parse import nct_id_of
 from trialwatch.services import watchlist_files

@@ -11,10 +11,11 @@ from sqlalchemy import Engine
 
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.delivery import send_digests_once
-from trialwatch.jobs.digests import MailSettings, build_digests_once
+from trialwatch.jobs.digests import build_digests_once
 from trialwatch.jobs.sync import sync_watchlist
+from trialwatch.mail.outbox_rows import MailSettings
+from trialwatch.mail.templates import make_environment
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.services import watchlist_files

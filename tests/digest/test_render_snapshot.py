@@ -23,9 +23,10 @@ import jinja2
 import pytest
 
 from trialwatch.diff import diff_records
-from trialwatch.digest import ChangeItem, Digest, RenderedMessage, build_digest, render_digest
+from trialwatch.digest import ChangeItem, Digest, build_digest, render_digest
 from trialwatch.digest.details import add_details, change_sites, study_info
 from trialwatch.digest.model import NearPlace, Recipient, StudyInfo, SubscriptionPrefs
+from trialwatch.mail.templates import RenderedMessage
 from trialwatch.store.subscribers import SubscriptionRequest
 
 HERE = Path(__file__).parent

@@ -16,8 +16,8 @@ from tests.factories import MAIL, SENDER, T0, change_status, sync_mmn
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
 from tests.support.smtpserver import SmtpServer
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.digests import build_digests_once
+from trialwatch.mail.templates import make_environment
 from trialwatch.services import watchlist_files
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope

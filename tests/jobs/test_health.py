@@ -16,11 +16,11 @@ from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from tests.support.smtpserver import SmtpServer
 from trialwatch.config import Settings
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.health import HealthResult, check_health
 from trialwatch.jobs.runner import Jobs
 from trialwatch.jobs.sync import SyncResult, sync_watchlist
+from trialwatch.mail.templates import make_environment
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.parse import unknown_sections

@@ -17,11 +17,11 @@ from tests.factories import SENDER
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
 from tests.support.smtpserver import SmtpServer
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.health import HealthResult, check_health
 from trialwatch.jobs.records import backfill_changes
 from trialwatch.jobs.sync import SyncResult, sync_watchlist
+from trialwatch.mail.templates import make_environment
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.services import watchlist_files

@@ -16,9 +16,9 @@ from sqlalchemy import Engine, select
 from tests.factories import SENDER
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.health import check_health
 from trialwatch.jobs.sync import SyncResult, lists_members, sync_watchlist
+from trialwatch.mail.templates import make_environment
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.services import watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope

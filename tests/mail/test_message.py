@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trialwatch.digest.render import RenderedMessage
 from trialwatch.errors import ConfigError, DeliveryError
 from trialwatch.mail.message import (
     _library_to_header,
@@ -23,6 +22,7 @@ from trialwatch.mail.message import (
     recipient_address,
     to_header,
 )
+from trialwatch.mail.templates import RenderedMessage
 
 DATE = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
 MESSAGE_ID = "<digest-42.0123456789abcdef01234567@trialwatch.example.org>"

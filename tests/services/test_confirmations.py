@@ -12,8 +12,8 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Engine, select
 
 from tests.factories import MAIL, T0
-from trialwatch.digest.render import make_environment
 from trialwatch.mail.signing import make_unsubscribe_token
+from trialwatch.mail.templates import make_environment
 from trialwatch.services import subscriptions, watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber, Subscription

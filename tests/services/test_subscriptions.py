@@ -15,7 +15,6 @@ from sqlalchemy import Engine, select
 
 from tests.factories import MAIL, T0, build, prepare_due
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.digest.render import make_environment
 from trialwatch.errors import InvalidToken
 from trialwatch.mail.signing import (
     SALT,
@@ -23,6 +22,7 @@ from trialwatch.mail.signing import (
     make_confirm_token,
     make_unsubscribe_token,
 )
+from trialwatch.mail.templates import make_environment
 from trialwatch.services import subscriptions, watchlist_files
 from trialwatch.services.subscriptions import find_by_token
 from trialwatch.store.db import make_sessionmaker, session_scope

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from trialwatch.digest.render import one_line, plural
+from trialwatch.mail.templates import one_line, plural
 from trialwatch.store import outbox
 
 REFUSED_KEY = "mail_refused"

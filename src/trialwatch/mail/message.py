@@ -32,8 +32,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from urllib.parse import quote
 
-from trialwatch.digest.render import RenderedMessage, one_line
 from trialwatch.errors import ConfigError, DeliveryError
+from trialwatch.mail.templates import RenderedMessage, one_line
 
 # SMTP policy (CRLF, lines folded at 78). ``refold_source="none"`` keeps the headers
 # stored with ``set_raw`` (values validated here) as written: the library would

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from trialwatch import places
 from trialwatch.diff.model import KINDS
 from trialwatch.errors import ConfigError, NotFoundError
-from trialwatch.jobs.digests import MailSettings
+from trialwatch.mail.outbox_rows import MailSettings
 from trialwatch.mail.signing import (
     OpaqueRef,
     read_confirm_token,
@@ -254,7 +254,7 @@ def request_subscription(
     kept = claimed and variants <= ADDRESS_LIMIT
     savepoint = session.begin_nested()
     confirmation_store.add_request(session, subscriber.id, nonce, choices, now)
-    outbox.queue(session, [confirmations.outbox_row(subscriber, message, now)])
+    outbox.queue(session, [message.row])
     if not kept:
         savepoint.rollback()
         return False
@@ -300,7 +300,7 @@ def resend_confirmation(
     claimed = subscriber_store.claim_confirmation(session, subscriber, now)
     if message is None or not claimed or variants > ADDRESS_LIMIT:
         return False
-    outbox.queue(session, [confirmations.outbox_row(subscriber, message, now)])
+    outbox.queue(session, [message.row])
     log.info("confirmation queued again subscriber=%d", subscriber.id)
     return True
 

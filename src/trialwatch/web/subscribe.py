@@ -26,10 +26,10 @@ from trialwatch.errors import ConfigError, InvalidToken
 from trialwatch.mail.signing import ConfirmRef, ExpiredToken, RequestRef
 from trialwatch.places import DEFAULT_WITHIN_KM, MAX_WITHIN_KM
 from trialwatch.services import subscriptions
-from trialwatch.services.confirmations import FREQUENCY_LABELS, SIGNIFICANCE_LABELS
 from trialwatch.vocab import FREQUENCIES, MAILED_SIGNIFICANCES
 from trialwatch.web import formtoken, limits
 from trialwatch.web.app import WebContext, context_of
+from trialwatch.words.mail import FREQUENCY_LABELS, SIGNIFICANCE_LABELS
 
 router = APIRouter()
 Ctx = Annotated[WebContext, Depends(context_of)]
