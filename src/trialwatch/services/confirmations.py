@@ -2,13 +2,14 @@
 the lines that describe what a link confirms, and what a link names.
 
 The mail and the page its link opens describe the same choices in the same words
-(:func:`describe`), so what a person reads is what the button confirms.
+(:func:`trialwatch.words.mail.describe_choices`), so what a person reads is what the
+button confirms.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -41,11 +42,6 @@ log = logging.getLogger("trialwatch.services.subscriptions")
 
 LinkState = Literal["already", "used", "gone"]
 """Why a confirmation link stands for nothing to confirm."""
-
-
-def describe(choices: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
-    """Stored choices as lines a person reads (:func:`trialwatch.words.mail.describe_choices`)."""
-    return describe_choices(choices, names)
 
 
 @dataclass(frozen=True)
@@ -137,7 +133,7 @@ def mail_for(
 ) -> ConfirmationMail | None:
     """The confirmation email of the request ``nonce`` (None if it cannot be built)."""
     names = watchlist_names(session, choices)
-    lines = describe(choices, names)
+    lines = describe_choices(choices, names)
     listed = [names[slug] for slug in choices.get("watchlists") or () if slug in names]
     return confirmation_mail(env, mail, subscriber, nonce, lines, listed, now)
 

@@ -44,6 +44,7 @@ from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.models import Subscriber
 from trialwatch.store.subscribers import NearSpec, SubscriptionRequest
+from trialwatch.words.mail import describe_choices
 
 log = logging.getLogger("trialwatch.services.subscriptions")
 
@@ -323,7 +324,7 @@ def preview(session: Session, secret: str, token: str, now: datetime) -> Pending
     if isinstance(found, str):
         return Pending(found)
     _, _, choices = found
-    lines = confirmations.describe(choices, confirmations.watchlist_names(session, choices))
+    lines = describe_choices(choices, confirmations.watchlist_names(session, choices))
     return Pending("pending", tuple(lines))
 
 
