@@ -95,17 +95,19 @@ import trialwatch.jobs.digests as digests_mod
 from trialwatch.diff import diff_records
 from trialwatch.digest.assemble import build_digest
 from trialwatch.digest.model import Digest as DigestModel
-from trialwatch.digest.render import DigestMould, make_environment, render_digest
+from trialwatch.digest.render import DigestMould, render_digest
 from trialwatch.jobs.delivery import send_digests_once
-from trialwatch.jobs.digests import MailSettings, build_digests_once
+from trialwatch.jobs.digests import build_digests_once
 from trialwatch.jobs.records import change_rows, study_row
 from trialwatch.mail.message import build_message
+from trialwatch.mail.outbox_rows import MailSettings
+from trialwatch.mail.templates import make_environment
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.parse import nct_id_of
+from trialwatch.services import watchlist_files
 from trialwatch.store import changes as change_store
 from trialwatch.store import outbox
 from trialwatch.store import studies as study_store
-from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope, upgrade
 from trialwatch.store.models import Digest, Study, Subscriber, Subscription, SyncRun, Watchlist
 from trialwatch.store.studies import StoreResult
@@ -255,7 +257,7 @@ def set_up(engine: Engine, url: str, label: str, subscribers: int, seed: int) ->
             parse_watchlist({"slug": slug, "name": name, "criteria": {"conditions": [cond]}})
             for slug, name, cond in WATCHLISTS
         ]
-        watchlist_store.upsert_watchlists(session, specs, then)
+        watchlist_files.save(session, specs, then)
         wl_ids = {w.slug: w.id for w in session.scalars(select(Watchlist))}
 
     def run(session: Any, watchlist_id: int, at: datetime) -> int:

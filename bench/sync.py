@@ -488,7 +488,7 @@ def phase_sync(kind: str, url: str, db: Path, page_size: int) -> dict[str, Any]:
 
 def setup_database(db: Path) -> None:
     """Create the schema, the benchmark watchlist and the ten overlapping ones (not timed)."""
-    from trialwatch.store import watchlists as watchlist_store
+    from trialwatch.services import watchlist_files
     from trialwatch.store.db import make_engine, make_sessionmaker, session_scope, upgrade
     from trialwatch.watchlists import Criteria, WatchlistSpec
 
@@ -513,7 +513,7 @@ def setup_database(db: Path) -> None:
             )
         )
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(session, specs, datetime.now(UTC))
+        watchlist_files.save(session, specs, datetime.now(UTC))
     engine.dispose()
 
 

@@ -11,13 +11,15 @@ from sqlalchemy import Engine
 
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.delivery import send_digests_once
-from trialwatch.jobs.digests import MailSettings, build_digests_once
+from trialwatch.jobs.digests import build_digests_once
 from trialwatch.jobs.sync import sync_watchlist
+from trialwatch.mail.outbox_rows import MailSettings
+from trialwatch.mail.templates import make_environment
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.registry import CtgovRegistry
+from trialwatch.services import watchlist_files
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -32,7 +34,7 @@ def make_watchlist_and_run(engine: Engine, slug: str = "mmn") -> tuple[int, int]
     """A watchlist and a running full sync run of it: (watchlist id, run id)."""
     with session_scope(make_sessionmaker(engine)) as session:
         spec = WatchlistSpec(slug=slug, name=slug.upper(), criteria=Criteria(conditions=(slug,)))
-        watchlist_store.upsert_watchlists(session, [spec], NOW)
+        watchlist_files.save(session, [spec], NOW)
         wl = watchlist_store.get_watchlist(session, slug)
         run = SyncRun(
             watchlist_id=wl.id, mode="full", status="running", started_at=NOW, api_url="x"
@@ -70,9 +72,7 @@ def sync_mmn(engine: Engine, fake: FakeCtgov) -> None:
 def prepare_due(engine: Engine, fake: FakeCtgov, emails: list[str], **prefs: Any) -> None:
     """Sync the MMN watchlist, subscribe the addresses, then make ARDA change status."""
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, load_watchlists(ROOT / "config" / "watchlists"), T0
-        )
+        watchlist_files.save(session, load_watchlists(ROOT / "config" / "watchlists"), T0)
     sync_mmn(engine, fake)
     with session_scope(make_sessionmaker(engine)) as session:
         for email in emails:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from trialwatch.config import load_settings
+from trialwatch import config
+from trialwatch.config import DEFAULT_API_URL, load_settings
 from trialwatch.errors import ConfigError
-from trialwatch.registries.ctgov import DEFAULT_API_URL
+from trialwatch.registries import ctgov
 
 
 def test_it_has_working_defaults_without_a_file(
@@ -20,6 +21,13 @@ def test_it_has_working_defaults_without_a_file(
     assert settings.database_url == "sqlite:///trialwatch.db"
     assert settings.api_url == DEFAULT_API_URL
     assert settings.config_file is None
+
+
+def test_the_default_api_url_is_the_clients_own_and_config_imports_no_adapter() -> None:
+    """One default for both: config owns it without importing the registry adapter."""
+    assert DEFAULT_API_URL == ctgov.DEFAULT_API_URL
+    source = Path(config.__file__).read_text(encoding="utf-8")
+    assert "trialwatch.registries" not in source
 
 
 def test_the_environment_overrides_the_file(tmp_path: Path) -> None:

@@ -20,10 +20,10 @@ from tests.support.fakeapi import FakeCtgov
 from tests.support.processes import Process, count, free_port, process_env, publish, wait_until
 from tests.support.smtpserver import SmtpServer
 from tests.web.helpers_subscribe import post_subscribe
-from trialwatch import subscriptions
 from trialwatch.config import load_settings
 from trialwatch.jobs.digests import BUILD_LOCK_NAME
 from trialwatch.jobs.runner import Jobs
+from trialwatch.services import subscriptions
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.locks import _lock_key
 from trialwatch.store.models import Digest, Lease, SyncRun, Watchlist

@@ -22,9 +22,9 @@ from trialwatch.mail.signing import (
     resolve_secret,
     unsubscribe_url,
 )
+from trialwatch.services.subscriptions import find_by_token
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.models import Subscriber
-from trialwatch.subscriptions import find_by_token
 
 
 def _unsubscribe_link(output: str) -> str:

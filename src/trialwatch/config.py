@@ -21,8 +21,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from trialwatch.errors import ConfigError
-from trialwatch.registries.ctgov import DEFAULT_API_URL
 from trialwatch.timeparse import parse_duration
+
+DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
+"""ClinicalTrials.gov's API, which ``api_url`` names unless set (config imports no adapter)."""
 
 MIN_SECRET_BYTES = 32  # the shortest TRIALWATCH_SECRET_KEY accepted
 

@@ -227,8 +227,9 @@ class Service:
         """
         folder = self.settings.watchlists_dir
         try:
+            specs = watchlist_files.read(folder)
             with session_scope(make_sessionmaker(self.engine)) as session:
-                for line in watchlist_files.reload(session, folder, utcnow()):
+                for line in watchlist_files.apply(session, specs, folder, self.jobs.clock()):
                     log.info("watchlist %s", line)
         except Exception as exc:
             log.error("watchlist files not reloaded: %s", _one_line(exc))

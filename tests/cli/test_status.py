@@ -10,6 +10,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine, func, select
 
 from tests.support.cli import assert_one_line_error, run_cli
+from trialwatch.services import watchlist_files
 from trialwatch.store import lease
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.changes import list_changes
@@ -94,7 +95,7 @@ def _add_history(engine: Engine, now: datetime) -> tuple[str, int, int]:
     a lease and data timestamps; a disabled second watchlist. Returns the sync's finish
     time, the members and the expected 7-day change count of mmn."""
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
+        watchlist_files.save(
             session,
             [
                 WatchlistSpec(

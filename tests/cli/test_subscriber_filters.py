@@ -184,3 +184,31 @@ def test_the_help_of_add_lists_every_kind_and_the_default_distance(
         assert kind in text
     assert "bookkeeping" not in text
     assert "(default 100)" in text
+
+
+@pytest.mark.usefixtures("cli")
+def test_add_refuses_a_disabled_watchlist_as_the_web_form_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CLI and the web check a request alike: a disabled watchlist is one line, exit 2."""
+    assert run_cli(capsys, "watchlist", "disable", "mmn")[0] == 0
+    result = run_cli(capsys, "subscriber", "add", "a@example.org", "-w", "mmn")
+    line = assert_one_line_error(result, 2, "watchlist 'mmn' is disabled")
+    assert line == "error: watchlist 'mmn' is disabled: it takes no subscribers"
+    assert _subscriptions(capsys) == []
+
+
+@pytest.mark.usefixtures("cli")
+def test_import_refuses_a_disabled_watchlist_by_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An import row naming a disabled watchlist is rejected with its line, as the web does."""
+    assert run_cli(capsys, "watchlist", "disable", "mmn")[0] == 0
+    path = tmp_path / "people.csv"
+    path.write_text("email,watchlists\na@example.org,mmn\n")
+    code, out, _ = run_cli(capsys, "subscriber", "import", str(path), "--json")
+    assert code == 1
+    [error] = json.loads(out)["errors"]
+    assert error["line"] == 2
+    assert "watchlist 'mmn' is disabled" in error["error"]
+    assert _subscriptions(capsys) == []

@@ -9,7 +9,7 @@ import pytest
 
 from tests.diff.conftest import bump, load_pair, load_record, module, not_noise
 from trialwatch.diff import diff_records
-from trialwatch.subscriptions import Preferences
+from trialwatch.services.subscriptions import Preferences
 
 ARDA = "constructed/NCT05225675.json"
 Record = dict[str, Any]

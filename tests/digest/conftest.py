@@ -13,8 +13,8 @@ from trialwatch.digest import (
     Recipient,
     StudyInfo,
     SubscriptionPrefs,
-    make_environment,
 )
+from trialwatch.mail.templates import make_environment
 
 NOW = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
 MMN = ("mmn", "Multifocal motor neuropathy")

@@ -11,19 +11,21 @@ import jinja2
 import pytest
 
 import trialwatch
-from trialwatch.digest import (
-    Digest,
-    build_digest,
+from trialwatch.digest import Digest, build_digest, render_digest
+from trialwatch.digest.model import ChangeItem, Recipient
+from trialwatch.errors import ConfigError
+from trialwatch.mail.outbox_rows import render_confirmation
+from trialwatch.mail.templates import (
+    and_join,
+    clean_subject,
     default_environment,
     default_template_dir,
+    long_date,
     make_environment,
-    render_confirmation,
-    render_digest,
+    plural,
     render_email,
+    wrap_text,
 )
-from trialwatch.digest.model import ChangeItem, Recipient
-from trialwatch.digest.render import and_join, clean_subject, long_date, plural, wrap_text
-from trialwatch.errors import ConfigError
 
 from .conftest import NOW, make_change, make_recipient, make_study, make_subscription, studies_for
 
@@ -71,8 +73,8 @@ def sample_digest(**kwargs: Any) -> Digest:
 
 
 def write_templates(root: Path, name: str, **parts: str) -> None:
-    """Write email/<name>-subject.txt, -body.txt and -body.html, defaulting each to "x"."""
-    folder = root / "email"
+    """Write email/en/<name>-subject.txt, -body.txt and -body.html, defaulting each to "x"."""
+    folder = root / "email" / "en"
     folder.mkdir(parents=True, exist_ok=True)
     for part in ("subject.txt", "body.txt", "body.html"):
         key = part.replace(".", "_").replace("-", "_")
@@ -406,7 +408,7 @@ def test_a_template_syntax_error_names_the_file_and_line(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as caught:
         render_digest(env, sample_digest())
 
-    path = tmp_path / "email" / "digest-body.txt"
+    path = tmp_path / "email" / "en" / "digest-body.txt"
     assert str(caught.value).startswith(f"{path}:3: ")
 
 
@@ -418,14 +420,14 @@ def test_an_undefined_variable_names_the_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         render_digest(env, sample_digest())
 
-    path = tmp_path / "email" / "digest-body.html"
+    path = tmp_path / "email" / "en" / "digest-body.html"
     assert str(caught.value) == f"{path}:3: 'nope' is undefined"
 
 
 def test_an_error_in_a_parent_template_names_the_parent(tmp_path: Path) -> None:
     """An undefined name in _base.html is reported in _base.html, not in the child."""
-    write_templates(tmp_path, "digest", body_html='{% extends "email/_base.html" %}')
-    (tmp_path / "email" / "_base.html").write_text("<html>\n{{ missing.attr }}\n", "utf-8")
+    write_templates(tmp_path, "digest", body_html='{% extends "email/en/_base.html" %}')
+    (tmp_path / "email" / "en" / "_base.html").write_text("<html>\n{{ missing.attr }}\n", "utf-8")
 
     with pytest.raises(ConfigError, match=r"_base\.html:2: 'missing' is undefined"):
         render_digest(make_environment(tmp_path), sample_digest())
@@ -434,20 +436,20 @@ def test_an_error_in_a_parent_template_names_the_parent(tmp_path: Path) -> None:
 def test_a_missing_template_names_the_file(tmp_path: Path) -> None:
     """A missing part of an email raises ConfigError naming the expected file."""
     write_templates(tmp_path, "digest")
-    (tmp_path / "email" / "digest-body.html").unlink()
+    (tmp_path / "email" / "en" / "digest-body.html").unlink()
 
     with pytest.raises(ConfigError) as caught:
         render_digest(make_environment(tmp_path), sample_digest())
 
-    path = tmp_path / "email" / "digest-body.html"
-    assert str(caught.value) == f"{path}: template not found: email/digest-body.html"
+    path = tmp_path / "email" / "en" / "digest-body.html"
+    assert str(caught.value) == f"{path}: template not found: email/en/digest-body.html"
 
 
 def test_a_missing_template_without_a_folder_names_the_template() -> None:
     """With a loader that has no folder, the template name stands in for the path."""
     env = jinja2.Environment(loader=jinja2.DictLoader({}), autoescape=True)
 
-    with pytest.raises(ConfigError, match=r"^email/welcome-subject\.txt: template not found"):
+    with pytest.raises(ConfigError, match=r"^email/en/welcome-subject\.txt: template not found"):
         render_email(env, "welcome", {})
 
 
@@ -503,4 +505,4 @@ def test_the_shipped_templates_sit_where_the_wheel_expects_them() -> None:
     assert Path(trialwatch.__file__).resolve().parents[2] / "templates" == REPO_TEMPLATES
     for name in ("digest", "confirm"):
         for part in ("subject.txt", "body.txt", "body.html"):
-            assert (REPO_TEMPLATES / "email" / f"{name}-{part}").is_file()
+            assert (REPO_TEMPLATES / "email" / "en" / f"{name}-{part}").is_file()

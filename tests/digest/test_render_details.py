@@ -10,10 +10,16 @@ from typing import Any
 
 import jinja2
 
-from trialwatch.digest import ChangeItem, Digest, RenderedMessage, build_digest, render_digest
+from trialwatch.digest import ChangeItem, Digest, build_digest, render_digest
 from trialwatch.digest.details import add_details
 from trialwatch.digest.model import Contact, SitePlace, StudyInfo
-from trialwatch.digest.render import is_email_address, short_date, tel_target, wrap_text
+from trialwatch.mail.templates import (
+    RenderedMessage,
+    is_email_address,
+    short_date,
+    tel_target,
+    wrap_text,
+)
 
 from .conftest import NOW, make_change, make_recipient, make_study, make_subscription
 

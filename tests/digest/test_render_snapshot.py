@@ -23,9 +23,10 @@ import jinja2
 import pytest
 
 from trialwatch.diff import diff_records
-from trialwatch.digest import ChangeItem, Digest, RenderedMessage, build_digest, render_digest
+from trialwatch.digest import ChangeItem, Digest, build_digest, render_digest
 from trialwatch.digest.details import add_details, site_places, study_info
 from trialwatch.digest.model import NearPlace, Recipient, StudyInfo, SubscriptionPrefs
+from trialwatch.mail.templates import RenderedMessage
 from trialwatch.registries.ctgov.summary import change_sites, summarise
 from trialwatch.store.subscribers import SubscriptionRequest
 
@@ -116,7 +117,7 @@ def scenario() -> tuple[list[ChangeItem], dict[str, StudyInfo]]:
         )
         for change in diff_records(old, new):
             if change.significance == "noise":
-                continue  # stored, never read for a digest (changes_for_watchlist)
+                continue  # stored, never read for a digest (change_feed)
             items.append(
                 ChangeItem(
                     change_id=len(items) + 1,

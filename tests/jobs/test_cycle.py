@@ -19,6 +19,7 @@ from trialwatch.config import Settings
 from trialwatch.errors import LostLeadership
 from trialwatch.jobs.cycle import run_cycle
 from trialwatch.jobs.runner import Jobs
+from trialwatch.services import watchlist_files
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -40,7 +41,7 @@ def jobs(engine: Engine, database_url: str, fake: FakeCtgov, tmp_path: Path) -> 
         for slug, criteria in WATCHLISTS.items()
     ]
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(session, specs, utcnow())
+        watchlist_files.save(session, specs, utcnow())
     settings = Settings(
         database_url=database_url,
         api_url=fake.base_url,

@@ -16,8 +16,8 @@ from trialwatch.config import Settings
 from trialwatch.digest.schedule import is_due
 from trialwatch.jobs.cycle import due_reason, run_cycle
 from trialwatch.jobs.runner import Jobs
+from trialwatch.services import watchlist_files
 from trialwatch.store import subscribers as subscriber_store
-from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, HealthAlert, Subscription, SyncRun, Watchlist
 from trialwatch.store.subscribers import SubscriptionRequest
@@ -44,9 +44,7 @@ def _jobs(engine: Engine, database_url: str, tmp_path: Path, api_url: str, **ext
 def _watchlist(engine: Engine, created_days_ago: float = 0.0) -> None:
     spec = WatchlistSpec(slug="mmn", name="MMN", criteria=MMN)
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, [spec], utcnow() - timedelta(days=created_days_ago)
-        )
+        watchlist_files.save(session, [spec], utcnow() - timedelta(days=created_days_ago))
 
 
 def _mailed(tmp_path: Path) -> list[Path]:

@@ -16,10 +16,10 @@ from tests.factories import MAIL, SENDER, T0, change_status, sync_mmn
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
 from tests.support.smtpserver import SmtpServer
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.digests import build_digests_once
+from trialwatch.mail.templates import make_environment
+from trialwatch.services import watchlist_files
 from trialwatch.store import subscribers as subscriber_store
-from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.models import Digest
 from trialwatch.store.subscribers import SubscriptionRequest
@@ -32,9 +32,7 @@ SECRET = "a-test-secret-key-that-is-long-enough-0123456789"
 def _due_subscribers(engine: Engine, fake: FakeCtgov, count: int) -> list[str]:
     """Sync MMN, subscribe ``count`` addresses (immediate), then make a change they are due."""
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, load_watchlists(ROOT / "config" / "watchlists"), T0
-        )
+        watchlist_files.save(session, load_watchlists(ROOT / "config" / "watchlists"), T0)
     sync_mmn(engine, fake)
     emails = [f"person{i:03d}@example.org" for i in range(count)]
     with session_scope(make_sessionmaker(engine)) as session:

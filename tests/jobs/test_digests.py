@@ -270,3 +270,40 @@ def test_filters_and_frequencies_decide_who_gets_what(engine: Engine, fake: Fake
     assert list(_statuses(engine)) == ["de@example.org"]
     assert build(engine, T0 + timedelta(days=1)) == 1
     assert sorted(_statuses(engine)) == ["day@example.org", "de@example.org"]
+
+
+def test_subscribers_of_another_locale_get_their_own_rendering(
+    engine: Engine, fake: FakeCtgov, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same choices, another spoken locale: no shared message; en and en-GB read alike."""
+    import shutil
+
+    from tests.factories import MAIL
+    from trialwatch import words
+    from trialwatch.jobs.digests import build_digests_once
+    from trialwatch.mail.templates import make_environment
+    from trialwatch.store.models import Subscriber
+
+    monkeypatch.setattr(words, "LOCALES", ("en", "nl"))
+    folder = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", folder)
+    (folder / "email" / "nl").mkdir()
+    (folder / "email" / "nl" / "digest-subject.txt").write_text(
+        "Nieuws over {{ digest.study_count }}"
+    )
+    emails = ["ana@example.org", "ben@example.org", "cy@example.org"]
+    prepare_due(engine, fake, emails)
+    with session_scope(make_sessionmaker(engine)) as session:
+        for email, locale in zip(emails, ["en", "nl", "en-GB"], strict=True):
+            session.scalars(
+                select(Subscriber).where(Subscriber.email == email)
+            ).one().locale = locale
+
+    assert build_digests_once(engine, make_environment(folder), MAIL, now=T0).queued == 3
+
+    with session_scope(make_sessionmaker(engine)) as session:
+        rows = session.execute(select(Digest.recipient, Digest.subject)).tuples()
+        subjects = {recipient: subject for recipient, subject in rows}
+    assert subjects["ben@example.org"] == "Nieuws over 1"
+    assert subjects["ana@example.org"] == subjects["cy@example.org"] != subjects["ben@example.org"]
+    assert subjects["ana@example.org"].startswith("TrialWatch")

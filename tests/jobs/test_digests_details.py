@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from tests.factories import MAIL, T0, make_watchlist_and_run
 from trialwatch.digest.model import Contact, Digest, SitePlace, StudyEntry
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.digests import preview_digest
+from trialwatch.mail.templates import make_environment
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, Study, StudyVersion, WatchlistStudy

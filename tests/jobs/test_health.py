@@ -16,15 +16,16 @@ from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov, load_fixture_records
 from tests.support.smtpserver import SmtpServer
 from trialwatch.config import Settings
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.health import HealthResult, check_health
 from trialwatch.jobs.runner import Jobs
 from trialwatch.jobs.sync import SyncResult, sync_watchlist
+from trialwatch.mail.templates import make_environment
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.parse import unknown_sections
 from trialwatch.registries.ctgov.registry import CtgovRegistry
+from trialwatch.services import watchlist_files
 from trialwatch.store import health as health_store
 from trialwatch.store import outbox
 from trialwatch.store import watchlists as watchlist_store
@@ -45,9 +46,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 def _init(engine: Engine, at: datetime = T0) -> None:
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, load_watchlists(ROOT / "config" / "watchlists"), at
-        )
+        watchlist_files.save(session, load_watchlists(ROOT / "config" / "watchlists"), at)
 
 
 def _sync(engine: Engine, fake: FakeCtgov, at: datetime, *, full: bool = False) -> SyncResult:

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, select
 from tests.jobs.test_delivery import SENDER, T0, _queue
 from tests.support.cli import ROOT
 from tests.support.smtpserver import SmtpServer
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.health import HealthResult, check_health
+from trialwatch.mail.templates import make_environment
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, HealthAlert

@@ -20,6 +20,7 @@ from trialwatch.errors import RegistryBadResponse, RegistryUnavailable
 from trialwatch.jobs.sync import SyncProgress, sync_watchlist
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.registry import CtgovRegistry
+from trialwatch.services import watchlist_files
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -229,7 +230,7 @@ def _init(engine: Engine) -> None:
     from trialwatch.watchlists import load_watchlists
 
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
+        watchlist_files.save(
             session, load_watchlists(ROOT / "config" / "watchlists"), datetime.now(UTC)
         )
 

@@ -17,15 +17,15 @@ from tests.factories import SENDER
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
 from tests.support.smtpserver import SmtpServer
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.delivery import send_digests_once
 from trialwatch.jobs.health import HealthResult, check_health
 from trialwatch.jobs.records import backfill_changes
 from trialwatch.jobs.sync import SyncResult, sync_watchlist
+from trialwatch.mail.templates import make_environment
 from trialwatch.mail.transport import SmtpTransport
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.registry import CtgovRegistry
-from trialwatch.store import watchlists as watchlist_store
+from trialwatch.services import watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, Study, SyncRun
 from trialwatch.watchlists import load_watchlists
@@ -51,9 +51,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 def _init(engine: Engine) -> None:
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, load_watchlists(ROOT / "config" / "watchlists"), T0
-        )
+        watchlist_files.save(session, load_watchlists(ROOT / "config" / "watchlists"), T0)
 
 
 def _sync(engine: Engine, fake: FakeCtgov, at: datetime, *, full: bool = False) -> SyncResult:

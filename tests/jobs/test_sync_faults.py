@@ -26,7 +26,7 @@ from trialwatch.errors import RegistryBadResponse, RegistryUnavailable
 from trialwatch.jobs.sync import sync_watchlist
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.registry import CtgovRegistry
-from trialwatch.store import watchlists as watchlist_store
+from trialwatch.services import watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, Study, StudyVersion, SyncRun, WatchlistStudy
 from trialwatch.watchlists import load_watchlists
@@ -59,7 +59,7 @@ def cli_env(
 
 def _init(engine: Engine, directory: Path = ROOT / "config" / "watchlists") -> None:
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(session, load_watchlists(directory), datetime.now(UTC))
+        watchlist_files.save(session, load_watchlists(directory), datetime.now(UTC))
 
 
 def _client(fake: FakeCtgov, **options: Any) -> CtgovClient:

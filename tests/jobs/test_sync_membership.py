@@ -16,12 +16,12 @@ from sqlalchemy import Engine, select
 from tests.factories import SENDER
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.digest.render import make_environment
 from trialwatch.jobs.health import check_health
 from trialwatch.jobs.sync import SyncResult, lists_members, sync_watchlist
+from trialwatch.mail.templates import make_environment
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.registry import CtgovRegistry
-from trialwatch.store import watchlists as watchlist_store
+from trialwatch.services import watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, SyncRun, Watchlist
 from trialwatch.watchlists import Criteria, WatchlistSpec, load_watchlists
@@ -33,9 +33,7 @@ LIGHT = "NCTId,LastUpdatePostDate"
 
 def _init(engine: Engine) -> None:
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, load_watchlists(ROOT / "config" / "watchlists"), T0
-        )
+        watchlist_files.save(session, load_watchlists(ROOT / "config" / "watchlists"), T0)
 
 
 def _sync(engine: Engine, fake: FakeCtgov, at: datetime, slug: str = "mmn") -> SyncResult:
@@ -121,7 +119,7 @@ def test_a_watchlist_of_over_a_thousand_lists_its_members_once_a_day(
         fake.put(record)
     spec = WatchlistSpec(slug="big", name="Big", criteria=Criteria(interventions=("ARGX-117",)))
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(session, [spec], T0)
+        watchlist_files.save(session, [spec], T0)
     first = _sync(engine, fake, T0, "big")
     assert first.new > 1001
     fake.remove("NCT90000000")

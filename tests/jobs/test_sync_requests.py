@@ -16,8 +16,8 @@ from trialwatch.clock import utcnow
 from trialwatch.jobs.sync import SyncResult, sync_watchlist, sync_watchlists
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.registry import CtgovRegistry
+from trialwatch.services import watchlist_files
 from trialwatch.store import studies as study_store
-from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Change, StudyVersion, SyncRun
 from trialwatch.watchlists import Criteria, WatchlistSpec
@@ -33,7 +33,7 @@ def _init(engine: Engine) -> None:
         criteria=Criteria(conditions=("multifocal motor neuropathy",)),
     )
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(session, [spec], utcnow())
+        watchlist_files.save(session, [spec], utcnow())
 
 
 def _registry(fake: FakeCtgov) -> CtgovRegistry:
@@ -233,7 +233,7 @@ def test_a_batch_lists_each_membership_light_and_fetches_what_moved_once(
         slug="argx", name="ARGX-117", criteria=Criteria(interventions=("ARGX-117",))
     )
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(session, [other], utcnow())
+        watchlist_files.save(session, [other], utcnow())
     with _registry(fake) as registry:
         sync_watchlists(engine, registry, ["mmn", "argx"])
         fake.put(_edited(fake.get("NCT05225675"), day="2026-11-28"))
@@ -264,7 +264,7 @@ def test_edited_criteria_are_synced_even_when_the_data_timestamp_stands_still(
             ),
         )
         with session_scope(make_sessionmaker(engine)) as session:
-            watchlist_store.upsert_watchlists(session, [spec], utcnow())
+            watchlist_files.save(session, [spec], utcnow())
         fake.reset_requests()
         result = sync_watchlist(engine, registry, "mmn")
 

@@ -18,6 +18,7 @@ from trialwatch.errors import RegistryUnavailable
 from trialwatch.jobs.sync import sync_watchlist
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.registry import CtgovRegistry
+from trialwatch.services import watchlist_files
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Study, SyncRun, Watchlist, WatchlistStudy
@@ -102,7 +103,7 @@ def _watchlist(engine: Engine, slug: str) -> Watchlist:
 def _add(engine: Engine, slug: str, criteria: Criteria) -> None:
     with session_scope(make_sessionmaker(engine)) as session:
         spec = WatchlistSpec(slug=slug, name=slug.upper(), criteria=criteria)
-        watchlist_store.upsert_watchlists(session, [spec], utcnow())
+        watchlist_files.save(session, [spec], utcnow())
 
 
 def _registry(fake: FakeCtgov) -> CtgovRegistry:

@@ -13,17 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trialwatch.digest.render import RenderedMessage
 from trialwatch.errors import ConfigError, DeliveryError
 from trialwatch.mail.message import (
     _library_to_header,
     build_message,
-    make_message_id,
     parse_sender,
     quoted_printable,
     recipient_address,
     to_header,
 )
+from trialwatch.mail.templates import RenderedMessage
 
 DATE = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
 MESSAGE_ID = "<digest-42.0123456789abcdef01234567@trialwatch.example.org>"
@@ -238,31 +237,6 @@ def test_a_very_long_unsubscribe_url_is_refused() -> None:
     """A URL that would not fit on one header line is a programming error."""
     with pytest.raises(ValueError, match="URL"):
         build(unsubscribe_url="https://t.example/" + "A" * 1000)
-
-
-def test_the_message_id_is_stable_per_digest() -> None:
-    """The same digest, domain and salt always give the same Message-ID."""
-    first = make_message_id(42, "trialwatch.example.org", "salt")
-    assert first == make_message_id(42, "trialwatch.example.org", "salt")
-    assert first.startswith("<digest-42.")
-    assert first.endswith("@trialwatch.example.org>")
-    assert parse(build(message_id=first))["Message-ID"] == first
-
-
-def test_the_message_id_depends_on_the_digest_and_the_salt() -> None:
-    """Another digest or another salt gives another id, so ids cannot be guessed."""
-    ids = {
-        make_message_id(42, "example.org", "salt"),
-        make_message_id(43, "example.org", "salt"),
-        make_message_id(42, "example.org", "other"),
-    }
-    assert len(ids) == 3
-
-
-def test_a_message_id_domain_must_be_a_host_name() -> None:
-    """A domain with spaces or brackets is refused."""
-    with pytest.raises(ValueError, match="domain"):
-        make_message_id(1, "bad domain>", "salt")
 
 
 _NAME_CHARS = "abcXYZ019 !#$%&'*+/=?^_`{|}~-.\"(),:;<>@[]\\éü"

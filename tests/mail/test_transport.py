@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.smtpserver import Certificates, SmtpServer, make_certificates
-from trialwatch.digest.render import RenderedMessage
 from trialwatch.errors import (
     ConfigError,
     ConnectionFailure,
@@ -24,6 +23,7 @@ from trialwatch.errors import (
 )
 from trialwatch.mail.message import build_message
 from trialwatch.mail.smtp_url import parse_smtp_url
+from trialwatch.mail.templates import RenderedMessage
 from trialwatch.mail.transport import (
     FileTransport,
     SmtpTransport,

@@ -12,7 +12,7 @@ from trialwatch.errors import LockHeld, LockLost
 from trialwatch.jobs.sync import SyncProgress, sync_watchlist
 from trialwatch.registries.ctgov.client import CtgovClient
 from trialwatch.registries.ctgov.registry import CtgovRegistry
-from trialwatch.store import watchlists as watchlist_store
+from trialwatch.services import watchlist_files
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.store.locks import exclusive_lock
 from trialwatch.store.models import SyncRun
@@ -63,7 +63,7 @@ def test_a_sync_whose_lock_is_lost_stops_and_fails_its_run(
         slug="mmn", name="MMN", criteria=Criteria(conditions=("multifocal motor neuropathy",))
     )
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(session, [spec], utcnow())
+        watchlist_files.save(session, [spec], utcnow())
     pages: list[int] = []
 
     def cut_lock(event: SyncProgress) -> None:

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine
 
 from trialwatch.errors import ConfigError
+from trialwatch.services import watchlist_files
 from trialwatch.store import subscribers as subscriber_store
-from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.subscribers import NearSpec, SubscriptionRequest
 from trialwatch.watchlists import Criteria, WatchlistSpec
@@ -37,7 +37,7 @@ def test_a_near_place_is_stored_replaced_and_cleared(engine: Engine) -> None:
     """Each subscribe sets the place as asked; without one the filter is gone."""
     with session_scope(make_sessionmaker(engine)) as session:
         spec = WatchlistSpec(slug="mmn", name="MMN", criteria=Criteria(conditions=("mmn",)))
-        watchlist_store.upsert_watchlists(session, [spec], T0)
+        watchlist_files.save(session, [spec], T0)
         subscriber_store.subscribe(session, _request(near=LEIDEN), T0)
     assert _near(engine) == ("Leiden, Netherlands", 52.15833, 4.49306, 25.0)
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from tests.factories import T0, sync_mmn
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.store import watchlists as watchlist_store
+from trialwatch.services import watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import ConfirmationRequest, Digest, Subscriber, Subscription
 from trialwatch.watchlists import load_watchlists
@@ -29,9 +29,7 @@ FORM = {
 def seed(engine: Engine, fake: FakeCtgov | None = None) -> None:
     """The shipped watchlists, and the MMN studies when ``fake`` is given."""
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, load_watchlists(ROOT / "config" / "watchlists"), T0
-        )
+        watchlist_files.save(session, load_watchlists(ROOT / "config" / "watchlists"), T0)
     if fake is not None:
         sync_mmn(engine, fake)
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from tests.factories import T0, change_status, sync_mmn
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
-from trialwatch.store import watchlists as watchlist_store
+from trialwatch.services import watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.watchlists import load_watchlists
 
@@ -20,9 +20,7 @@ ARDA = "NCT05225675"
 def seed_mmn(engine: Engine, fake: FakeCtgov, *, extra: int = 0, title: str | None = None) -> None:
     """Sync MMN (with ``extra`` copies of ARDA under new NCT IDs), then ARDA completes."""
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, load_watchlists(ROOT / "config" / "watchlists"), T0
-        )
+        watchlist_files.save(session, load_watchlists(ROOT / "config" / "watchlists"), T0)
     base = fake.get(ARDA)
     for n in range(extra):
         record = copy.deepcopy(base)

@@ -17,7 +17,7 @@ from tests.factories import prepare_due
 from tests.support.cli import ROOT
 from tests.support.fakeapi import FakeCtgov
 from tests.web.conftest import LiveApp, _free_port, serve, web_settings
-from trialwatch.store import watchlists as watchlist_store
+from trialwatch.services import watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber, SyncRun
 from trialwatch.watchlists import load_watchlists
@@ -255,9 +255,7 @@ def test_sync_now_starts_a_sync_in_the_background(
 ) -> None:
     """The button (with its token) syncs the watchlist from the registry."""
     with session_scope(make_sessionmaker(engine)) as session:
-        watchlist_store.upsert_watchlists(
-            session, load_watchlists(ROOT / "config" / "watchlists"), T0
-        )
+        watchlist_files.save(session, load_watchlists(ROOT / "config" / "watchlists"), T0)
     client = _signed_in(admin, clients)
     page = client.get("/admin")
     assert "Never synced" in page.text

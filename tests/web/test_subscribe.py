@@ -22,10 +22,10 @@ from tests.web.helpers_subscribe import (
     seed,
     subscriber,
 )
-from trialwatch import subscriptions
-from trialwatch.digest.render import make_environment
-from trialwatch.jobs.digests import MailSettings
+from trialwatch.mail.outbox_rows import MailSettings
 from trialwatch.mail.signing import make_confirm_token
+from trialwatch.mail.templates import make_environment
+from trialwatch.services import subscriptions
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.subscribers import SubscriptionRequest

@@ -22,9 +22,9 @@ from tests.factories import send
 from tests.support.smtpserver import SmtpServer
 from tests.web.conftest import SECRET, LiveApp, serve, web_settings
 from tests.web.helpers_subscribe import FORM, link, outbox_kinds, post_subscribe, seed, subscriber
-from trialwatch import subscriptions
-from trialwatch.digest.render import make_environment
-from trialwatch.jobs.digests import MailSettings
+from trialwatch.mail.outbox_rows import MailSettings
+from trialwatch.mail.templates import make_environment
+from trialwatch.services import subscriptions
 from trialwatch.store import ratelimits
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -92,7 +91,7 @@ def changes(
         raise ConfigError(f"{' and '.join(given)} {verb} with --format csv or --format json")
     columns = choose_columns(fields, CHANGE_COLUMNS)
     app = load_app()
-    start = parse_since(since, datetime.now(UTC)) if since else None
+    start = parse_since(since, app.now()) if since else None
     with app.session() as session:
         chosen: dict[str, Any] = {
             "watchlist_id": watchlist_store.get_watchlist(session, watchlist).id
@@ -196,7 +195,7 @@ def backfill_changes(json_output: JsonOpt = False) -> None:
     """Compute the changes of stored versions that have none (e.g. stored by an older release)."""
     app = load_app()
     with app.session() as session:
-        versions, rows = records.backfill_changes(session, datetime.now(UTC))
+        versions, rows = records.backfill_changes(session, app.now())
     if json_output:
         print_json({"versions": versions, "changes": rows})
     else:

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -68,6 +69,10 @@ class App:
     def jobs(self) -> Jobs:
         """The jobs, configured from these settings against this database."""
         return Jobs(self.settings, self.engine)
+
+    def now(self) -> datetime:
+        """The time now, from the jobs' clock: the command line reads no other."""
+        return self.jobs.clock()
 
     @property
     def database(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -104,7 +103,7 @@ def outbox_cmd(
 ) -> None:
     """Inspect the outbox; retry failed messages; deliver the queue."""
     app = load_app()
-    now = datetime.now(UTC)
+    now = app.now()
     requeued = outbox.Requeued(requeued=0, reactivated=0)
     if retry_failed:
         with app.session() as session:

@@ -8,7 +8,6 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session
 
-from trialwatch import clock
 from trialwatch.cli.common import JsonOpt, load_app, out, print_json, print_table
 from trialwatch.store import changes as change_store
 from trialwatch.store import lease, outbox
@@ -26,7 +25,7 @@ def status(json_output: JsonOpt = False) -> None:
     also polls the registry's /version and syncs sooner when new data is published.
     """
     app = load_app()
-    now = clock.utcnow()
+    now = app.now()
     with app.session() as session:
         data = collect_status(session, now)
     if json_output:

@@ -6,18 +6,17 @@ import codecs
 import csv
 import difflib
 import io
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from trialwatch import subscriptions
 from trialwatch.cli.common import JsonOpt, err, load_app, out, print_json, print_table
 from trialwatch.config import not_utf8
 from trialwatch.errors import ConfigError, TrialwatchError, first_line
 from trialwatch.places import DEFAULT_WITHIN_KM
+from trialwatch.services import subscriptions
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.models import Subscription
 from trialwatch.store.subscribers import SubscriptionRequest
@@ -90,21 +89,20 @@ def add(
 ) -> None:
     """Subscribe an address to watchlists (updates the preferences if already subscribed)."""
     app = load_app()
-    request = subscriptions.check_filters(
-        SubscriptionRequest(
-            email=email,
-            watchlists=tuple(watchlist),
-            name=name,
-            frequency=frequency,
-            significance=significance,
-            countries=tuple(country or ()),
-            kinds=tuple(kind or ()),
-            timezone=timezone,
-            near=subscriptions.near_spec(near, within),
-        )
+    request = SubscriptionRequest(
+        email=email,
+        watchlists=tuple(watchlist),
+        name=name,
+        frequency=frequency,
+        significance=significance,
+        countries=tuple(country or ()),
+        kinds=tuple(kind or ()),
+        timezone=timezone,
+        near=subscriptions.near_spec(near, within),
     )
     with app.session() as session:
-        subscriber = subscriber_store.subscribe(session, request, datetime.now(UTC))
+        request = subscriptions.check_request(session, request)
+        subscriber = subscriber_store.subscribe(session, request, app.now())
         data = {"id": subscriber.id, "email": subscriber.email, "status": subscriber.status}
     if json_output:
         print_json(data)
@@ -209,9 +207,7 @@ def remove(
             subscriber_store.purge(session, subscriber)
             out.print(f"deleted {subscriber.email}")
             return
-        removed = subscriber_store.unsubscribe(
-            session, subscriber, datetime.now(UTC), watchlist or ()
-        )
+        removed = subscriber_store.unsubscribe(session, subscriber, app.now(), watchlist or ())
         out.print(
             f"removed {removed} subscription(s) of {subscriber.email} (status {subscriber.status})"
         )
@@ -233,7 +229,7 @@ def import_(
     header, records = _read_csv(path)
     _check_header(path, header)
     imported, errors = 0, list[dict[str, Any]]()
-    now = datetime.now(UTC)
+    now = app.now()
     with app.session() as session:
         for line, fields, problem in records:
             if problem is not None:
@@ -241,7 +237,8 @@ def import_(
                 continue
             row = dict(zip(header, fields, strict=False))
             try:
-                request = subscriptions.check_filters(
+                request = subscriptions.check_request(
+                    session,
                     SubscriptionRequest(
                         email=row.get("email") or "",
                         watchlists=_split(row.get("watchlists")),
@@ -251,7 +248,7 @@ def import_(
                         countries=_split(row.get("countries")),
                         kinds=_split(row.get("kinds")),
                         timezone=(row.get("timezone") or "UTC").strip(),
-                    )
+                    ),
                 )
                 with session.begin_nested():
                     subscriber_store.subscribe(session, request, now)

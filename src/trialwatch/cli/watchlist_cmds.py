@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,7 +48,7 @@ def init(json_output: JsonOpt = False) -> None:
         if isinstance(exc.__cause__, DBAPIError):
             raise database_error(exc.__cause__, app.database) from exc
         raise
-    now = datetime.now(UTC)
+    now = app.now()
     with app.session() as session:
         report = watchlist_files.apply(session, specs, folder, now)
     url = app.database
@@ -188,7 +187,7 @@ def watchlist_disable(slug: SlugArg, json_output: JsonOpt = False) -> None:
 def _switch(slug: str, enabled: bool, json_output: bool) -> None:
     app = load_app()
     with app.session() as session:
-        changed = watchlist_store.set_enabled(session, slug, enabled, datetime.now(UTC))
+        changed = watchlist_store.set_enabled(session, slug, enabled, app.now())
     if json_output:
         print_json({"slug": slug, "enabled": enabled, "changed": changed})
         return

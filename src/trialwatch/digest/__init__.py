@@ -1,4 +1,4 @@
-"""Digests: pure assembly of what changed for a subscriber, and rendering to email."""
+"""Digests: pure assembly of what changed for a subscriber, and its email's template context."""
 
 from __future__ import annotations
 
@@ -17,15 +17,7 @@ from trialwatch.digest.model import (
     SubscriptionPrefs,
     WatchlistGroup,
 )
-from trialwatch.digest.render import (
-    RenderedMessage,
-    default_environment,
-    default_template_dir,
-    make_environment,
-    render_confirmation,
-    render_digest,
-    render_email,
-)
+from trialwatch.digest.render import render_digest
 from trialwatch.vocab import STATUSES
 
 __all__ = [
@@ -35,7 +27,6 @@ __all__ = [
     "Digest",
     "DigestSection",
     "Recipient",
-    "RenderedMessage",
     "Significance",
     "StatusInfo",
     "StudyEntry",
@@ -43,13 +34,8 @@ __all__ = [
     "SubscriptionPrefs",
     "WatchlistGroup",
     "build_digest",
-    "default_environment",
-    "default_template_dir",
     "describe_status",
-    "make_environment",
     "next_cursors",
-    "render_confirmation",
     "render_digest",
-    "render_email",
     "study_url",
 ]

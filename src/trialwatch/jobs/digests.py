@@ -10,11 +10,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from email.utils import parseaddr
 from typing import Any
 
 import jinja2
@@ -24,17 +22,12 @@ from sqlalchemy.orm import Session
 from trialwatch.digest.assemble import build_digest, near_filter
 from trialwatch.digest.details import add_details, site_places, study_info
 from trialwatch.digest.model import ChangeItem, Digest, Recipient, StudyInfo, SubscriptionPrefs
-from trialwatch.digest.render import (
-    DigestMould,
-    RenderedMessage,
-    mould_key,
-    render_digest,
-    render_digest_mould,
-)
+from trialwatch.digest.render import Moulds, render_digest
 from trialwatch.digest.schedule import is_due
 from trialwatch.errors import DeliveryError
-from trialwatch.mail.message import build_message
+from trialwatch.mail.outbox_rows import MailSettings, digest_row
 from trialwatch.mail.signing import make_unsubscribe_token, manage_url, unsubscribe_url
+from trialwatch.mail.templates import RenderedMessage
 from trialwatch.registries.ctgov.summary import change_sites, summarise
 from trialwatch.store import changes as change_store
 from trialwatch.store import outbox
@@ -43,26 +36,12 @@ from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store.db import make_sessionmaker
 from trialwatch.store.locks import exclusive_lock
 from trialwatch.store.models import Subscriber, Subscription, Watchlist
+from trialwatch.words import supported
 
 log = logging.getLogger("trialwatch.jobs.digests")
 
 BUILD_LOCK_NAME = "digest build"
 BUILD_LOCK_WAIT = 600.0  # seconds a second builder waits for the first to finish
-
-
-@dataclass(frozen=True)
-class MailSettings:
-    """What building a message needs besides the data."""
-
-    sender: str
-    public_url: str
-    secret: str
-    max_studies: int = 25
-
-    @property
-    def domain(self) -> str:
-        address = parseaddr(self.sender)[1]
-        return address.rpartition("@")[2] or "localhost"
 
 
 @dataclass
@@ -91,6 +70,11 @@ class BuildResult:
 class _Due:
     subscriber: Subscriber
     subscriptions: list[tuple[Subscription, Watchlist]]
+
+    @property
+    def locale(self) -> str:
+        """The locale the digest is written in: the subscriber's, if TrialWatch speaks it."""
+        return supported(self.subscriber.locale)
 
 
 def _due_subscribers(session: Session, now: datetime, only_email: str | None) -> list[_Due]:
@@ -172,21 +156,28 @@ def _assemble(
         wl_id: _change_items(session, wl, after, horizon) for wl_id, (wl, after) in lowest.items()
     }
     studies = _study_infos(session, sorted({c.nct_id for items in feed.values() for c in items}))
-    # Subscribers with the same preferences and cursors get the same digest content:
-    # assemble it once and give each their own recipient (links, name). "And N more"
-    # links to the watchlist's page on the site, the same for everyone.
-    assembled: dict[tuple[SubscriptionPrefs, ...], Digest | None] = {}
+    # Subscribers with the same locale, preferences and cursors get the same digest
+    # content: assemble it once and give each their own recipient (links, name).
+    # "And N more" links to the watchlist's page on the site, the same for everyone.
+    # The locale is the one the digest is written in (two stored values that speak
+    # the same language, "en" and "en-GB", share), so one content is one rendering.
+    assembled: dict[tuple[str, tuple[SubscriptionPrefs, ...]], Digest | None] = {}
     for item in due:
-        prefs = tuple(
-            SubscriptionPrefs(
-                watchlist_slug=wl.slug,
-                minimum_significance=sub.min_significance,  # type: ignore[arg-type]
-                countries=tuple(sub.countries or ()),
-                event_kinds=tuple(sub.event_kinds or ()),
-                near=near_filter(sub.near_label, sub.near_lat, sub.near_lon, sub.near_within_km),
-                cursor=sub.cursor,
-            )
-            for sub, wl in item.subscriptions
+        prefs = (
+            item.locale,
+            tuple(
+                SubscriptionPrefs(
+                    watchlist_slug=wl.slug,
+                    minimum_significance=sub.min_significance,  # type: ignore[arg-type]
+                    countries=tuple(sub.countries or ()),
+                    event_kinds=tuple(sub.event_kinds or ()),
+                    near=near_filter(
+                        sub.near_label, sub.near_lat, sub.near_lon, sub.near_within_km
+                    ),
+                    cursor=sub.cursor,
+                )
+                for sub, wl in item.subscriptions
+            ),
         )
         recipient = _recipient(item.subscriber, mail)
         if prefs not in assembled:
@@ -199,7 +190,7 @@ def _assemble(
             }
             digest = build_digest(
                 recipient,
-                prefs,
+                prefs[1],
                 changes,
                 studies,
                 now=now,
@@ -209,24 +200,6 @@ def _assemble(
             assembled[prefs] = None if digest is None else add_details(digest, studies, changes)
         digest = assembled[prefs]
         yield item, None if digest is None else dataclasses.replace(digest, recipient=recipient)
-
-
-class _Moulds:
-    """Each distinct digest content rendered once per :func:`mould_key`, then filled."""
-
-    def __init__(self, env: jinja2.Environment) -> None:
-        self.env = env
-        self.moulds: dict[tuple[int, tuple[bool, bool]], tuple[object, DigestMould]] = {}
-
-    def render(self, digest: Digest) -> RenderedMessage:
-        # The content's identity is the key: _assemble shares one content object (its
-        # groups) among subscribers with the same preferences and cursors. The object
-        # is kept beside its mould, so an id can never be taken by another content.
-        key = (id(digest.groups), mould_key(digest.recipient))
-        kept = self.moulds.get(key)
-        if kept is None or kept[0] is not digest.groups:
-            kept = self.moulds[key] = (digest.groups, render_digest_mould(self.env, digest))
-        return kept[1].fill(digest.recipient)
 
 
 def build_digests_once(
@@ -270,7 +243,7 @@ def _build(
         horizon = change_store.newest_change_id(session)
         due = _due_subscribers(session, now, None)
         batch = _CursorBatch()
-        moulds = _Moulds(env)
+        moulds = Moulds(env)
         for item, digest in _assemble(session, due, now, horizon, mail):
             result.subscribers += 1
             row: dict[str, Any] | None = None
@@ -279,7 +252,9 @@ def _build(
             else:
                 if not dry_run:
                     try:
-                        row = _outbox_row(item.subscriber, digest, moulds.render(digest), mail, now)
+                        row = _outbox_row(
+                            item, digest, moulds.render(digest, item.locale), mail, now
+                        )
                     except DeliveryError as exc:  # an address no message can be built for
                         log.warning("digest skipped for subscriber %d: %s", item.subscriber.id, exc)
                         result.skipped += 1
@@ -379,36 +354,19 @@ class _CursorBatch:
 
 
 def _outbox_row(
-    subscriber: Subscriber,
-    digest: Digest,
-    rendered: RenderedMessage,
-    mail: MailSettings,
-    now: datetime,
+    item: _Due, digest: Digest, rendered: RenderedMessage, mail: MailSettings, now: datetime
 ) -> dict[str, Any]:
     """The outbox row that will carry one rendered digest."""
-    message_id = f"<digest.{uuid.uuid4().hex}@{mail.domain}>"
-    message = build_message(
+    subscriber = item.subscriber
+    return digest_row(
         rendered,
-        sender=mail.sender,
-        recipient_email=subscriber.email,
-        recipient_name=subscriber.name,
-        message_id=message_id,
+        mail=mail,
+        subscriber=(subscriber.id, subscriber.email, subscriber.name),
         unsubscribe_url=digest.recipient.unsubscribe_url,
-        date=now,
+        covered=digest.covered,
+        counts=(digest.study_count, digest.change_count),
+        now=now,
     )
-    return {
-        "subscriber_id": subscriber.id,
-        "kind": "digest",
-        "message_id": message_id,
-        "recipient": subscriber.email,
-        "subject": rendered.subject,
-        "message": message.decode("utf-8", errors="surrogateescape"),
-        "covered": {slug: list(span) for slug, span in digest.covered.items()},
-        "study_count": digest.study_count,
-        "change_count": digest.change_count,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
 
 
 def preview_digest(
@@ -419,7 +377,9 @@ def preview_digest(
     with factory() as session:
         horizon = change_store.newest_change_id(session)
         due = _due_subscribers(session, now, email)
-        for _, digest in _assemble(session, due, now, horizon, mail):
-            return digest, (render_digest(env, digest) if digest is not None else None)
+        for item, digest in _assemble(session, due, now, horizon, mail):
+            if digest is None:
+                return None, None
+            return digest, render_digest(env, digest, item.locale)
         session.rollback()
     return None, None

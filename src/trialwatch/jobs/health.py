@@ -41,19 +41,15 @@ are kept and nothing is mailed.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 from typing import Any
 
 import jinja2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from trialwatch.digest.render import render_email
-from trialwatch.errors import DeliveryError
 from trialwatch.jobs.health_conditions import (
     OUTBOX_KEY,
     Condition,
@@ -61,7 +57,8 @@ from trialwatch.jobs.health_conditions import (
     evaluate,
     unchecked,
 )
-from trialwatch.mail.message import build_message
+from trialwatch.mail.outbox_rows import OutboxRow, alert_rows
+from trialwatch.mail.templates import render_email
 from trialwatch.store import health as health_store
 from trialwatch.store import outbox
 from trialwatch.store.db import make_sessionmaker, session_scope
@@ -218,39 +215,10 @@ def _mail_rows(
     sender: str,
     now: datetime,
     result: HealthResult,
-) -> list[dict[str, Any]]:
+) -> list[OutboxRow]:
     if not admins:
         return []
     rendered = render_email(env, "alert", {"alert": mail})
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-    rows: list[dict[str, Any]] = []
-    for address in admins:
-        message_id = f"<alert.{uuid.uuid4().hex}@{domain}>"
-        try:
-            message = build_message(
-                rendered,
-                sender=sender,
-                recipient_email=address,
-                recipient_name=None,
-                message_id=message_id,
-                unsubscribe_url=None,
-                date=now,
-            )
-        except DeliveryError as exc:
-            log.warning("health alert not queued for an admin address: %s", exc)
-            result.skipped += 1
-            continue
-        rows.append(
-            {
-                "subscriber_id": None,
-                "kind": "alert",
-                "message_id": message_id,
-                "recipient": address,
-                "subject": rendered.subject,
-                "message": message.decode("utf-8", errors="surrogateescape"),
-                "covered": {},
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-        )
+    rows, skipped = alert_rows(rendered, admins=admins, sender=sender, now=now)
+    result.skipped += skipped
     return rows

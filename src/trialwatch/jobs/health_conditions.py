@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from trialwatch.digest.render import one_line
+from trialwatch.mail.templates import one_line
 from trialwatch.store import health as health_store
 from trialwatch.store import outbox
 from trialwatch.store.models import HealthAlert, SyncRun, Watchlist

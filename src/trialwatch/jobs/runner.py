@@ -17,14 +17,13 @@ from pathlib import Path
 import jinja2
 from sqlalchemy import Engine
 
+from trialwatch import clock as clocks
 from trialwatch import registries
-from trialwatch.clock import utcnow
 from trialwatch.config import Settings
 from trialwatch.digest.model import Digest
-from trialwatch.digest.render import RenderedMessage, make_environment
 from trialwatch.jobs.clock_skew import clamp_future_timestamps
 from trialwatch.jobs.delivery import SendResult, send_digests_once
-from trialwatch.jobs.digests import BuildResult, MailSettings, build_digests_once, preview_digest
+from trialwatch.jobs.digests import BuildResult, build_digests_once, preview_digest
 from trialwatch.jobs.health import HealthResult, check_health
 from trialwatch.jobs.housekeeping import prune_web_state, purge_sent_outbox
 from trialwatch.jobs.sync import (
@@ -33,7 +32,9 @@ from trialwatch.jobs.sync import (
     SyncResult,
     sync_watchlists,
 )
+from trialwatch.mail.outbox_rows import MailSettings
 from trialwatch.mail.signing import resolve_secret
+from trialwatch.mail.templates import RenderedMessage, make_environment
 from trialwatch.mail.transport import MailTransport, make_transport
 from trialwatch.registries.base import Registry
 from trialwatch.store import pending
@@ -46,7 +47,8 @@ class Jobs:
 
     settings: Settings
     engine: Engine
-    clock: Callable[[], datetime] = field(default=utcnow)
+    clock: Callable[[], datetime] = field(default=lambda: clocks.utcnow())
+    """The one clock of the jobs and of the command line (``trialwatch.clock.utcnow``)."""
 
     # --- sync ---------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ unsubscribe URL ``List-Unsubscribe`` plus ``List-Unsubscribe-Post:
 List-Unsubscribe=One-Click`` (RFC 8058 one-click unsubscribe), and optionally
 ``List-Id`` and extra headers.
 
-:func:`make_message_id` gives a digest a stable ``Message-ID``, so that sending
-it again (after a timeout, say) gives the same id and mail clients show it once.
+Each outbox row gets its ``Message-ID`` once, when it is queued, so sending it
+again (after a timeout, say) gives the same id and mail clients show it once.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import binascii
 import functools
 import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -33,8 +32,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from urllib.parse import quote
 
-from trialwatch.digest.render import RenderedMessage, one_line
 from trialwatch.errors import ConfigError, DeliveryError
+from trialwatch.mail.templates import RenderedMessage, one_line
 
 # SMTP policy (CRLF, lines folded at 78). ``refold_source="none"`` keeps the headers
 # stored with ``set_raw`` (values validated here) as written: the library would
@@ -45,7 +44,6 @@ _POLICY = policy.SMTP.clone(refold_source="none")
 # RFC 5322 msg-id in its common form: dot-atom text, "@", a domain name.
 _MESSAGE_ID_RE = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,200}@[A-Za-z0-9.-]{1,253}>")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_DOMAIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 # A header name: printable ASCII except the colon (RFC 5322 ftext).
 _HEADER_NAME_RE = re.compile(r"[!-9;-~]+")
 # Characters kept as they are in a URL; everything else (spaces, CR, LF, <, >, ", non-ASCII)
@@ -89,8 +87,8 @@ def build_message(
 
     ``sender`` is the configured From line, e.g. ``"TrialWatch <trialwatch@example.org>"``
     (:class:`~trialwatch.errors.ConfigError` naming ``TRIALWATCH_MAIL_FROM`` if it is
-    not one address). ``message_id`` is used exactly (``"<...@...>"``, see
-    :func:`make_message_id`; :class:`ValueError` otherwise). ``date`` should be
+    not one address). ``message_id`` is used exactly (``"<...@...>"``;
+    :class:`ValueError` otherwise). ``date`` should be
     timezone-aware. ``list_id`` is a ``List-Id`` value such as
     ``"TrialWatch digests <digests.trialwatch.example.org>"``.
 
@@ -267,19 +265,6 @@ def recipient_address(email: str, name: str | None) -> Address:
     if not address.username or not address.domain:
         raise DeliveryError(f"cannot send to {email!r}: malformed address", permanent=True)
     return address
-
-
-def make_message_id(digest_id: int, domain: str, salt: str) -> str:
-    """Return a stable Message-ID for a digest: ``<digest-42.<hash>@domain>``.
-
-    The hash is an HMAC of the digest id keyed with ``salt`` (use the secret key),
-    so the same digest always gets the same id while other ids cannot be guessed.
-    """
-    if not _DOMAIN_RE.fullmatch(domain):
-        raise ValueError(f"invalid Message-ID domain {domain!r}")
-    local = f"digest-{digest_id}"
-    digest = hmac.new(salt.encode("utf-8"), local.encode("ascii"), hashlib.sha256).hexdigest()
-    return f"<{local}.{digest[:24]}@{domain}>"
 
 
 def _boundary(message_id: str, rendered: RenderedMessage) -> str:

@@ -6,7 +6,7 @@ HMAC-SHA1 over a salted key derivation, salt ``"unsubscribe"``), so a link revea
 nothing about the subscriber and cannot be forged or guessed without the key.
 Tokens mailed before that carried ``[id, email]``; they still read (as a
 :class:`LegacyRef`) and resolve only while the address still matches the row
-(:func:`trialwatch.subscriptions.find_by_token`). Tokens do not expire: an
+(:func:`trialwatch.services.subscriptions.find_by_token`). Tokens do not expire: an
 unsubscribe link must keep working for as long as old emails exist. Changing the
 secret key invalidates every link already sent.
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from trialwatch.store.locks import join_change_writers, newest_committed_change_id
@@ -179,17 +179,6 @@ def newest_change_id(session: Session) -> int:
     return newest_committed_change_id(session)
 
 
-def changes_for_watchlist(
-    session: Session, watchlist_id: int, after: int, upto: int
-) -> Sequence[Row[tuple[int, str, str, str, str, datetime, list[str]]]]:
-    """Mailable changes (not noise) of one watchlist with ``after < id <= upto``, in id order.
-
-    Study-level changes count while the study is a member (or was, when the change
-    was detected); membership changes count for their own watchlist only.
-    """
-    return session.execute(_mailable(select(*_FEED_COLUMNS), watchlist_id, after, upto)).all()
-
-
 @dataclass(frozen=True)
 class FeedRow:
     """A mailable change as a digest shows it: the row, its values and its version's date."""
@@ -208,7 +197,12 @@ class FeedRow:
 
 
 def change_feed(session: Session, watchlist_id: int, after: int, upto: int) -> list[FeedRow]:
-    """The changes :func:`changes_for_watchlist` gives, with old/new and the version's date."""
+    """Mailable changes (not noise) of one watchlist with ``after < id <= upto``, in id order,
+    with old/new and the date of the version that made them.
+
+    Study-level changes count while the study is a member (or was, when the change
+    was detected); membership changes count for their own watchlist only.
+    """
     query = select(
         *_FEED_COLUMNS, Change.old, Change.new, StudyVersion.last_update_posted
     ).outerjoin(StudyVersion, StudyVersion.id == Change.version_id)

@@ -15,7 +15,7 @@ membership is one concurrency argument, best read in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -401,25 +401,6 @@ def record_by_version(session: Session, study_id: int, version: int) -> dict[str
 
 def current_record(session: Session, study: Study) -> dict[str, Any]:
     return record_by_version(session, study.id, study.current_version) or {}
-
-
-def iter_current_records(
-    session: Session, watchlist_id: int | None = None, *, include_left: bool = False
-) -> Iterator[dict[str, Any]]:
-    """Current record of every study (of one watchlist), by NCT ID, streamed."""
-    query = select(StudyVersion.record).join(
-        Study,
-        and_(Study.id == StudyVersion.study_id, StudyVersion.version == Study.current_version),
-    )
-    if watchlist_id is not None:
-        query = query.join(WatchlistStudy, WatchlistStudy.study_id == Study.id).where(
-            WatchlistStudy.watchlist_id == watchlist_id
-        )
-        if not include_left:
-            query = query.where(WatchlistStudy.left_at.is_(None))
-    query = query.order_by(Study.registry_id).execution_options(yield_per=200)
-    for text in session.scalars(query):
-        yield orjson.loads(text)
 
 
 def current_version_ids(session: Session, study_ids: Sequence[int]) -> dict[int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -67,8 +67,8 @@ class SubscriptionRequest:
     timezone: str = "UTC"
     status: str = "active"
     near: NearSpec | None = None
-    """Resolved by the caller (:func:`trialwatch.subscriptions.near_spec`); None = anywhere."""
-    extra: dict[str, str] = field(default_factory=dict)
+    """Resolved by the caller (:func:`trialwatch.services.subscriptions.near_spec`);
+    None = anywhere."""
 
 
 def normalise_email(email: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -13,10 +14,26 @@ from sqlalchemy.orm import Session
 
 from trialwatch.errors import NotFoundError
 from trialwatch.store.models import Study, Watchlist, WatchlistStudy
-from trialwatch.watchlists import WatchlistSpec
 
 
-def upsert_watchlists(session: Session, specs: Sequence[WatchlistSpec], now: datetime) -> list[str]:
+@dataclass(frozen=True)
+class WatchlistValues:
+    """A watchlist row's values as its file gives them (plain values, no domain type)."""
+
+    slug: str
+    name: str
+    criteria: dict[str, list[str]]
+    description: str = ""
+    schedule: str = "0 6 * * *"
+    enabled: bool = True
+    source: str = ""
+    modified_at: datetime | None = field(default=None, compare=False)
+    """When the file was last modified (UTC); None for values not read from a file."""
+
+
+def upsert_watchlists(
+    session: Session, specs: Sequence[WatchlistValues], now: datetime
+) -> list[str]:
     """Create or update watchlists from their files; returns one report line per watchlist.
 
     Every key follows the file, except that ``enabled`` follows it only when the file
@@ -30,7 +47,7 @@ def upsert_watchlists(session: Session, specs: Sequence[WatchlistSpec], now: dat
         values: dict[str, Any] = {
             "name": spec.name,
             "description": spec.description,
-            "criteria": spec.criteria.to_dict(),
+            "criteria": spec.criteria,
             "schedule": spec.schedule,
             "source": spec.source,
         }
@@ -61,7 +78,7 @@ def upsert_watchlists(session: Session, specs: Sequence[WatchlistSpec], now: dat
     return report
 
 
-def _file_is_newer(spec: WatchlistSpec, row: Watchlist) -> bool:
+def _file_is_newer(spec: WatchlistValues, row: Watchlist) -> bool:
     return spec.modified_at is None or spec.modified_at > row.updated_at
 
 

@@ -2,6 +2,6 @@
 
 ``app.create_app(settings)`` builds the FastAPI application; routes live in one module
 per concern (``pages``, ``subscribe``, ``manage``, ``feeds``, ``api``, ``admin``) and call
-``trialwatch.subscriptions``, the jobs and the store. Page templates are in
+``trialwatch.services.subscriptions``, the jobs and the store. Page templates are in
 ``templates/web/``.
 """

@@ -3,29 +3,26 @@
 The outbox, its messages and digest previews are :mod:`trialwatch.web.admin_outbox`.
 
 One account, its password checked against ``TRIALWATCH_ADMIN_PASSWORD_HASH`` (argon2).
-Sign-in, sessions, the login limiter and the CSRF check are :mod:`trialwatch.web.auth`;
-every admin form posts the session's token back and is refused with 403 without it.
+Sign-in and sign-out (their pages), sessions, the login limiter and the CSRF check are
+:mod:`trialwatch.web.auth`; every admin form posts the session's token back and is
+refused with 403 without it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from argon2.exceptions import InvalidHashError
-from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from trialwatch import subscriptions
 from trialwatch.errors import LockHeld, NotFoundError
+from trialwatch.services import subscriptions
 from trialwatch.store import runs as run_store
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
@@ -37,16 +34,9 @@ from trialwatch.web.auth import Admin, AdminForm, AdminSession
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
+router.include_router(auth.router)  # /admin/login and /admin/logout
 
 PAGE_SIZE = 50
-_NOT_CONFIGURED = (
-    "The admin is not configured: set TRIALWATCH_ADMIN_PASSWORD_HASH "
-    "(made with trialwatch admin hash-password)."
-)
-_BAD_HASH = (
-    "The admin is not configured: TRIALWATCH_ADMIN_PASSWORD_HASH is not an argon2 hash "
-    "(make one with trialwatch admin hash-password)."
-)
 
 
 @dataclass
@@ -70,99 +60,13 @@ def _state(request: Request) -> AdminState:
         return state
 
 
-def private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def render(
     request: Request, admin: AdminSession, name: str, status_code: int = 200, **context: Any
 ) -> Response:
     ctx = context_of(request)
     context.setdefault("notice", "")
     page = ctx.page(request, f"admin/{name}", status_code=status_code, csrf=admin.csrf, **context)
-    return private(page)
-
-
-# --- login and logout -----------------------------------------------------------------------
-
-
-def _login_page(
-    request: Request,
-    token: str,
-    *,
-    message: str = "",
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    ctx = context_of(request)
-    configured = bool(ctx.settings.admin_password_hash)
-    page = ctx.page(
-        request,
-        "admin/login.html",
-        status_code=status_code,
-        csrf=token,
-        configured=configured,
-        message=message or ("" if configured else _NOT_CONFIGURED),
-    )
-    page.headers.update(headers or {})
-    cookie = auth.login_cookie(ctx, token)
-    auth.set_cookie(ctx, page, auth.LOGIN_COOKIE, cookie, auth.LOGIN_FORM_SECONDS)
-    return private(page)
-
-
-@router.get("/admin/login")
-def login_form(request: Request) -> Response:
-    if auth.current_session(request) is not None:
-        return RedirectResponse("/admin", status_code=303)
-    return _login_page(request, secrets.token_urlsafe(32))
-
-
-@router.post("/admin/login")
-async def login(
-    request: Request,
-    password: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
-    ctx = context_of(request)
-    stored = ctx.settings.admin_password_hash
-    if not stored:
-        return _login_page(request, "", message=_NOT_CONFIGURED, status_code=403)
-    token = auth.login_token(request)
-    auth.check_csrf(token, csrf)
-    client = auth.client_of(request)
-    now = ctx.jobs.clock()
-    attempt = await run_in_threadpool(auth.reserve_attempt, ctx, client, now)
-    if not attempt.allowed:
-        log.warning("admin login refused client=%s attempt=%d", client, attempt.number)
-        minutes = -(-attempt.retry_after // 60)
-        message = f"Too many failed logins. Try again in {minutes} minutes."
-        retry = {"Retry-After": str(attempt.retry_after)}
-        return _login_page(request, token, message=message, status_code=429, headers=retry)
-    try:
-        right = await run_in_threadpool(auth.check_password, stored, password)
-    except InvalidHashError:
-        log.error("TRIALWATCH_ADMIN_PASSWORD_HASH is not an argon2 hash")
-        return _login_page(request, token, message=_BAD_HASH, status_code=403)
-    if not right:
-        await run_in_threadpool(auth.record_failure, ctx, now)
-        log.warning("admin login failed client=%s attempt=%d", client, attempt.number)
-        await asyncio.sleep(auth.failure_delay(attempt.number))
-        return _login_page(request, token, message="Wrong password.", status_code=401)
-    cookie = await run_in_threadpool(auth.start_session, ctx, now, client)
-    response = RedirectResponse("/admin", status_code=303)
-    auth.set_cookie(ctx, response, auth.SESSION_COOKIE, cookie, auth.SESSION_SECONDS)
-    response.delete_cookie(auth.LOGIN_COOKIE, path="/admin")
-    log.info("admin logged in client=%s", client)
-    return private(response)
-
-
-@router.post("/admin/logout")
-def logout(request: Request, admin: AdminForm) -> Response:
-    auth.end_session(context_of(request), admin)
-    response = RedirectResponse("/admin/login", status_code=303)
-    response.delete_cookie(auth.SESSION_COOKIE, path="/admin")
-    return private(response)
+    return auth.private(page)
 
 
 # --- watchlists and sync now --------------------------------------------------------------------

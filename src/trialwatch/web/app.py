@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import trialwatch
 from trialwatch.config import Settings
-from trialwatch.digest.render import default_template_dir
 from trialwatch.jobs.runner import Jobs
+from trialwatch.mail.templates import default_template_dir
 from trialwatch.store import views
 from trialwatch.store.db import make_engine, make_sessionmaker, session_scope
 from trialwatch.web.cache import PublicCache

@@ -22,6 +22,9 @@ the public URL is plain-HTTP loopback) with the session id; the row holds the
 session's CSRF token. A logout revokes the row, for every web process and restart;
 a new password hash ends every session.
 
+**Pages.** ``GET/POST /admin/login`` and ``POST /admin/logout`` (:data:`router`,
+which the admin's router includes).
+
 **CSRF.** :data:`Admin` is the dependency of admin pages (anonymous visitors are
 sent to the login); :data:`AdminForm` also checks the form's ``csrf`` field and
 refuses a missing or foreign token with 403.
@@ -29,6 +32,7 @@ refuses a missing or foreign token with 403.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -40,14 +44,17 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
-from fastapi import Depends, Form, HTTPException, Request
-from fastapi.responses import Response
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.concurrency import run_in_threadpool
 
 from trialwatch.store import ratelimits
 from trialwatch.store import web_sessions as session_store
 from trialwatch.web.app import WebContext, context_of
+
+router = APIRouter(include_in_schema=False)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,14 @@ MAX_FAILURE_DELAY = 5.0
 _SESSION_SALT = "trialwatch.admin.session"
 _LOGIN_SALT = "trialwatch.admin.login"
 _FAILED_KEY = "login:failed"
+_NOT_CONFIGURED = (
+    "The admin is not configured: set TRIALWATCH_ADMIN_PASSWORD_HASH "
+    "(made with trialwatch admin hash-password)."
+)
+_BAD_HASH = (
+    "The admin is not configured: TRIALWATCH_ADMIN_PASSWORD_HASH is not an argon2 hash "
+    "(make one with trialwatch admin hash-password)."
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -277,3 +292,90 @@ def require_admin_form(
 
 Admin = Annotated[AdminSession, Depends(require_admin)]
 AdminForm = Annotated[AdminSession, Depends(require_admin_form)]
+
+
+def private(response: Response) -> Response:
+    """``response`` marked not to be cached: it is one admin's."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- login and logout -----------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request,
+    token: str,
+    *,
+    message: str = "",
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    ctx = context_of(request)
+    configured = bool(ctx.settings.admin_password_hash)
+    page = ctx.page(
+        request,
+        "admin/login.html",
+        status_code=status_code,
+        csrf=token,
+        configured=configured,
+        message=message or ("" if configured else _NOT_CONFIGURED),
+    )
+    page.headers.update(headers or {})
+    cookie = login_cookie(ctx, token)
+    set_cookie(ctx, page, LOGIN_COOKIE, cookie, LOGIN_FORM_SECONDS)
+    return private(page)
+
+
+@router.get("/admin/login")
+def login_form(request: Request) -> Response:
+    if current_session(request) is not None:
+        return RedirectResponse("/admin", status_code=303)
+    return _login_page(request, secrets.token_urlsafe(32))
+
+
+@router.post("/admin/login")
+async def login(
+    request: Request,
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    ctx = context_of(request)
+    stored = ctx.settings.admin_password_hash
+    if not stored:
+        return _login_page(request, "", message=_NOT_CONFIGURED, status_code=403)
+    token = login_token(request)
+    check_csrf(token, csrf)
+    client = client_of(request)
+    now = ctx.jobs.clock()
+    attempt = await run_in_threadpool(reserve_attempt, ctx, client, now)
+    if not attempt.allowed:
+        log.warning("admin login refused client=%s attempt=%d", client, attempt.number)
+        minutes = -(-attempt.retry_after // 60)
+        message = f"Too many failed logins. Try again in {minutes} minutes."
+        retry = {"Retry-After": str(attempt.retry_after)}
+        return _login_page(request, token, message=message, status_code=429, headers=retry)
+    try:
+        right = await run_in_threadpool(check_password, stored, password)
+    except InvalidHashError:
+        log.error("TRIALWATCH_ADMIN_PASSWORD_HASH is not an argon2 hash")
+        return _login_page(request, token, message=_BAD_HASH, status_code=403)
+    if not right:
+        await run_in_threadpool(record_failure, ctx, now)
+        log.warning("admin login failed client=%s attempt=%d", client, attempt.number)
+        await asyncio.sleep(failure_delay(attempt.number))
+        return _login_page(request, token, message="Wrong password.", status_code=401)
+    cookie = await run_in_threadpool(start_session, ctx, now, client)
+    response = RedirectResponse("/admin", status_code=303)
+    set_cookie(ctx, response, SESSION_COOKIE, cookie, SESSION_SECONDS)
+    response.delete_cookie(LOGIN_COOKIE, path="/admin")
+    log.info("admin logged in client=%s", client)
+    return private(response)
+
+
+@router.post("/admin/logout")
+def logout(request: Request, admin: AdminForm) -> Response:
+    end_session(context_of(request), admin)
+    response = RedirectResponse("/admin/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/admin")
+    return private(response)

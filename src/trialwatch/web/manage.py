@@ -19,8 +19,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from trialwatch import subscriptions
 from trialwatch.errors import ConfigError, InvalidToken, NotFoundError
+from trialwatch.services import subscriptions
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.web import limits
 from trialwatch.web.app import WebContext, context_of

@@ -7,7 +7,7 @@ carries a signed double-submit token (:mod:`trialwatch.web.formtoken`); posts,
 and the "send me a new link" button, are limited per client and overall
 (:mod:`trialwatch.web.limits`). Opening a confirmation link shows what it
 confirms; only the page's button (a POST) confirms. Every write is
-:mod:`trialwatch.subscriptions`.
+:mod:`trialwatch.services.subscriptions`.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from trialwatch import subscriptions
-from trialwatch.confirmations import FREQUENCY_LABELS, SIGNIFICANCE_LABELS
 from trialwatch.errors import ConfigError, InvalidToken
 from trialwatch.mail.signing import ConfirmRef, ExpiredToken, RequestRef
 from trialwatch.places import DEFAULT_WITHIN_KM, MAX_WITHIN_KM
+from trialwatch.services import subscriptions
 from trialwatch.vocab import FREQUENCIES, MAILED_SIGNIFICANCES
 from trialwatch.web import formtoken, limits
 from trialwatch.web.app import WebContext, context_of
+from trialwatch.words.mail import FREQUENCY_LABELS, SIGNIFICANCE_LABELS
 
 router = APIRouter()
 Ctx = Annotated[WebContext, Depends(context_of)]

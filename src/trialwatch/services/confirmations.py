@@ -1,15 +1,15 @@
-"""Confirmation requests as :mod:`trialwatch.subscriptions` uses them: the email, the
-words that describe what a link confirms, and what a link names.
+"""Confirmation requests as :mod:`trialwatch.services.subscriptions` uses them: the email,
+the lines that describe what a link confirms, and what a link names.
 
 The mail and the page its link opens describe the same choices in the same words
-(:func:`describe`), so what a person reads is what the button confirms.
+(:func:`trialwatch.words.mail.describe_choices`), so what a person reads is what the
+button confirms.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -17,11 +17,13 @@ from typing import Any, Literal
 import jinja2
 from sqlalchemy.orm import Session
 
-from trialwatch.digest.model import Recipient
-from trialwatch.digest.render import one_line, render_email
 from trialwatch.errors import DeliveryError
-from trialwatch.jobs.digests import MailSettings
-from trialwatch.mail.message import build_message
+from trialwatch.mail.outbox_rows import (
+    MailSettings,
+    OutboxRow,
+    confirmation_row,
+    render_confirmation,
+)
 from trialwatch.mail.signing import (
     CONFIRM_MAX_AGE,
     ConfirmRef,
@@ -34,55 +36,20 @@ from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.models import ConfirmationRequest, Subscriber
 from trialwatch.store.subscribers import NearSpec, SubscriptionRequest
+from trialwatch.words.mail import describe_choices
 
-log = logging.getLogger("trialwatch.subscriptions")
+log = logging.getLogger("trialwatch.services.subscriptions")
 
 LinkState = Literal["already", "used", "gone"]
 """Why a confirmation link stands for nothing to confirm."""
 
-FREQUENCY_LABELS = {
-    "immediate": "As soon as something changes",
-    "daily": "Once a day",
-    "weekly": "Once a week",
-}
-SIGNIFICANCE_LABELS = {
-    "major": (
-        "What a patient should know: new trials, status, results, sites opening,"
-        " eligibility, expanded access, delays of 3 months or more"
-    ),
-    "minor": "Every change, small ones too (dates, contacts, wording)",
-}
-
-
-def describe(choices: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
-    """Stored choices as lines a person reads; ``names`` maps watchlist slugs to names."""
-    slugs = choices.get("watchlists") or ()
-    frequency = str(choices.get("frequency") or "daily")
-    significance = str(choices.get("significance") or "major")
-    lines = [
-        "Watchlists: " + "; ".join(names.get(slug, slug) for slug in slugs),
-        "How often: " + FREQUENCY_LABELS.get(frequency, frequency),
-        "Which changes: " + SIGNIFICANCE_LABELS.get(significance, significance),
-    ]
-    where = []
-    if choices.get("countries"):
-        where.append("sites in " + ", ".join(choices["countries"]))
-    near = choices.get("near")
-    if isinstance(near, dict):
-        where.append(f"sites within {float(near['within_km']):g} km of {near['label']}")
-    lines.append("Where: " + ("; ".join(where) if where else "anywhere"))
-    if choices.get("kinds"):
-        lines.append("Only these changes: " + ", ".join(choices["kinds"]))
-    return lines
-
 
 @dataclass(frozen=True)
 class ConfirmationMail:
-    """A rendered confirmation email, ready for the outbox."""
+    """A confirmation email's outbox row, and its subject."""
 
-    message_id: str
     subject: str
-    message: str
+    row: OutboxRow
 
 
 def confirmation_mail(
@@ -99,58 +66,26 @@ def confirmation_mail(
     None when the message cannot be built (logged): the request is then not stored.
     """
     token = make_confirm_token(mail.secret, nonce, now)
-    recipient = Recipient(
-        subscriber_id=subscriber.id,
-        email=subscriber.email,
-        name=subscriber.name,
-        unsubscribe_url="",
-    )
-    rendered = render_email(
+    rendered = render_confirmation(
         env,
-        "confirm",
-        {
-            "recipient": recipient,
-            "greeting_name": one_line(recipient.name),
-            "confirm_url": confirm_url(mail.public_url, token),
-            "watchlist_names": tuple(watchlist_names),
-            "choices": tuple(lines),
-            "expires_days": CONFIRM_MAX_AGE.days,
-        },
+        subscriber,
+        confirm_url(mail.public_url, token),
+        watchlist_names=watchlist_names,
+        choices=lines,
+        expires_days=CONFIRM_MAX_AGE.days,
+        locale=subscriber.locale,
     )
-    message_id = f"<confirm.{uuid.uuid4().hex}@{mail.domain}>"
     try:
-        message = build_message(
+        row = confirmation_row(
             rendered,
-            sender=mail.sender,
-            recipient_email=subscriber.email,
-            recipient_name=subscriber.name,
-            message_id=message_id,
-            unsubscribe_url=None,
-            date=now,
+            mail=mail,
+            subscriber=(subscriber.id, subscriber.email, subscriber.name),
+            now=now,
         )
     except DeliveryError as exc:
         log.warning("confirmation skipped subscriber=%d error=%s", subscriber.id, exc)
         return None
-    return ConfirmationMail(
-        message_id=message_id,
-        subject=rendered.subject,
-        message=message.decode("utf-8", errors="surrogateescape"),
-    )
-
-
-def outbox_row(subscriber: Subscriber, mail: ConfirmationMail, now: datetime) -> dict[str, Any]:
-    """The outbox row that sends ``mail`` to ``subscriber`` now."""
-    return {
-        "subscriber_id": subscriber.id,
-        "kind": "confirm",
-        "message_id": mail.message_id,
-        "recipient": subscriber.email,
-        "subject": mail.subject,
-        "message": mail.message,
-        "covered": {},
-        "next_attempt_at": now,
-        "created_at": now,
-    }
+    return ConfirmationMail(subject=rendered.subject, row=row)
 
 
 def current_choices(session: Session, subscriber: Subscriber) -> dict[str, Any] | None:
@@ -198,7 +133,7 @@ def mail_for(
 ) -> ConfirmationMail | None:
     """The confirmation email of the request ``nonce`` (None if it cannot be built)."""
     names = watchlist_names(session, choices)
-    lines = describe(choices, names)
+    lines = describe_choices(choices, names)
     listed = [names[slug] for slug in choices.get("watchlists") or () if slug in names]
     return confirmation_mail(env, mail, subscriber, nonce, lines, listed, now)
 

@@ -15,8 +15,6 @@ from sqlalchemy import Engine, select
 
 from tests.factories import MAIL, T0, build, prepare_due
 from tests.support.fakeapi import FakeCtgov
-from trialwatch import subscriptions
-from trialwatch.digest.render import make_environment
 from trialwatch.errors import InvalidToken
 from trialwatch.mail.signing import (
     SALT,
@@ -24,11 +22,12 @@ from trialwatch.mail.signing import (
     make_confirm_token,
     make_unsubscribe_token,
 )
-from trialwatch.store import watchlists as watchlist_store
+from trialwatch.mail.templates import make_environment
+from trialwatch.services import subscriptions, watchlist_files
+from trialwatch.services.subscriptions import find_by_token
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import ConfirmationRequest, Digest, Subscriber
 from trialwatch.store.subscribers import NearSpec, SubscriptionRequest, subscribe
-from trialwatch.subscriptions import find_by_token
 from trialwatch.watchlists import Criteria, WatchlistSpec
 
 OTHER_SECRET = "another-key-of-at-least-thirty-two-bytes"
@@ -38,7 +37,7 @@ def _add_subscriber(engine: Engine, email: str) -> tuple[int, str]:
     """A watchlist and one subscriber to it: (subscriber id, opaque token)."""
     with session_scope(make_sessionmaker(engine)) as session:
         spec = WatchlistSpec(slug="mmn", name="MMN", criteria=Criteria(conditions=("mmn",)))
-        watchlist_store.upsert_watchlists(session, [spec], T0)
+        watchlist_files.save(session, [spec], T0)
         subscriber = subscribe(session, SubscriptionRequest(email=email, watchlists=("mmn",)), T0)
         return subscriber.id, subscriber.token
 

@@ -12,10 +12,9 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Engine, select
 
 from tests.factories import MAIL, T0
-from trialwatch import subscriptions
-from trialwatch.digest.render import make_environment
 from trialwatch.mail.signing import make_unsubscribe_token
-from trialwatch.store import watchlists as watchlist_store
+from trialwatch.mail.templates import make_environment
+from trialwatch.services import subscriptions, watchlist_files
 from trialwatch.store.db import make_sessionmaker, session_scope
 from trialwatch.store.models import Digest, Subscriber, Subscription
 from trialwatch.store.subscribers import SubscriptionRequest, subscribe
@@ -27,7 +26,7 @@ OWNER = "ana@example.org"
 def _watchlist(engine: Engine) -> None:
     with session_scope(make_sessionmaker(engine)) as session:
         spec = WatchlistSpec(slug="mmn", name="MMN", criteria=Criteria(conditions=("mmn",)))
-        watchlist_store.upsert_watchlists(session, [spec], T0)
+        watchlist_files.save(session, [spec], T0)
 
 
 def _request(engine: Engine, when: timedelta, **prefs: Any) -> bool:

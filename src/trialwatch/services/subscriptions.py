@@ -28,23 +28,25 @@ from typing import Literal
 import jinja2
 from sqlalchemy.orm import Session
 
-from trialwatch import confirmations, places
+from trialwatch import places
 from trialwatch.diff.model import KINDS
 from trialwatch.errors import ConfigError, NotFoundError
-from trialwatch.jobs.digests import MailSettings
+from trialwatch.mail.outbox_rows import MailSettings
 from trialwatch.mail.signing import (
     OpaqueRef,
     read_confirm_token,
     read_unsubscribe_token,
 )
+from trialwatch.services import confirmations
 from trialwatch.store import confirmations as confirmation_store
 from trialwatch.store import outbox, ratelimits
 from trialwatch.store import subscribers as subscriber_store
 from trialwatch.store import watchlists as watchlist_store
 from trialwatch.store.models import Subscriber
 from trialwatch.store.subscribers import NearSpec, SubscriptionRequest
+from trialwatch.words.mail import describe_choices
 
-log = logging.getLogger("trialwatch.subscriptions")
+log = logging.getLogger("trialwatch.services.subscriptions")
 
 ConfirmOutcome = Literal["confirmed", "already", "used", "gone"]
 PreviewOutcome = Literal["pending", "already", "used", "gone"]
@@ -166,27 +168,52 @@ def near_spec(near: str | None, within: str | float | None) -> NearSpec | None:
     return NearSpec(label=place.label, lat=place.lat, lon=place.lon, within_km=radius)
 
 
-def check_filters(req: SubscriptionRequest) -> SubscriptionRequest:
-    """The request with its countries in the registry's spelling and its kinds checked."""
-    return dataclasses.replace(
-        req, countries=check_countries(req.countries), kinds=check_kinds(req.kinds)
+def check_request(session: Session, req: SubscriptionRequest) -> SubscriptionRequest:
+    """The one check of a subscription request, whoever makes it (command line, import, web).
+
+    Every watchlist must exist and be enabled, countries are put in the registry's
+    spelling, kinds must be mailed ones, then the store's checks (address,
+    frequency, significance, time zone, name, place). Raises
+    :class:`~trialwatch.errors.ConfigError` naming the first bad value.
+    """
+    check_watchlists(session, req.watchlists)
+    req = dataclasses.replace(
+        req,
+        watchlists=tuple(dict.fromkeys(req.watchlists)),
+        countries=check_countries(req.countries),
+        kinds=check_kinds(req.kinds),
     )
+    return subscriber_store.validate_request(req)
+
+
+def check_watchlists(session: Session, slugs: Iterable[str]) -> None:
+    """ConfigError for a slug that is no watchlist, or one that is disabled (not offered)."""
+    rows = {wl.slug: wl for wl in watchlist_store.list_watchlists(session)}
+    enabled = [slug for slug, wl in rows.items() if wl.enabled]
+    for slug in slugs:
+        row = rows.get(slug)
+        if row is None:
+            close = difflib.get_close_matches(slug, enabled, n=3, cutoff=0.6)
+            hint = f"closest: {', '.join(close)}; " if close else ""
+            raise ConfigError(
+                f"unknown watchlist '{slug}' ({hint}known: {', '.join(enabled) or 'none'})"
+            )
+        if not row.enabled:
+            raise ConfigError(f"watchlist '{slug}' is disabled: it takes no subscribers")
 
 
 def _request(session: Session, email: str, prefs: Preferences) -> SubscriptionRequest:
-    """Preferences as a store request, checked against what the form offers."""
-    offered = choices(session)
-    slugs = {slug for slug, _ in offered.watchlists}
-    unknown = [slug for slug in prefs.watchlists if slug not in slugs]
-    if unknown:
-        raise ConfigError(f"watchlist: '{unknown[0]}' is not one you can subscribe to")
-    return SubscriptionRequest(
-        email=email,
-        watchlists=tuple(dict.fromkeys(prefs.watchlists)),
-        frequency=prefs.frequency,
-        significance=prefs.significance,
-        countries=check_countries(prefs.countries),
-        near=near_spec(prefs.near, prefs.within if prefs.near.strip() else None),
+    """Preferences from a form as a checked store request (:func:`check_request`)."""
+    return check_request(
+        session,
+        SubscriptionRequest(
+            email=email,
+            watchlists=prefs.watchlists,
+            frequency=prefs.frequency,
+            significance=prefs.significance,
+            countries=prefs.countries,
+            near=near_spec(prefs.near, prefs.within if prefs.near.strip() else None),
+        ),
     )
 
 
@@ -215,7 +242,7 @@ def request_subscription(
     Returns whether an email was queued, which a public page must not show.
     Raises :class:`~trialwatch.errors.ConfigError` for an invalid address or preference.
     """
-    req = subscriber_store.validate_request(_request(session, email, prefs))
+    req = _request(session, email, prefs)
     subscriber = subscriber_store.find_or_add_pending(session, req, now)
     nonce = confirmation_store.new_nonce()
     choices = confirmation_store.choices_of(req)
@@ -228,7 +255,7 @@ def request_subscription(
     kept = claimed and variants <= ADDRESS_LIMIT
     savepoint = session.begin_nested()
     confirmation_store.add_request(session, subscriber.id, nonce, choices, now)
-    outbox.queue(session, [confirmations.outbox_row(subscriber, message, now)])
+    outbox.queue(session, [message.row])
     if not kept:
         savepoint.rollback()
         return False
@@ -274,7 +301,7 @@ def resend_confirmation(
     claimed = subscriber_store.claim_confirmation(session, subscriber, now)
     if message is None or not claimed or variants > ADDRESS_LIMIT:
         return False
-    outbox.queue(session, [confirmations.outbox_row(subscriber, message, now)])
+    outbox.queue(session, [message.row])
     log.info("confirmation queued again subscriber=%d", subscriber.id)
     return True
 
@@ -297,7 +324,7 @@ def preview(session: Session, secret: str, token: str, now: datetime) -> Pending
     if isinstance(found, str):
         return Pending(found)
     _, _, choices = found
-    lines = confirmations.describe(choices, confirmations.watchlist_names(session, choices))
+    lines = describe_choices(choices, confirmations.watchlist_names(session, choices))
     return Pending("pending", tuple(lines))
 
 
