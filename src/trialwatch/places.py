@@ -15,6 +15,9 @@ record written before a renaming, still match.
 **Cities.** :func:`resolve_place` finds "City", "City, Country", "City, State,
 United States" or plain coordinates "52.16, 4.49". An unknown or ambiguous name
 is a :class:`~trialwatch.errors.ConfigError` that lists what it could be.
+
+Over 400 lines because the country spellings, the gazetteer and distances share one
+normalisation of names; split, each part would re-import the other two.
 """
 
 from __future__ import annotations

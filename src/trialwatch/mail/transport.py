@@ -49,6 +49,9 @@ each message to ``DIR/<message-id>.eml``; ``smtp`` sends through
 
 Size: over the ~400-line aim because it is the one smtplib boundary: every SMTP
 phase maps its failures to the error tree here.
+
+Over 400 lines because it is the only smtplib user: the SMTP session, its deadlines
+and the mapping of every server answer to bounce, retry or stop belong together.
 """
 
 from __future__ import annotations

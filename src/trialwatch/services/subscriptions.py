@@ -13,6 +13,9 @@ nothing but the confirmation email ever reaches an address that has not confirme
 Whether an address was already subscribed is never told to whoever typed it: the
 caller shows the same page, after the same work.
 :func:`manage` and :func:`unsubscribe` take the signed link of a digest.
+
+Over 400 lines because every way a person subscribes, changes and leaves (CLI and
+web alike) is checked here, in one place, so the two faces cannot drift apart.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ order and never deadlock.
 
 Size: over the ~400-line aim because insert-or-get of studies, versions and
 membership is one concurrency argument, best read in one place.
+
+Over 400 lines because storing a batch of versions is one transaction whose steps
+(insert-or-get studies, versions, listing columns, membership) must read together.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Subscribers and their subscriptions."""
+"""Subscribers and their subscriptions.
+
+Over 400 lines because subscribers, subscriptions and their cursors are written
+together under the same claims; splitting would scatter one row's rules.
+"""
 
 from __future__ import annotations
 

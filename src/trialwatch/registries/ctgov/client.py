@@ -22,6 +22,9 @@ outnumber what the first page's ``totalCount`` allows.
 
 Size: over the ~400-line aim because it is the one httpx boundary: paging, retries,
 the rate limit and the request deadline all wrap the same request.
+
+Over 400 lines because it is the only httpx user for ClinicalTrials.gov: pacing,
+retries, streamed pages and the checks of each answer are one request's life.
 """
 
 from __future__ import annotations
