@@ -17,9 +17,10 @@ from tests.diff.conftest import (
     assert_values_match,
     load_record,
 )
-from trialwatch.diff import KINDS, Change, diff_records
+from trialwatch.diff import KINDS, Change
 from trialwatch.diff.keys import _clean_site_labels, canonical, site_label
-from trialwatch.diff.labels import MAX_SUMMARY
+from trialwatch.registries.ctgov.differ import diff_records
+from trialwatch.words.changes import MAX_SUMMARY
 
 KEYED_LISTS = (
     ("contactsLocationsModule", "locations"),

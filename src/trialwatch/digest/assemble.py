@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from trialwatch import places
-from trialwatch.digest.glossary import describe_status, glossary_for, statuses_named_in
+from trialwatch.digest.glossary import describe_status, glossary_for, statuses_of
 from trialwatch.digest.model import (
     ChangeItem,
     ChangeLine,
@@ -72,19 +72,27 @@ from trialwatch.digest.model import (
     SubscriptionPrefs,
     WatchlistGroup,
 )
+from trialwatch.words import digest as words
+from trialwatch.words.digest import NO_SITES_YET
 
 DEFAULT_SITE_BASE_URL = "https://clinicaltrials.gov"
 SECTION_TITLES: Mapping[SectionKey, str] = {
-    "new": "New trials",
-    "changed": "Changes to trials you follow",
+    "new": words.SECTION_TITLES["new"],
+    "changed": words.SECTION_TITLES["changed"],
 }
 _RANK = {"major": 2, "minor": 1, "noise": 0}
-# Change kinds whose summary reads "Status: X → Y" (their labels go into the glossary).
+# Change kinds whose words name statuses ("Status: X → Y"): their statuses go into the glossary.
 _STATUS_KINDS = frozenset({"overall_status", "withdrawn", "stopped"})
 
+__all__ = [
+    "NO_SITES_YET",
+    "SECTION_TITLES",
+    "build_digest",
+    "near_filter",
+    "next_cursors",
+    "study_url",
+]
 
-NO_SITES_YET = "no sites listed yet"
-""":attr:`StudyEntry.matching_sites` of a trial that lists no site, under a where filter."""
 MATCHING_SITES_SHOWN = 6
 """At most this many matching sites are named; an "and N more" entry follows."""
 
@@ -101,10 +109,6 @@ def near_filter(
         lon=lon,
         within_km=within_km if within_km is not None else places.DEFAULT_WITHIN_KM,
     )
-
-
-def _km(distance: float) -> str:
-    return "under 1 km" if distance < 0.5 else f"{distance:.0f} km"
 
 
 @dataclass
@@ -197,14 +201,14 @@ class _Filter:
         distances = [
             d for site in sites if self.matches(site) and (d := self.distance(site)) is not None
         ]
-        return f"{_km(min(distances))} from {self.near.label}" if distances else None
+        return words.from_place(min(distances), self.near.label) if distances else None
 
     @property
     def matching_label(self) -> str:
         """What :meth:`matching_sites` lists, as the entry introduces them."""
         if self.near is not None:
-            return f"Sites within {self.near.within_km:g} km of {self.near.label}"
-        return "Sites in your countries" if self.countries else ""
+            return words.matching_label(self.near.within_km, self.near.label, False)
+        return words.matching_label(None, None, bool(self.countries))
 
     def matching_sites(
         self, items: Sequence[ChangeItem], study: StudyInfo | None
@@ -218,19 +222,19 @@ class _Filter:
         named: dict[str, float] = {}
         for site in sites:
             if self.matches(site):
-                label = site.city or site.facility or site.country or "a site"
+                label = site.city or site.facility or site.country or words.A_SITE
                 distance = self.distance(site)
                 key = distance if distance is not None else 0.0
                 named[label] = min(key, named.get(label, key))
         order = list(named)
         if self.near is not None:
             order.sort(key=lambda label: named[label])
-            shown = [f"{label} ({_km(named[label])})" for label in order]
+            shown = [words.site_at(label, named[label]) for label in order]
         else:
             shown = order
         if len(shown) > MATCHING_SITES_SHOWN:
             rest = len(shown) - MATCHING_SITES_SHOWN
-            shown = [*shown[:MATCHING_SITES_SHOWN], f"and {rest} more"]
+            shown = [*shown[:MATCHING_SITES_SHOWN], words.more_sites(rest)]
         return tuple(shown)
 
 
@@ -271,7 +275,7 @@ def _index(subscriptions: Sequence[SubscriptionPrefs]) -> dict[str, Subscription
     by_slug: dict[str, SubscriptionPrefs] = {}
     for prefs in subscriptions:
         if prefs.watchlist_slug in by_slug:
-            raise ValueError(f"two subscriptions to watchlist {prefs.watchlist_slug!r}")
+            raise ValueError(f"two subscriptions: watchlist {prefs.watchlist_slug!r}")
         by_slug[prefs.watchlist_slug] = prefs
     return by_slug
 
@@ -318,6 +322,8 @@ def _entry(
                 countries=c.countries,
                 posted=c.posted,
                 where=check.where(c, study),
+                message=c.message,
+                params=c.params,
             )
             for c in candidate.items
         ),
@@ -350,7 +356,7 @@ def build_digest(
     the same watchlist.
     """
     if max_studies < 1:
-        raise ValueError(f"max_studies must be at least 1, not {max_studies}")
+        raise ValueError(f"max_studies={max_studies}, below 1")
     filters = {slug: _Filter.of(prefs) for slug, prefs in _index(subscriptions).items()}
 
     by_study: dict[tuple[str, str], list[ChangeItem]] = {}
@@ -412,7 +418,7 @@ def build_digest(
             status_codes.append(entry.status.code)
         for line in entry.changes:
             if line.kind in _STATUS_KINDS:
-                status_codes.extend(statuses_named_in(line.summary))
+                status_codes.extend(statuses_of(line.message, line.params, line.summary))
 
     new_total = sum(1 for c in candidates if c.section == "new")
     return Digest(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from trialwatch.diff import left_watchlist, removed_from_registry
+from trialwatch.registries.ctgov.differ import left_watchlist, removed_from_registry
 from trialwatch.jobs.records import change_rows
 from trialwatch.jobs.sync_pages import batches, store_batch
 from trialwatch.jobs.sync_run import Context, Run, note_skipped
