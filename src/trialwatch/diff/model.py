@@ -158,7 +158,7 @@ def said(
 ) -> Change:
     """A change whose summary is the English of ``message`` and ``params``."""
     if message not in CATALOGUE:
-        raise ValueError(f"message {message!r} is not in the catalogue")
+        raise ValueError(f"unknown message {message!r}")
     return Change(kind, field, old, new, describe(message, params), significance, message, params)
 
 

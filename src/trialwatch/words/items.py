@@ -107,6 +107,7 @@ def _edits(edits: list[list[Any]]) -> str:
 _CONTACT = {"name": "Jane Doe"}
 _says("contact_added", _CONTACT)(lambda p: f"New contact: {contact_name(p['name'])}")
 _says("contact_removed", _CONTACT)(lambda p: f"Contact removed: {contact_name(p['name'])}")
+_says("contact_updated", _CONTACT)(lambda p: f"Contact updated: {contact_name(p['name'])}")
 
 
 @_says(
