@@ -19,7 +19,7 @@ at the end):
   (new NCT IDs ``NCT9nnnnnnn``), stored with :func:`trialwatch.store.studies.store_versions`
   in two syncs so that studies, versions and memberships are real (18 per
   watchlist, 5 of them in two watchlists, then 3 new ones per watchlist);
-* 50 change rows made by :func:`trialwatch.diff.diff_records` from real edits of
+* 50 change rows made by :func:`trialwatch.registries.ctgov.differ.diff_records` from real edits of
   those records (new studies, status changes, sites added with their countries,
   enrollment and completion-date moves; the bookkeeping noise of each edit is
   dropped), stored as a sync stores them (:func:`change_rows`, :func:`insert_changes`);
@@ -92,7 +92,6 @@ from tests.support.fakeapi import load_fixture_records
 from tests.support.smtpserver import SmtpServer
 
 import trialwatch.jobs.digests as digests_mod
-from trialwatch.diff import diff_records
 from trialwatch.digest.assemble import build_digest
 from trialwatch.digest.model import Digest as DigestModel
 from trialwatch.digest.render import DigestMould, render_digest
@@ -103,6 +102,7 @@ from trialwatch.mail.message import build_message
 from trialwatch.mail.outbox_rows import MailSettings
 from trialwatch.mail.templates import make_environment
 from trialwatch.mail.transport import SmtpTransport
+from trialwatch.registries.ctgov.differ import diff_records
 from trialwatch.registries.ctgov.parse import nct_id_of
 from trialwatch.services import watchlist_files
 from trialwatch.store import changes as change_store

@@ -338,7 +338,7 @@ def test_the_status_words_are_written_once() -> None:
     """Each status code's label appears as a string literal in one module of src/ only."""
     import ast
 
-    from trialwatch.vocab import STATUSES
+    from trialwatch.words.digest import STATUSES
 
     labels = {s.label for s in STATUSES.values()}
     homes: dict[str, set[str]] = {}
@@ -346,7 +346,7 @@ def test_the_status_words_are_written_once() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and node.value in labels:
                 homes.setdefault(str(node.value), set()).add(str(path.relative_to(SRC)))
-    assert {label: files for label, files in homes.items() if files != {"vocab.py"}} == {}
+    assert {label: files for label, files in homes.items() if files != {"words/terms.py"}} == {}
 
 
 def test_tests_mirror_the_package() -> None:

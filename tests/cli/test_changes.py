@@ -7,11 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from tests.factories import change_status
 from tests.support.cli import assert_one_line_error, run_cli, run_ok
 from tests.support.fakeapi import FakeCtgov
 from trialwatch.services.exports import CHANGE_COLUMNS
+from trialwatch.store.db import make_engine
+from trialwatch.store.models import Change
+from trialwatch.words.changes import CATALOGUE, describe
 
 STATUS = "Status: Active, not recruiting → Completed"
 
@@ -104,7 +108,38 @@ def test_json_export_keeps_values_as_json_and_json_flag_is_unchanged(
         "countries",
         "detected_at",
         "watchlist",
+        "message",
+        "params",
     }
+
+
+@pytest.mark.usefixtures("changed")
+def test_json_gives_every_change_its_message_and_params(
+    capsys: pytest.CaptureFixture[str], cli_env: dict[str, str]
+) -> None:
+    """Each change says what changed in codes; a row stored before messages says its summary."""
+    listed = _listed(capsys, "--significance", "all")
+    assert listed
+    for item in listed:
+        assert isinstance(item["message"], str), item
+        assert item["message"] in CATALOGUE, item
+        assert isinstance(item["params"], dict), item
+        assert describe(item["message"], item["params"]) == item["summary"], item
+    status = next(item for item in listed if item["kind"] == "overall_status")
+    assert (status["message"], status["params"]) == (
+        "status_changed",
+        {"from": "ACTIVE_NOT_RECRUITING", "to": "COMPLETED"},
+    )
+    engine = make_engine(cli_env["TRIALWATCH_DATABASE_URL"])
+    with engine.begin() as conn:  # as a release before 0011 wrote it
+        conn.execute(
+            update(Change).where(Change.id == status["id"]).values(message=None, params=None)
+        )
+    engine.dispose()
+    old = next(
+        item for item in _listed(capsys, "--significance", "all") if item["id"] == status["id"]
+    )
+    assert (old["message"], old["params"]) == ("summary_only", {"text": STATUS})
 
 
 @pytest.mark.usefixtures("changed")

@@ -9,7 +9,8 @@ from typing import Any
 
 import orjson
 
-from trialwatch.diff import Change, value_at
+from trialwatch.diff import Change
+from trialwatch.registries.ctgov.differ import value_at
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ctgov"
 

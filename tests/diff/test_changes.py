@@ -16,10 +16,9 @@ from tests.diff.conftest import (
     not_noise,
     of_kind,
 )
-from trialwatch.diff import (
-    KINDS,
+from trialwatch.diff import KINDS, Change
+from trialwatch.registries.ctgov.differ import (
     NCT_ID_FIELD,
-    Change,
     diff_records,
     left_watchlist,
     removed_from_registry,
@@ -575,6 +574,8 @@ def test_it_keeps_every_kind_listed_and_summaries_short() -> None:
         "new": "word " * 100,
         "summary": change.summary,
         "significance": "major",
+        "message": "why_stopped",
+        "params": {"text": ("word " * 100).strip()},
     }
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.diff.conftest import assert_values_match, load_pair, module, of_kind
-from trialwatch.diff import Change, diff_records
-from trialwatch.diff.contacts import phone_words, role_words
+from trialwatch.diff import Change
+from trialwatch.registries.ctgov.differ import diff_records
+from trialwatch.words.terms import phone_words, role_words
 
 GLIOMA = "NCT06171568.json"
 SPAIN = "NCT03475563.json"
@@ -85,9 +86,9 @@ def test_it_says_a_sites_contact_was_removed() -> None:
 
 def test_it_writes_phones_and_roles_as_listed() -> None:
     """An extension that is a country code goes first; others follow "ext."."""
-    assert phone_words({"phone": "01.49.95.81.69", "phoneExt": "+33"}) == "+33 01.49.95.81.69"
-    assert phone_words({"phone": "617-555-0100", "phoneExt": "204"}) == "617-555-0100 ext. 204"
-    assert phone_words({}) == ""
+    assert phone_words("01.49.95.81.69", "+33") == "+33 01.49.95.81.69"
+    assert phone_words("617-555-0100", "204") == "617-555-0100 ext. 204"
+    assert phone_words("", "") == ""
     assert role_words("STUDY_DIRECTOR") == "study director"
     assert role_words("NEW_ROLE") == "new role"
     assert role_words(None) == "no role"

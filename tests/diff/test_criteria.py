@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.diff.conftest import assert_values_match, bump, load_pair, module, not_noise, of_kind
-from trialwatch.diff import Change, diff_records
-from trialwatch.diff.criteria import criteria_lines
+from trialwatch.diff import Change
+from trialwatch.registries.ctgov.differ import diff_records
+from trialwatch.registries.ctgov.differ.criteria import criteria_lines
 
 ARDA = "constructed/NCT05225675.json"
 PEDIATRIC = "NCT04431453.json"  # "Key Inclusion Criteria:", nested a) b) c) bullets, escapes

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from tests.diff.conftest import assert_values_match, bump, load_pair, module, not_noise, of_kind
-from trialwatch.diff import Change, diff_records
-from trialwatch.diff.documents import citation_words, document_words
+from trialwatch.diff import Change
+from trialwatch.registries.ctgov.differ import diff_records
+from trialwatch.registries.ctgov.differ.documents import document_params
+from trialwatch.words.items import citation_words, document_words
 
 ARDA = "constructed/NCT05225675.json"
 AXSPA = "NCT02552212.json"  # RESULT references, a protocol and a SAP posted
@@ -86,11 +88,9 @@ def test_it_keeps_other_references_and_removed_results_out_of_the_mail() -> None
 
 def test_it_words_citations_it_cannot_split() -> None:
     """One author, no sentence break, nothing at all."""
-    assert citation_words({"citation": "Smith J. Efficacy of X. Lancet."}, 60) == (
-        "Smith J. Efficacy of X"
-    )
-    assert citation_words({"citation": "Consortium report"}, 60) == "Consortium report"
-    assert citation_words({}, 60) == "untitled"
+    assert citation_words("Smith J. Efficacy of X. Lancet.", 60) == "Smith J. Efficacy of X"
+    assert citation_words("Consortium report", 60) == "Consortium report"
+    assert citation_words("", 60) == "untitled"
 
 
 # --- documents ---------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def test_it_reports_a_document_section_appearing_and_a_document_removed() -> Non
 )
 def test_it_words_document_types(flags: dict[str, Any], words: str) -> None:
     """The flags the registry sets, in the order it lists them; else the label."""
-    assert document_words(flags) == words
+    assert document_words(document_params(flags)) == words
 
 
 # --- outcome measures --------------------------------------------------------------------

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from tests.diff.conftest import load_pair, module
-from trialwatch.diff import diff_records, value_at
-from trialwatch.diff.contacts import CONTACTS
-from trialwatch.diff.keys import canonical, contact_label, keyed, safe_key, site_label
-from trialwatch.diff.labels import (
+from trialwatch.diff.keys import canonical, keyed, safe_key, site_label
+from trialwatch.diff.lists import conditions_change, item_changes, match
+from trialwatch.registries.ctgov.differ import diff_records, value_at
+from trialwatch.registries.ctgov.differ.contacts import CONTACTS
+from trialwatch.registries.ctgov.differ.keys import contact_label
+from trialwatch.words.terms import (
     age_words,
     clip,
     date_type_words,
@@ -23,7 +25,6 @@ from trialwatch.diff.labels import (
     status_words,
     std_ages_words,
 )
-from trialwatch.diff.lists import conditions_change, item_changes, match
 
 STATUS_CASES = {
     "NOT_YET_RECRUITING": "Not yet recruiting",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.diff.conftest import assert_values_match, bump, load_pair, module
-from trialwatch.diff import Change, diff_records
+from trialwatch.diff import Change
+from trialwatch.registries.ctgov.differ import diff_records
 
 ARDA = "constructed/NCT05225675.json"
 INTERVENTIONS = "protocolSection.armsInterventionsModule.interventions"

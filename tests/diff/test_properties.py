@@ -17,9 +17,10 @@ from tests.diff.conftest import (
     assert_values_match,
     load_record,
 )
-from trialwatch.diff import KINDS, Change, diff_records
+from trialwatch.diff import KINDS, Change
 from trialwatch.diff.keys import _clean_site_labels, canonical, site_label
-from trialwatch.diff.labels import MAX_SUMMARY
+from trialwatch.registries.ctgov.differ import diff_records
+from trialwatch.words.changes import MAX_SUMMARY, describe
 
 KEYED_LISTS = (
     ("contactsLocationsModule", "locations"),
@@ -91,6 +92,8 @@ def _check(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         assert change.kind in KINDS
         assert change.significance in ("major", "minor", "noise")
         assert 0 < len(change.summary) <= MAX_SUMMARY
+        params = orjson.loads(orjson.dumps(change.params))  # JSON, and said the same after
+        assert describe(change.message, params) == change.summary
         assert all(isinstance(country, str) for country in change.countries)
     return changes
 

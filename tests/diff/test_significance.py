@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.diff.conftest import bump, load_pair, load_record, module, not_noise
-from trialwatch.diff import diff_records
+from trialwatch.registries.ctgov.differ import diff_records
 from trialwatch.services.subscriptions import Preferences
 
 ARDA = "constructed/NCT05225675.json"

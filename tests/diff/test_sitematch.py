@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.diff.conftest import assert_values_match, bump, kinds, load_pair, module, of_kind
-from trialwatch.diff import Change, diff_records
+from trialwatch.diff import Change
 from trialwatch.diff.sitematch import facility_score, site_score
+from trialwatch.registries.ctgov.differ import diff_records
 
 PEDIATRIC = "NCT04431453.json"  # 32 sites, three in Madrid sharing one geo point
 SPAIN = "NCT03475563.json"  # 3 recruiting Spanish sites with contacts

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from tests.diff.conftest import assert_values_match, bump, kinds, load_pair, module, of_kind
-from trialwatch.diff import Change, diff_records, value_at
+from trialwatch.diff import Change
+from trialwatch.registries.ctgov.differ import diff_records, value_at
 
 ARDA = "constructed/NCT05225675.json"
 LOCATIONS = "protocolSection.contactsLocationsModule.locations"

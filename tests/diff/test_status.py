@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from tests.diff.conftest import assert_values_match, bump, load_pair, module, not_noise, of_kind
-from trialwatch.diff import Change, diff_records
+from trialwatch.diff import Change
+from trialwatch.registries.ctgov.differ import diff_records
 
 ARDA = "constructed/NCT05225675.json"
 AXSPA = "NCT02552212.json"  # has expanded access NCT03559686, AVAILABLE

@@ -22,11 +22,11 @@ from typing import Any
 import jinja2
 import pytest
 
-from trialwatch.diff import diff_records
 from trialwatch.digest import ChangeItem, Digest, build_digest, render_digest
 from trialwatch.digest.details import add_details, site_places, study_info
 from trialwatch.digest.model import NearPlace, Recipient, StudyInfo, SubscriptionPrefs
 from trialwatch.mail.templates import RenderedMessage
+from trialwatch.registries.ctgov.differ import diff_records
 from trialwatch.registries.ctgov.summary import change_sites, summarise
 from trialwatch.store.subscribers import SubscriptionRequest
 

@@ -11,10 +11,10 @@ import typer
 
 from trialwatch.cli.common import JsonOpt, err, load_app, out, print_json, print_table
 from trialwatch.cli.study_cmds import ExportFormat, write_rows
-from trialwatch.diff import diff_records
 from trialwatch.diff.leaves import leaf_differences
 from trialwatch.errors import ConfigError, NotFoundError
 from trialwatch.jobs import records
+from trialwatch.registries.ctgov.differ import diff_records
 from trialwatch.services.exports import CHANGE_COLUMNS, change_row, choose_columns
 from trialwatch.store import changes as change_store
 from trialwatch.store import exports as export_store
@@ -23,6 +23,7 @@ from trialwatch.store import watchlists as watchlist_store
 from trialwatch.timeparse import parse_since
 from trialwatch.vocab import MAILED_SIGNIFICANCES
 from trialwatch.watchlists import normalise_nct_id
+from trialwatch.words.changes import stored
 
 # The choices of --significance, from the one vocabulary (a typer choice needs an enum).
 Level = enum.StrEnum("Level", {level: level for level in (*MAILED_SIGNIFICANCES, "all")})  # type: ignore[misc]
@@ -113,7 +114,7 @@ def changes(
 
 def _print_changes(rows: list[change_store.ChangeView], json_output: bool) -> None:
     if json_output:
-        print_json([r.to_dict() for r in rows])
+        print_json([_said(r) for r in rows])
         return
     if not rows:
         out.print("no changes")
@@ -131,6 +132,12 @@ def _print_changes(rows: list[change_store.ChangeView], json_output: bool) -> No
             for r in rows
         ],
     )
+
+
+def _said(row: change_store.ChangeView) -> dict[str, Any]:
+    """A listed change as JSON, with its message and params (a summary for an old row)."""
+    message, params = stored(row.message, row.params, row.summary)
+    return {**row.to_dict(), "message": message, "params": params}
 
 
 def diff(

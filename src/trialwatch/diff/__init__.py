@@ -1,35 +1,17 @@
-"""Pure change detection between two versions of a ClinicalTrials.gov study record.
+"""Registry-neutral change detection: the change record and the machinery of differs.
 
->>> from trialwatch.diff import diff_records
->>> old = {"protocolSection": {"statusModule": {"overallStatus": "RECRUITING"}}}
->>> new = {"protocolSection": {"statusModule": {"overallStatus": "COMPLETED"}}}
->>> [c.summary for c in diff_records(old, new)]
-['Status: Recruiting → Completed']
+A registry's differ (``trialwatch.registries.<name>.differ``) compares two
+versions of one of its records and returns :class:`Change` records: a kind (one
+of :data:`KINDS`), the field, the old and new values, a significance, and what
+changed in codes (a message key and its parameters) with its English summary
+(:func:`said`, from :mod:`trialwatch.words.changes`). This package holds what
+every differ shares: the model, keyed-list matching and pairing, site matching,
+partial-date arithmetic and the raw leaf differences ``trialwatch diff`` lists.
 """
 
 from __future__ import annotations
 
-from trialwatch.diff.changes import (
-    NCT_ID_FIELD,
-    WATCHLIST_FIELD,
-    diff_records,
-    left_watchlist,
-    removed_from_registry,
-    study_label,
-)
-from trialwatch.diff.keys import value_at
-from trialwatch.diff.model import KINDS, Change
+from trialwatch.diff.model import KINDS, Change, said
 from trialwatch.vocab import Significance
 
-__all__ = [
-    "KINDS",
-    "NCT_ID_FIELD",
-    "WATCHLIST_FIELD",
-    "Change",
-    "Significance",
-    "diff_records",
-    "left_watchlist",
-    "removed_from_registry",
-    "study_label",
-    "value_at",
-]
+__all__ = ["KINDS", "Change", "Significance", "said"]

@@ -1,15 +1,16 @@
 """Stable keys for list items, and the field paths that name them.
 
 Lists whose order means nothing (sites, arms, interventions, collaborators,
-central contacts) are matched by a key made from the item, not by position. The
-key also names the item in a change's ``field``, after the list's path:
-``...contactsLocationsModule.locations[Leiden University Medical Center|Leiden|Netherlands]``.
+contacts) are matched by a key made from the item, not by position. The key also
+names the item in a change's ``field``, after the list's path:
+``...locations[Leiden University Medical Center|Leiden|Netherlands]``. A site is
+keyed here (:func:`site_label`); a registry's differ keys its other lists.
 
 A label is the item's key fields with whitespace collapsed, empty parts left
 out, joined by ``|``; matching ignores case. Items that share a label are told
 apart deterministically, whatever their order in the list: they are sorted by
 their content and the second gets ``#2``, the third ``#3`` (skipping any label
-another item already has). :func:`value_at` resolves such a path in one record.
+another item already has).
 """
 
 from __future__ import annotations
@@ -27,24 +28,26 @@ Keyed = dict[str, tuple[str, Mapping[str, Any]]]
 _SITE_FIELDS = ("facility", "city", "state", "zip", "country")
 
 
-def _part(value: Any) -> str:
+def part(value: Any) -> str:
+    """One part of a label: the value as text, whitespace collapsed; ``""`` for ``None``."""
     if value is None:
         return ""
     return " ".join(str(value).split())
 
 
-def _join(*parts: Any) -> str:
-    return "|".join(text for text in map(_part, parts) if text)
+def join_parts(*parts: Any) -> str:
+    """The non-empty parts of a label joined by ``|``."""
+    return "|".join(text for text in map(part, parts) if text)
 
 
 def site_label(site: Mapping[str, Any]) -> str:
     """Facility, city, state, zip and country; the geo point when all are empty."""
-    label = _join(*(site.get(name) for name in _SITE_FIELDS))
+    label = join_parts(*(site.get(name) for name in _SITE_FIELDS))
     if label:
         return label
     point = site.get("geoPoint")
     if isinstance(point, Mapping):
-        return _join(point.get("lat"), point.get("lon"))
+        return join_parts(point.get("lat"), point.get("lon"))
     return ""
 
 
@@ -71,61 +74,6 @@ def _clean_site_labels(sites: list[dict[str, Any]]) -> list[str] | None:
         and joined[-1] != " "
     )
     return labels if clean else None
-
-
-def intervention_label(item: Mapping[str, Any]) -> str:
-    """Type and name: ``DRUG|ARGX-117``."""
-    return _join(item.get("type"), item.get("name"))
-
-
-def arm_label(item: Mapping[str, Any]) -> str:
-    """The arm group's label."""
-    return _part(item.get("label"))
-
-
-def sponsor_label(item: Mapping[str, Any]) -> str:
-    """The collaborator's name."""
-    return _part(item.get("name"))
-
-
-def contact_label(item: Mapping[str, Any]) -> str:
-    """The contact's name, else e-mail, else phone."""
-    return _part(item.get("name")) or _part(item.get("email")) or _part(item.get("phone"))
-
-
-def official_label(item: Mapping[str, Any]) -> str:
-    """The official's name."""
-    return _part(item.get("name"))
-
-
-def outcome_label(item: Mapping[str, Any]) -> str:
-    """The outcome's measure."""
-    return _part(item.get("measure"))
-
-
-def reference_label(item: Mapping[str, Any]) -> str:
-    """The reference's PubMed ID, else its citation."""
-    return _part(item.get("pmid")) or _part(item.get("citation"))
-
-
-def document_label(item: Mapping[str, Any]) -> str:
-    """The document's file name, else its label."""
-    return _part(item.get("filename")) or _part(item.get("label"))
-
-
-LABELLERS: Mapping[str, Labeller] = {
-    "locations": site_label,
-    "interventions": intervention_label,
-    "armGroups": arm_label,
-    "collaborators": sponsor_label,
-    "centralContacts": contact_label,
-    "overallOfficials": official_label,
-    "primaryOutcomes": outcome_label,
-    "secondaryOutcomes": outcome_label,
-    "references": reference_label,
-    "largeDocs": document_label,
-}
-"""The keyed lists of dicts, by their key in the record."""
 
 
 def canonical(value: Any) -> bytes:
@@ -191,36 +139,3 @@ def item_field(list_path: str, label: str) -> str:
 def safe_key(key: Any) -> bool:
     """Whether ``key`` can be a segment of a dotted field path."""
     return type(key) is str and key != "" and "." not in key and "[" not in key and "]" not in key
-
-
-def value_at(record: Mapping[str, Any] | None, field: str) -> Any:
-    """The value a change's ``field`` names in ``record``; ``None`` where absent.
-
-    ``""`` names the whole record; a path ending in ``[label]`` names an item of a
-    keyed list (see the module docstring).
-
-    >>> value_at({"a": {"b": [{"label": "X"}]}}, "a.b")
-    [{'label': 'X'}]
-    >>> value_at({"protocolSection": {"armsInterventionsModule": {"armGroups": [{"label": "X"}]}}},
-    ...          "protocolSection.armsInterventionsModule.armGroups[x]")
-    {'label': 'X'}
-    """
-    if field == "":
-        return record
-    label = None
-    if field.endswith("]") and "[" in field:
-        cut = field.index("[")
-        field, label = field[:cut], field[cut + 1 : -1]
-    value: Any = record
-    for part in field.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    if label is None:
-        return value
-    labeller = LABELLERS.get(field.rsplit(".", 1)[-1])
-    if labeller is None or not isinstance(value, list):
-        return None
-    index = keyed(value, labeller)
-    entry = index.get(label.casefold()) if index is not None else None
-    return entry[1] if entry is not None else None

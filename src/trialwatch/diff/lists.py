@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialwatch.diff.keys import Labeller, item_field, keyed, same_multiset
-from trialwatch.diff.labels import MAX_SUMMARY, clip, intervention_type_words, join_words
-from trialwatch.diff.model import Change
+from trialwatch.diff.model import Change, said
 from trialwatch.diff.pairing import Score, pair_up
 
 Item = Mapping[str, Any]
+Said = tuple[str, dict[str, Any]]
+"""A message key and its parameters."""
 
 
 @dataclass
@@ -55,102 +56,27 @@ def is_equivalent(old: Any, new: Any) -> bool:
 
 @dataclass(frozen=True)
 class ItemNouns:
-    """How one keyed list speaks of its items: a noun (also the kind prefix) and a name.
+    """How one keyed list speaks of its items: a noun and what names an item.
 
-    ``score`` finds an item whose key changed among those added and removed (see
+    The noun is the prefix of the kinds (``<noun>_added``, ``<noun>_removed``,
+    ``<noun>_changed``) and of the messages of an item added, removed or updated
+    (``<noun>_updated``), whose parameters are ``params(item)``. ``score`` finds an
+    item whose key changed among those added and removed (see
     :func:`~trialwatch.diff.pairing.pair_up`); ``edited`` says what changed about an
-    item that stayed (else "<Noun> updated: <name>"); ``renamed`` gives the kind and
-    summary of an item found again under a new key (else it reads as ``edited``).
+    item that stayed (else ``<noun>_updated``); ``renamed`` gives the kind and
+    message of an item found again under a new key (else it reads as ``edited``).
     """
 
     noun: str
-    describe: Callable[[Item], str]
-    added: Callable[[Item], str] | None = None
-    """The summary of an item added (else "New <noun>: <name>")."""
-    removed: Callable[[Item], str] | None = None
-    """The summary of an item removed (else "<Noun> removed: <name>")."""
+    params: Callable[[Item], dict[str, Any]]
     score: Score | None = None
-    edited: Callable[[Item, Item], str | None] | None = None
-    renamed: Callable[[Item, Item], tuple[str, str]] | None = None
+    edited: Callable[[Item, Item], Said | None] | None = None
+    renamed: Callable[[Item, Item], tuple[str, Said]] | None = None
 
-    def changed(self, before: Item, after: Item) -> str:
-        """The summary of an item that stayed on the list with other details."""
+    def changed(self, before: Item, after: Item) -> Said:
+        """The message of an item that stayed on the list with other details."""
         found = self.edited(before, after) if self.edited is not None else None
-        return found or f"{self.noun.capitalize()} updated: {self.describe(after)}"
-
-
-def _quoted(name_key: str) -> Callable[[Item], str]:
-    def describe(item: Item) -> str:
-        return f'"{clip(str(item.get(name_key) or ""), 70)}"'
-
-    return describe
-
-
-def _plain(*keys: str) -> Callable[[Item], str]:
-    def describe(item: Item) -> str:
-        for key in keys:
-            if item.get(key):
-                return clip(str(item[key]), 70)
-        return "unnamed"
-
-    return describe
-
-
-def _intervention(item: Item) -> str:
-    name = clip(str(item.get("name") or "unnamed"), 70)
-    if item.get("type") is None:
-        return name
-    return f"{name} ({intervention_type_words(item['type'])})"
-
-
-def _names(item: Item) -> set[str]:
-    other = item.get("otherNames")
-    names = [str(name) for name in other] if isinstance(other, list) else []
-    return {" ".join(name.split()).casefold() for name in [*names, str(item.get("name") or "")]}
-
-
-def _same_drug(old: Item, new: Item) -> float | None:
-    """The same type and a name in common (the name or another name): a renamed intervention."""
-    if old.get("type") != new.get("type"):
-        return None
-    shared = len((_names(old) & _names(new)) - {""})
-    return float(shared) if shared else None
-
-
-def _renamed_intervention(before: Item, after: Item) -> tuple[str, str]:
-    old, new = (clip(str(item.get("name") or "unnamed"), 50) for item in (before, after))
-    return "intervention_renamed", f"Intervention renamed: {old} → {new}"
-
-
-def _other_names(item: Item) -> list[str]:
-    other = item.get("otherNames")
-    return [" ".join(str(name).split()) for name in other] if isinstance(other, list) else []
-
-
-def _intervention_edited(before: Item, after: Item) -> str | None:
-    """``"ARGX-117: also known as empasiprubart"`` when its other names changed."""
-    old, new = _other_names(before), _other_names(after)
-    gained = [name for name in new if name.casefold() not in {n.casefold() for n in old}]
-    lost = [name for name in old if name.casefold() not in {n.casefold() for n in new}]
-    parts = []
-    if gained:
-        parts.append("also known as " + join_words(gained, 60))
-    if lost:
-        parts.append("no longer also known as " + join_words(lost, 60))
-    if not parts:
-        return None
-    return f"{clip(str(after.get('name') or 'unnamed'), 50)}: {'; '.join(parts)}"
-
-
-ARMS = ItemNouns("arm", _quoted("label"))
-INTERVENTIONS = ItemNouns(
-    "intervention",
-    _intervention,
-    score=_same_drug,
-    edited=_intervention_edited,
-    renamed=_renamed_intervention,
-)
-COLLABORATORS = ItemNouns("collaborator", _plain("name"))
+        return found or (f"{self.noun}_updated", self.params(after))
 
 
 def item_changes(
@@ -163,48 +89,28 @@ def item_changes(
     pairs: list[tuple[str, Item, Item]] = []
     if nouns.score is not None:
         pairs, matched.removed, matched.added = pair_up(matched.removed, matched.added, nouns.score)
-    noun = nouns.noun.capitalize()
-    added = nouns.added or (lambda item: f"New {nouns.noun}: {nouns.describe(item)}")
-    removed = nouns.removed or (lambda item: f"{noun} removed: {nouns.describe(item)}")
+    added, removed = f"{nouns.noun}_added", f"{nouns.noun}_removed"
     changes = [
-        Change(
-            f"{nouns.noun}_added",
-            item_field(path, label),
-            None,
-            item,
-            clip(added(item), MAX_SUMMARY),
-            "minor",
-        )
+        said(added, item_field(path, label), None, item, added, nouns.params(item), "minor")
         for label, item in matched.added
     ]
     changes += [
-        Change(
-            f"{nouns.noun}_removed",
-            item_field(path, label),
-            item,
-            None,
-            clip(removed(item), MAX_SUMMARY),
-            "minor",
-        )
+        said(removed, item_field(path, label), item, None, removed, nouns.params(item), "minor")
         for label, item in matched.removed
     ]
     for label, before, after in [*matched.changed, *pairs]:
-        kind, summary = f"{nouns.noun}_changed", nouns.changed(before, after)
+        kind, (message, params) = f"{nouns.noun}_changed", nouns.changed(before, after)
         if nouns.renamed is not None and (label, before, after) in pairs:
-            kind, summary = nouns.renamed(before, after)
-        field = item_field(path, label)
-        changes.append(Change(kind, field, before, after, clip(summary, MAX_SUMMARY), "minor"))
+            kind, (message, params) = nouns.renamed(before, after)
+        changes.append(said(kind, item_field(path, label), before, after, message, params, "minor"))
     return changes
 
 
-def set_change(
-    path: str, old: Any, new: Any, *, kind: str, title: str, words: Callable[[Any], str]
-) -> list[Change] | None:
+def set_change(path: str, old: Any, new: Any, *, kind: str, message: str) -> list[Change] | None:
     """A change for a list of codes compared as a set (phases, age groups)."""
     if is_equivalent(old, new):
         return []
-    summary = f"{title}: {words(old)} → {words(new)}"
-    return [Change(kind, path, old, new, clip(summary, MAX_SUMMARY), "minor")]
+    return [said(kind, path, old, new, message, {"from": old, "to": new}, "minor")]
 
 
 def conditions_change(path: str, old: Any, new: Any) -> list[Change] | None:
@@ -213,12 +119,8 @@ def conditions_change(path: str, old: Any, new: Any) -> list[Change] | None:
         return []
     before = [str(c) for c in old] if isinstance(old, list) else []
     after = [str(c) for c in new] if isinstance(new, list) else []
-    added = [c for c in after if c not in before]
-    removed = [c for c in before if c not in after]
-    parts = []
-    if added:
-        parts.append("added " + join_words(added, 50))
-    if removed:
-        parts.append("removed " + join_words(removed, 50))
-    summary = "Conditions: " + "; ".join(parts) if parts else "Conditions updated"
-    return [Change("conditions", path, old, new, clip(summary, MAX_SUMMARY), "minor")]
+    params = {
+        "added": [c for c in after if c not in before],
+        "removed": [c for c in before if c not in after],
+    }
+    return [said("conditions", path, old, new, "conditions_changed", params, "minor")]

@@ -1,12 +1,14 @@
-"""The :class:`Change` record and the order changes are listed in."""
+"""The :class:`Change` record, how one is said (:func:`said`), and the order of changes."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from trialwatch.vocab import SIGNIFICANCE_RANK, Significance
+from trialwatch.words.changes import CATALOGUE, SUMMARY_ONLY, describe
 
 KINDS: tuple[str, ...] = (
     # membership and registry
@@ -87,7 +89,13 @@ _SITE_KINDS = frozenset(kind for kind in KINDS if kind.startswith("site"))
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One difference between two versions of a study record, in plain words.
+    """One difference between two versions of a study record, in codes and in plain words.
+
+    ``message`` and ``params`` say what changed in codes (a key of
+    :data:`trialwatch.words.changes.CATALOGUE` and JSON, locale-neutral
+    parameters); ``summary`` is their English words (:func:`said` makes both).
+    Two changes are equal when their kind, field, values, summary and significance
+    are: the message and params are what the summary was made from.
 
     ``old`` and ``new`` are the values at ``field`` in the older and newer record
     (``None`` where absent). For a keyed list item (``...locations[label]``) that is
@@ -104,6 +112,8 @@ class Change:
     new: Any
     summary: str
     significance: Significance
+    message: str = dataclasses.field(default=SUMMARY_ONLY, compare=False)
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The change as a JSON-able dict with the same keys as the attributes."""
@@ -114,7 +124,13 @@ class Change:
             "new": self.new,
             "summary": self.summary,
             "significance": self.significance,
+            "message": self.message,
+            "params": dict(self.params),
         }
+
+    def __post_init__(self) -> None:
+        if self.message == SUMMARY_ONLY and not self.params:  # made from its summary alone
+            object.__setattr__(self, "params", {"text": self.summary})
 
     @property
     def countries(self) -> tuple[str, ...]:
@@ -129,6 +145,21 @@ class Change:
                 sites.append(value)
         found = {str(s["country"]) for s in sites if isinstance(s, Mapping) and s.get("country")}
         return tuple(sorted(found))
+
+
+def said(
+    kind: str,
+    field: str,
+    old: Any,
+    new: Any,
+    message: str,
+    params: Mapping[str, Any],
+    significance: Significance,
+) -> Change:
+    """A change whose summary is the English of ``message`` and ``params``."""
+    if message not in CATALOGUE:
+        raise ValueError(f"unknown message {message!r}")
+    return Change(kind, field, old, new, describe(message, params), significance, message, params)
 
 
 def sort_key(change: Change) -> tuple[int, int, str]:

@@ -51,187 +51,45 @@ page on the TrialWatch site), else the recipient's ``manage_url``, else ``None``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from trialwatch import places
-from trialwatch.digest.glossary import describe_status, glossary_for, statuses_named_in
+from trialwatch.digest.glossary import describe_status, glossary_for, statuses_of
 from trialwatch.digest.model import (
     ChangeItem,
     ChangeLine,
     Digest,
     DigestSection,
     MailedSignificance,
-    NearPlace,
     Recipient,
     SectionKey,
-    SitePlace,
     StudyEntry,
     StudyInfo,
     SubscriptionPrefs,
     WatchlistGroup,
 )
+from trialwatch.digest.where import Filter, near_filter
+from trialwatch.words import digest as words
+from trialwatch.words.digest import NO_SITES_YET
 
 DEFAULT_SITE_BASE_URL = "https://clinicaltrials.gov"
 SECTION_TITLES: Mapping[SectionKey, str] = {
-    "new": "New trials",
-    "changed": "Changes to trials you follow",
+    "new": words.SECTION_TITLES["new"],
+    "changed": words.SECTION_TITLES["changed"],
 }
 _RANK = {"major": 2, "minor": 1, "noise": 0}
-# Change kinds whose summary reads "Status: X → Y" (their labels go into the glossary).
+# Change kinds whose words name statuses ("Status: X → Y"): their statuses go into the glossary.
 _STATUS_KINDS = frozenset({"overall_status", "withdrawn", "stopped"})
 
-
-NO_SITES_YET = "no sites listed yet"
-""":attr:`StudyEntry.matching_sites` of a trial that lists no site, under a where filter."""
-MATCHING_SITES_SHOWN = 6
-"""At most this many matching sites are named; an "and N more" entry follows."""
-
-
-def near_filter(
-    label: str | None, lat: float | None, lon: float | None, within_km: float | None
-) -> NearPlace | None:
-    """A subscription's stored "near me" columns as the filter (None when not set)."""
-    if label is None or lat is None or lon is None:
-        return None
-    return NearPlace(
-        label=places.short_label(label),
-        lat=lat,
-        lon=lon,
-        within_km=within_km if within_km is not None else places.DEFAULT_WITHIN_KM,
-    )
-
-
-def _km(distance: float) -> str:
-    return "under 1 km" if distance < 0.5 else f"{distance:.0f} km"
-
-
-@dataclass
-class _Filter:
-    cursor: int
-    min_rank: int
-    kinds: frozenset[str]
-    countries: frozenset[str]
-    """Country keys (:func:`trialwatch.places.country_key`)."""
-    near: NearPlace | None
-    _studies: dict[str, bool] = field(default_factory=dict)
-    """Per NCT ID: whether the study has a matching site (or none at all)."""
-    _distances: dict[tuple[float, float], float] = field(default_factory=dict)
-    """Per site geoPoint: its distance from the near place (computed once)."""
-
-    @classmethod
-    def of(cls, prefs: SubscriptionPrefs) -> _Filter:
-        return cls(
-            cursor=prefs.cursor,
-            min_rank=_RANK[prefs.minimum_significance],
-            kinds=frozenset(prefs.event_kinds),
-            countries=frozenset(places.country_key(c) for c in prefs.countries if c.strip()),
-            near=prefs.near,
-        )
-
-    @property
-    def located(self) -> bool:
-        """Whether the filter looks at where the sites are."""
-        return bool(self.countries) or self.near is not None
-
-    def distance(self, site: SitePlace) -> float | None:
-        """How far a site is from the near place (None: no filter or no geoPoint)."""
-        if self.near is None or site.lat is None or site.lon is None:
-            return None
-        point = (site.lat, site.lon)
-        if point not in self._distances:
-            self._distances[point] = places.distance_km(
-                self.near.lat, self.near.lon, site.lat, site.lon
-            )
-        return self._distances[point]
-
-    def matches(self, site: SitePlace) -> bool:
-        if self.countries and (
-            site.country is None or places.country_key(site.country) not in self.countries
-        ):
-            return False
-        if self.near is not None:
-            distance = self.distance(site)
-            return distance is not None and distance <= self.near.within_km
-        return True
-
-    def passes(self, change: ChangeItem, study: StudyInfo | None) -> bool:
-        if change.change_id <= self.cursor:
-            return False
-        if _RANK[change.significance] < self.min_rank:  # min_rank >= 1: noise never passes
-            return False
-        if self.kinds and change.kind not in self.kinds:
-            return False
-        if not self.located:
-            return True
-        if change.kind.startswith("site"):
-            if change.sites:
-                return any(self.matches(site) for site in change.sites)
-            if change.countries and self.countries:
-                if not any(places.country_key(c) in self.countries for c in change.countries):
-                    return False
-                if self.near is None:
-                    return True
-        return self._study_passes(study)
-
-    def _study_passes(self, study: StudyInfo | None) -> bool:
-        if study is None:
-            return True
-        if study.nct_id not in self._studies:
-            self._studies[study.nct_id] = not study.sites or any(
-                self.matches(site) for site in study.sites
-            )
-        return self._studies[study.nct_id]
-
-    def where(self, change: ChangeItem, study: StudyInfo | None) -> str | None:
-        """ "18 km from Leiden" for a site change or a new trial under a near filter."""
-        if self.near is None:
-            return None
-        if change.kind.startswith("site"):
-            sites: Iterable[SitePlace] = change.sites
-        elif change.kind == "new_study" and study is not None:
-            sites = study.sites
-        else:
-            return None
-        distances = [
-            d for site in sites if self.matches(site) and (d := self.distance(site)) is not None
-        ]
-        return f"{_km(min(distances))} from {self.near.label}" if distances else None
-
-    @property
-    def matching_label(self) -> str:
-        """What :meth:`matching_sites` lists, as the entry introduces them."""
-        if self.near is not None:
-            return f"Sites within {self.near.within_km:g} km of {self.near.label}"
-        return "Sites in your countries" if self.countries else ""
-
-    def matching_sites(
-        self, items: Sequence[ChangeItem], study: StudyInfo | None
-    ) -> tuple[str, ...]:
-        """The matching current sites as the entry names them, nearest first under near."""
-        if not self.located:
-            return ()
-        if study is not None and not study.sites:
-            return (NO_SITES_YET,)
-        sites = study.sites if study is not None else [s for c in items for s in c.sites]
-        named: dict[str, float] = {}
-        for site in sites:
-            if self.matches(site):
-                label = site.city or site.facility or site.country or "a site"
-                distance = self.distance(site)
-                key = distance if distance is not None else 0.0
-                named[label] = min(key, named.get(label, key))
-        order = list(named)
-        if self.near is not None:
-            order.sort(key=lambda label: named[label])
-            shown = [f"{label} ({_km(named[label])})" for label in order]
-        else:
-            shown = order
-        if len(shown) > MATCHING_SITES_SHOWN:
-            rest = len(shown) - MATCHING_SITES_SHOWN
-            shown = [*shown[:MATCHING_SITES_SHOWN], f"and {rest} more"]
-        return tuple(shown)
+__all__ = [
+    "NO_SITES_YET",
+    "SECTION_TITLES",
+    "build_digest",
+    "near_filter",
+    "next_cursors",
+    "study_url",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +129,7 @@ def _index(subscriptions: Sequence[SubscriptionPrefs]) -> dict[str, Subscription
     by_slug: dict[str, SubscriptionPrefs] = {}
     for prefs in subscriptions:
         if prefs.watchlist_slug in by_slug:
-            raise ValueError(f"two subscriptions to watchlist {prefs.watchlist_slug!r}")
+            raise ValueError(f"two subscriptions: watchlist {prefs.watchlist_slug!r}")
         by_slug[prefs.watchlist_slug] = prefs
     return by_slug
 
@@ -299,7 +157,7 @@ def study_url(nct_id: str, site_base_url: str = DEFAULT_SITE_BASE_URL) -> str:
 
 
 def _entry(
-    candidate: _Candidate, study: StudyInfo | None, check: _Filter, site_base_url: str
+    candidate: _Candidate, study: StudyInfo | None, check: Filter, site_base_url: str
 ) -> StudyEntry:
     nct_id = candidate.nct_id
     return StudyEntry(
@@ -318,6 +176,8 @@ def _entry(
                 countries=c.countries,
                 posted=c.posted,
                 where=check.where(c, study),
+                message=c.message,
+                params=c.params,
             )
             for c in candidate.items
         ),
@@ -350,8 +210,8 @@ def build_digest(
     the same watchlist.
     """
     if max_studies < 1:
-        raise ValueError(f"max_studies must be at least 1, not {max_studies}")
-    filters = {slug: _Filter.of(prefs) for slug, prefs in _index(subscriptions).items()}
+        raise ValueError(f"max_studies={max_studies}, below 1")
+    filters = {slug: Filter.of(prefs) for slug, prefs in _index(subscriptions).items()}
 
     by_study: dict[tuple[str, str], list[ChangeItem]] = {}
     for change in changes:
@@ -412,7 +272,7 @@ def build_digest(
             status_codes.append(entry.status.code)
         for line in entry.changes:
             if line.kind in _STATUS_KINDS:
-                status_codes.extend(statuses_named_in(line.summary))
+                status_codes.extend(statuses_of(line.message, line.params, line.summary))
 
     new_total = sum(1 for c in candidates if c.section == "new")
     return Digest(

@@ -8,11 +8,13 @@ touches the database, the clock or the network.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from trialwatch.vocab import GlossaryTerm, MailedSignificance, Significance, StatusInfo
+from trialwatch.vocab import MailedSignificance, Significance
+from trialwatch.words.digest import MATCHING_SITES, GlossaryTerm, StatusInfo
 
 # re-exported: the vocabulary
 __all__ = ["GlossaryTerm", "MailedSignificance", "Significance", "StatusInfo"]
@@ -78,6 +80,11 @@ class ChangeItem:
     """For site-level changes, the sites concerned (new side); ``()`` otherwise."""
     posted: date | None = None
     """When the registry posted the version that made this change (``lastUpdatePostDate``)."""
+    message: str | None = None
+    """What the change says in codes (see :mod:`trialwatch.words.changes`); ``None`` for a
+    change stored before changes had messages, which has only its :attr:`summary`."""
+    params: Mapping[str, Any] | None = None
+    """The parameters of :attr:`message`."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,10 @@ class ChangeLine:
     """For site changes, the sites concerned, to say where and whom to ask."""
     link: Link | None = None
     """Where to read more about this change, e.g. the results tab for results posted."""
+    message: str | None = None
+    """What the change says in codes; ``None`` for a change stored before messages."""
+    params: Mapping[str, Any] | None = None
+    """The parameters of :attr:`message`."""
 
     @property
     def is_major(self) -> bool:
@@ -196,7 +207,7 @@ class StudyEntry:
     """The highest significance among :attr:`changes`."""
     last_detected_at: datetime
     matching_sites: tuple[str, ...] = ()
-    matching_label: str = "Sites in your area"
+    matching_label: str = MATCHING_SITES
     """How the entry introduces :attr:`matching_sites`: "Sites in your countries",
     "Sites within 100 km of Leiden"."""
     """With a country or near-me filter: the matching sites, nearest first, as shown

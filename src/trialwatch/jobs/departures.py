@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from trialwatch.diff import left_watchlist, removed_from_registry
 from trialwatch.jobs.records import change_rows
 from trialwatch.jobs.sync_pages import batches, store_batch
 from trialwatch.jobs.sync_run import Context, Run, note_skipped
+from trialwatch.registries.ctgov.differ import left_watchlist, removed_from_registry
 from trialwatch.store import changes as change_store
 from trialwatch.store import studies as study_store
 from trialwatch.store import watchlists as watchlist_store

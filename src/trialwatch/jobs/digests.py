@@ -121,6 +121,8 @@ def _change_items(session: Session, wl: Watchlist, after: int, upto: int) -> lis
             countries=tuple(row.countries or ()),
             sites=site_places(change_sites(row.kind, row.old, row.new)),
             posted=_posted(row.last_update_posted),
+            message=row.message,
+            params=row.params,
         )
         for row in change_store.change_feed(session, wl.id, after, upto)
     ]

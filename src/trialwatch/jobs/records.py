@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from trialwatch.diff import Change as DiffChange
-from trialwatch.diff import diff_records
+from trialwatch.registries.ctgov.differ import diff_records
 from trialwatch.registries.ctgov.fieldtypes import Unit, field_drift, unit_value, without_drift
 from trialwatch.registries.ctgov.parse import (
     canonical_json,
@@ -283,6 +283,8 @@ def change_rows(
             "old": c.old,
             "new": c.new,
             "summary": c.summary,
+            "message": c.message,
+            "params": dict(c.params),
             "significance": c.significance,
             "countries": list(c.countries),
             "detected_at": now,

@@ -53,6 +53,9 @@ class ChangeView:
     countries: list[str]
     detected_at: datetime
     watchlist: str | None
+    message: str | None = None
+    """The change's message key; ``None`` on a row written before messages (0011)."""
+    params: dict[str, Any] | None = None
 
     @classmethod
     def of(
@@ -80,6 +83,8 @@ class ChangeView:
             countries=list(c.countries or []),
             detected_at=c.detected_at,
             watchlist=watchlist,
+            message=c.message,
+            params=c.params,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,6 +199,9 @@ class FeedRow:
     new: Any
     last_update_posted: str | None
     """``lastUpdatePostDate`` of the version that made the change (``yyyy-MM-dd``)."""
+    message: str | None = None
+    """The change's message key; ``None`` on a row written before messages (0011)."""
+    params: dict[str, Any] | None = None
 
 
 def change_feed(session: Session, watchlist_id: int, after: int, upto: int) -> list[FeedRow]:
@@ -204,7 +212,12 @@ def change_feed(session: Session, watchlist_id: int, after: int, upto: int) -> l
     was detected); membership changes count for their own watchlist only.
     """
     query = select(
-        *_FEED_COLUMNS, Change.old, Change.new, StudyVersion.last_update_posted
+        *_FEED_COLUMNS,
+        Change.old,
+        Change.new,
+        StudyVersion.last_update_posted,
+        Change.message,
+        Change.params,
     ).outerjoin(StudyVersion, StudyVersion.id == Change.version_id)
     return [FeedRow(*row) for row in session.execute(_mailable(query, watchlist_id, after, upto))]
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from tests.support.fakeapi import load_fixture_records
-from trialwatch.diff import diff_records
-from trialwatch.diff.fields import SECTION_FIELDS
+from trialwatch.registries.ctgov.differ import diff_records
+from trialwatch.registries.ctgov.differ.fields import SECTION_FIELDS
 from trialwatch.registries.ctgov.fieldtypes import (
     FIELD_TYPES,
     field_drift,

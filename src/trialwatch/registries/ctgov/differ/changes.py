@@ -45,39 +45,38 @@ the watchlist's own criteria being edited, and it must not outrank its cause.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
-from trialwatch.diff.fields import SECTION_FIELDS, Context, Handler
 from trialwatch.diff.keys import safe_key
-from trialwatch.diff.labels import MAX_SUMMARY, clip, status_words
-from trialwatch.diff.model import Change, sort_key
+from trialwatch.diff.model import Change, said, sort_key
+from trialwatch.registries.ctgov.differ.fields import SECTION_FIELDS, Context, Handler
+from trialwatch.words.changes import study_words
 
 NCT_ID_FIELD = "protocolSection.identificationModule.nctId"
 WATCHLIST_FIELD = "watchlist"
 
 _MISSING: Any = object()
 
-_OTHER_SUMMARIES: Mapping[str, str] = {
-    "protocolSection.identificationModule": "Study identifiers updated",
-    "protocolSection.statusModule": "Other status details updated",
-    "protocolSection.sponsorCollaboratorsModule": "Responsible party details updated",
-    "protocolSection.oversightModule": "Oversight details updated",
-    "protocolSection.descriptionModule": "Study description updated",
-    "protocolSection.conditionsModule": "Keywords updated",
-    "protocolSection.designModule": "Study design details updated",
-    "protocolSection.armsInterventionsModule": "Arm and intervention details updated",
-    "protocolSection.outcomesModule": "Outcome measures updated",
-    "protocolSection.eligibilityModule": "Other eligibility details updated",
-    "protocolSection.contactsLocationsModule": "Study officials or contact details updated",
-    "protocolSection.referencesModule": "References updated",
-    "protocolSection.ipdSharingStatementModule": "Data sharing plan updated",
-    "resultsSection": "Posted results updated",
-    "documentSection": "Study documents updated",
-    "annotationSection": "Registry annotations updated",
-    "derivedSection": "Registry bookkeeping updated",
+_OTHER_PARTS: Mapping[str, str] = {
+    "protocolSection.identificationModule": "identifiers",
+    "protocolSection.statusModule": "status",
+    "protocolSection.sponsorCollaboratorsModule": "responsible_party",
+    "protocolSection.oversightModule": "oversight",
+    "protocolSection.descriptionModule": "description",
+    "protocolSection.conditionsModule": "keywords",
+    "protocolSection.designModule": "design",
+    "protocolSection.armsInterventionsModule": "arms_interventions",
+    "protocolSection.outcomesModule": "outcomes",
+    "protocolSection.eligibilityModule": "eligibility",
+    "protocolSection.contactsLocationsModule": "contacts",
+    "protocolSection.referencesModule": "references",
+    "protocolSection.ipdSharingStatementModule": "data_sharing",
+    "resultsSection": "results",
+    "documentSection": "documents",
+    "annotationSection": "annotations",
+    "derivedSection": "bookkeeping",
 }
-_OTHER_DEFAULT = "Other registry details updated"
+"""The part of the record (a ``details_updated`` parameter) each module or section is."""
 
 
 def diff_records(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Change]:
@@ -107,7 +106,7 @@ def diff_records(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[
             break
         changes += _section(key, before, after, ctx, SECTION_FIELDS.get(key, {}))
     changes.sort(key=sort_key)
-    return [c if len(c.summary) <= MAX_SUMMARY else _clipped(c) for c in changes]
+    return changes
 
 
 def left_watchlist(record: Mapping[str, Any], watchlist_name: str) -> Change:
@@ -115,30 +114,25 @@ def left_watchlist(record: Mapping[str, Any], watchlist_name: str) -> Change:
 
     ``field`` is ``"watchlist"``, ``old`` the watchlist's name and ``new`` ``None``.
     """
-    summary = f'{study_label(record)} no longer matches "{watchlist_name}"'
-    return Change(
-        "left_watchlist", WATCHLIST_FIELD, watchlist_name, None, clip(summary, MAX_SUMMARY), "minor"
+    params = {**study_names(record), "watchlist": watchlist_name}
+    return said(
+        "left_watchlist", WATCHLIST_FIELD, watchlist_name, None, "left_watchlist", params, "minor"
     )
 
 
 def removed_from_registry(record: Mapping[str, Any]) -> Change:
     """The change for ``record`` no longer being served by the registry (major)."""
+    params = {**study_names(record), "registry": "ctgov"}
     nct_id = _nct_id(record)
-    summary = f"{study_label(record)} is no longer listed on ClinicalTrials.gov"
-    return Change(
-        "removed_from_registry", NCT_ID_FIELD, nct_id, None, clip(summary, MAX_SUMMARY), "major"
-    )
+    message = "removed_from_registry"
+    return said(message, NCT_ID_FIELD, nct_id, None, message, params, "major")
 
 
-def study_label(record: Mapping[str, Any]) -> str:
-    """A short name for a study: ``"ARDA (NCT05225675)"``, else its brief title, clipped."""
+def study_names(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What names a study in a change: its NCT ID and its acronym, else its title."""
     ident = _module(record, "identificationModule")
-    nct_id = _nct_id(record)
     name = ident.get("acronym") or ident.get("briefTitle") or ident.get("officialTitle")
-    if not name:
-        return str(nct_id or "Unknown study")
-    name = clip(" ".join(str(name).split()), 60)
-    return f"{name} ({nct_id})" if nct_id else name
+    return {"id": _nct_id(record), "name": name or None}
 
 
 # --- internals ----------------------------------------------------------------------------
@@ -157,25 +151,21 @@ def _nct_id(record: Mapping[str, Any]) -> Any:
 def _new_study(record: Mapping[str, Any]) -> Change:
     ident = _module(record, "identificationModule")
     nct_id = ident.get("nctId")
-    title = " ".join(str(ident.get("briefTitle") or ident.get("officialTitle") or "").split())
-    status = _module(record, "statusModule").get("overallStatus")
-    tail = f" ({ident['acronym']})" if ident.get("acronym") else ""
-    if status is not None:
-        tail += f" — {status_words(status)}"
-    if title:
-        head = f'New trial: "{clip(title, MAX_SUMMARY - len(tail) - 13)}"'
-    else:
-        head = f"New trial: {nct_id or 'untitled'}"
-    return Change("new_study", NCT_ID_FIELD, None, nct_id, head + tail, "major")
+    params = {
+        "id": nct_id,
+        "title": " ".join(str(ident.get("briefTitle") or ident.get("officialTitle") or "").split()),
+        "acronym": ident.get("acronym") or None,
+        "status": _module(record, "statusModule").get("overallStatus"),
+    }
+    return said("new_study", NCT_ID_FIELD, None, nct_id, "new_study", params, "major")
 
 
 def _results_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> Change | None:
     before, after = old.get("hasResults"), new.get("hasResults")
     if after and not before:
-        return Change("results_posted", "hasResults", before, after, "Results posted", "major")
+        return said("results_posted", "hasResults", before, after, "results_posted", {}, "major")
     if before and not after:
-        summary = "Results no longer posted"
-        return Change("results_removed", "hasResults", before, after, summary, "minor")
+        return said("results_removed", "hasResults", before, after, "results_removed", {}, "minor")
     return None
 
 
@@ -246,16 +236,18 @@ def _other(path: str, old: Any, new: Any) -> Change:
             break
         key = differing[0]
         path, old, new = f"{path}.{key}", old.get(key), new.get(key)
-    return Change("other", path, old, new, _other_summary(path), "noise")
+    return said("other", path, old, new, "details_updated", {"part": _part(path)}, "noise")
 
 
-def _other_summary(path: str) -> str:
+def _part(path: str) -> str:
     parts = path.split(".")
     for prefix in (".".join(parts[:2]), parts[0]):
-        if prefix in _OTHER_SUMMARIES:
-            return _OTHER_SUMMARIES[prefix]
-    return _OTHER_DEFAULT
+        if prefix in _OTHER_PARTS:
+            return _OTHER_PARTS[prefix]
+    return "other"
 
 
-def _clipped(change: Change) -> Change:
-    return replace(change, summary=clip(change.summary, MAX_SUMMARY))
+def study_label(record: Mapping[str, Any]) -> str:
+    """A short name for a study: ``"ARDA (NCT05225675)"``, else its brief title, clipped."""
+    names = study_names(record)
+    return study_words(names["id"], names["name"])

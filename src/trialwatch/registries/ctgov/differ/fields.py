@@ -13,35 +13,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialwatch.diff.contacts import CONTACTS, OFFICIALS
-from trialwatch.diff.criteria import criteria_change
-from trialwatch.diff.documents import DOCUMENTS, references_change
-from trialwatch.diff.keys import LABELLERS
-from trialwatch.diff.labels import (
-    MAX_SUMMARY,
-    NOT_GIVEN,
-    age_words,
-    clip,
-    date_type_words,
-    date_words,
-    days_between,
-    phases_words,
-    sex_words,
-    status_words,
-    std_ages_words,
-)
-from trialwatch.diff.lists import (
-    ARMS,
-    COLLABORATORS,
-    INTERVENTIONS,
-    ItemNouns,
-    conditions_change,
-    item_changes,
-    set_change,
-)
-from trialwatch.diff.model import Change
-from trialwatch.diff.outcomes import outcome_changes
-from trialwatch.diff.sites import site_changes
+from trialwatch.diff.dates import days_between
+from trialwatch.diff.lists import ItemNouns, conditions_change, item_changes, set_change
+from trialwatch.diff.model import Change, said
+from trialwatch.registries.ctgov.differ.contacts import CONTACTS, OFFICIALS
+from trialwatch.registries.ctgov.differ.criteria import criteria_change
+from trialwatch.registries.ctgov.differ.documents import DOCUMENTS, references_change
+from trialwatch.registries.ctgov.differ.items import ARMS, COLLABORATORS, INTERVENTIONS
+from trialwatch.registries.ctgov.differ.keys import LABELLERS
+from trialwatch.registries.ctgov.differ.outcomes import outcome_changes
+from trialwatch.registries.ctgov.differ.sites import site_changes
 from trialwatch.vocab import Significance
 
 STOPPED = frozenset({"TERMINATED", "SUSPENDED"})
@@ -77,16 +58,19 @@ def _get(value: Any, key: str) -> Any:
 
 
 def _one(
-    kind: str, path: str, old: Any, new: Any, summary: str, significance: Significance = "minor"
+    kind: str,
+    path: str,
+    old: Any,
+    new: Any,
+    message: str,
+    params: Mapping[str, Any],
+    significance: Significance = "minor",
 ) -> list[Change]:
-    return [Change(kind, path, old, new, clip(summary, MAX_SUMMARY), significance)]
+    return [said(kind, path, old, new, message, params, significance)]
 
 
-def _from_to(title: str, old_text: str, new_text: str, old_missing: bool) -> str:
-    """``"Title: old → new"``, or ``"Title: new"`` when there was no old value."""
-    if old_missing:
-        return f"{title}: {new_text}"
-    return f"{title}: {old_text} → {new_text}"
+def _from_to(old: Any, new: Any) -> dict[str, Any]:
+    return {"from": old, "to": new}
 
 
 # --- statusModule -----------------------------------------------------------------------
@@ -95,83 +79,73 @@ def _from_to(title: str, old_text: str, new_text: str, old_missing: bool) -> str
 def _overall_status(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
     stopped = isinstance(new, str) and new in STOPPED
     kind = "withdrawn" if new == "WITHDRAWN" else "stopped" if stopped else "overall_status"
-    summary = _from_to("Status", status_words(old), status_words(new), old is None)
+    params = _from_to(old, new)
     last_known = ctx.status("new", "lastKnownStatus")
     if new == "UNKNOWN" and last_known is not None:
-        summary += f" (last known: {status_words(last_known)})"
-    return _one(kind, path, old, new, summary, "major")
+        params["last_known"] = last_known
+    return _one(kind, path, old, new, "status_changed", params, "major")
 
 
 def _last_known_status(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
     """Covered by the status change it comes with; on its own a minor correction."""
     if ctx.status("old", "overallStatus") != ctx.status("new", "overallStatus"):
         return []
-    summary = f"Last known status: {status_words(old)} → {status_words(new)}"
-    return _one("overall_status", path, old, new, summary)
+    return _one("overall_status", path, old, new, "last_known_status_changed", _from_to(old, new))
 
 
 def _expanded_access(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
     """Expanded access becoming available or not (major), or its status changing."""
     before, after = _get(old, "hasExpandedAccess"), _get(new, "hasExpandedAccess")
-    nct_id = _get(new, "nctId")
     if bool(before) != bool(after):
-        summary = "Expanded access no longer available"
         if after:
-            summary = "Expanded access available" + (f" ({nct_id})" if nct_id else "")
-        return _one("expanded_access", path, old, new, summary, "major")
+            params = {"id": _get(new, "nctId")}
+            return _one(
+                "expanded_access", path, old, new, "expanded_access_available", params, "major"
+            )
+        return _one("expanded_access", path, old, new, "expanded_access_ended", {}, "major")
     status = _get(new, "statusForNctId")
     if not after or _get(old, "statusForNctId") == status:
         return None
-    words = _from_to(
-        "Expanded access", status_words(_get(old, "statusForNctId")), status_words(status), False
-    )
+    params = _from_to(_get(old, "statusForNctId"), status)
     significance: Significance = "major" if status == "AVAILABLE" else "minor"
-    return _one("expanded_access", path, old, new, words, significance)
+    return _one("expanded_access", path, old, new, "expanded_access_status", params, significance)
 
 
 def _why_stopped(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
     if not new:
-        return _one("why_stopped", path, old, new, "Reason for stopping removed")
-    text = " ".join(str(new).split())
-    summary = f'Reason for stopping: "{clip(text, MAX_SUMMARY - len("Reason for stopping: "))}"'
-    return _one("why_stopped", path, old, new, summary, "major")
+        return _one("why_stopped", path, old, new, "why_stopped_removed", {})
+    params = {"text": " ".join(str(new).split())}
+    return _one("why_stopped", path, old, new, "why_stopped", params, "major")
 
 
-def _date_text(struct: Any, with_day: bool) -> str:
-    date = _get(struct, "date")
-    if date is None:
-        return NOT_GIVEN
-    words = date_words(date, with_day=with_day)
-    kind = date_type_words(_get(struct, "type"))
-    return f"{kind} {words}" if kind else words
+def _dated(struct: Any) -> dict[str, Any] | None:
+    """A date struct as parameters: ``{"date": "2025-03", "type": "ESTIMATED"}``."""
+    if struct is None:
+        return None
+    return {"date": _get(struct, "date"), "type": _get(struct, "type")}
 
 
-def _date(kind: str, title: str, slip_days: int | None = None) -> Handler:
+def _date(kind: str, which: str, slip_days: int | None = None) -> Handler:
     """A date's change, minor; major when it moves by ``slip_days`` or more, if given."""
 
     def handle(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
-        before, after = _get(old, "date"), _get(new, "date")
-        # Within one month the day is what moved, so show it.
-        with_day = (
-            isinstance(before, str)
-            and isinstance(after, str)
-            and before != after
-            and before[:7] == after[:7]
-        )
-        summary = _from_to(title, _date_text(old, with_day), _date_text(new, with_day), old is None)
-        moved = days_between(before, after) if slip_days is not None else None
+        params = {"which": which, "from": _dated(old), "to": _dated(new)}
+        moved = None
+        if slip_days is not None:
+            moved = days_between(_get(old, "date"), _get(new, "date"))
         significance: Significance = "minor"
         if moved is not None and slip_days is not None and abs(moved) >= slip_days:
             significance = "major"
-        return _one(kind, path, old, new, summary, significance)
+        return _one(kind, path, old, new, "date_changed", params, significance)
 
     return handle
 
 
-def _bookkeeping(title: str) -> Handler:
+def _bookkeeping(which: str) -> Handler:
     def handle(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
         value = _get(new, "date") if isinstance(new, Mapping) else new
-        return _one("bookkeeping", path, old, new, f"{title}: {value or NOT_GIVEN}", "noise")
+        params = {"which": which, "value": value}
+        return _one("bookkeeping", path, old, new, "bookkeeping", params, "noise")
 
     return handle
 
@@ -185,15 +159,15 @@ STATUS_FIELDS: dict[str, Handler] = {
     "lastKnownStatus": _last_known_status,
     "expandedAccessInfo": _expanded_access,
     "whyStopped": _why_stopped,
-    "startDateStruct": _date("start_date", "Start"),
+    "startDateStruct": _date("start_date", "start"),
     "primaryCompletionDateStruct": _date(
-        "primary_completion_date", "Primary completion", SLIP_DAYS
+        "primary_completion_date", "primary_completion", SLIP_DAYS
     ),
-    "completionDateStruct": _date("completion_date", "Completion"),
-    "studyFirstPostDateStruct": _date("first_posted", "First posted"),
-    "lastUpdatePostDateStruct": _bookkeeping("Last update posted"),
-    "lastUpdateSubmitDate": _bookkeeping("Last update submitted"),
-    "statusVerifiedDate": _bookkeeping("Status last verified"),
+    "completionDateStruct": _date("completion_date", "completion"),
+    "studyFirstPostDateStruct": _date("first_posted", "first_posted"),
+    "lastUpdatePostDateStruct": _bookkeeping("last_update_posted"),
+    "lastUpdateSubmitDate": _bookkeeping("last_update_submitted"),
+    "statusVerifiedDate": _bookkeeping("status_verified"),
     **dict.fromkeys(RESULTS_FIELDS, _results_detail),
 }
 
@@ -201,26 +175,25 @@ STATUS_FIELDS: dict[str, Handler] = {
 # --- identificationModule ---------------------------------------------------------------
 
 
-def _title(kind: str, title: str) -> Handler:
+def _title(kind: str, which: str) -> Handler:
     def handle(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
         if not new:
-            return _one(kind, path, old, new, f"{title} removed")
-        text = " ".join(str(new).split())
-        budget = MAX_SUMMARY - len(title) - len(' changed: ""')
-        return _one(kind, path, old, new, f'{title} changed: "{clip(text, budget)}"')
+            return _one(kind, path, old, new, "title_removed", {"which": which})
+        params = {"which": which, "text": " ".join(str(new).split())}
+        return _one(kind, path, old, new, "title_changed", params)
 
     return handle
 
 
 def _acronym(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
     if not new:
-        return _one("acronym", path, old, new, f"Acronym removed (was {old})")
-    return _one("acronym", path, old, new, _from_to("Acronym", str(old), str(new), not old))
+        return _one("acronym", path, old, new, "acronym_removed", {"was": old})
+    return _one("acronym", path, old, new, "acronym_changed", _from_to(old, new))
 
 
 IDENTIFICATION_FIELDS: dict[str, Handler] = {
-    "briefTitle": _title("brief_title", "Title"),
-    "officialTitle": _title("official_title", "Official title"),
+    "briefTitle": _title("brief_title", "brief"),
+    "officialTitle": _title("official_title", "official"),
     "acronym": _acronym,
 }
 
@@ -228,21 +201,19 @@ IDENTIFICATION_FIELDS: dict[str, Handler] = {
 # --- designModule and conditionsModule ----------------------------------------------------
 
 
-def _enrollment_text(info: Any) -> str:
-    count = _get(info, "count")
-    if count is None:
-        return NOT_GIVEN
-    words = date_type_words(_get(info, "type"))  # EnrollmentType: ESTIMATED/ACTUAL as dates
-    return f"{count} {words}" if words else str(count)
+def _enrollment_info(info: Any) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    return {"count": _get(info, "count"), "type": _get(info, "type")}
 
 
 def _enrollment(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
-    summary = _from_to("Enrollment", _enrollment_text(old), _enrollment_text(new), old is None)
-    return _one("enrollment", path, old, new, summary)
+    params = _from_to(_enrollment_info(old), _enrollment_info(new))
+    return _one("enrollment", path, old, new, "enrollment_changed", params)
 
 
 def _phases(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
-    return set_change(path, old, new, kind="phase", title="Phase", words=phases_words)
+    return set_change(path, old, new, kind="phase", message="phase_changed")
 
 
 def _conditions(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
@@ -252,33 +223,17 @@ def _conditions(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | N
 # --- eligibilityModule --------------------------------------------------------------------
 
 
-def _age(kind: str, title: str, missing: str) -> Handler:
+def _plain(kind: str, message: str) -> Handler:
+    """A field whose old and new values are the parameters, as they are."""
+
     def handle(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
-        summary = f"{title}: {age_words(old, missing)} → {age_words(new, missing)}"
-        return _one(kind, path, old, new, summary)
+        return _one(kind, path, old, new, message, _from_to(old, new))
 
     return handle
 
 
-def _sex(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
-    return _one("eligibility_sex", path, old, new, f"Sex: {sex_words(old)} → {sex_words(new)}")
-
-
-def _volunteers_words(value: Any) -> str:
-    if value is None:
-        return NOT_GIVEN
-    return "accepted" if value else "not accepted"
-
-
-def _volunteers(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
-    summary = f"Healthy volunteers: {_volunteers_words(old)} → {_volunteers_words(new)}"
-    return _one("eligibility_healthy_volunteers", path, old, new, summary)
-
-
 def _age_groups(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
-    return set_change(
-        path, old, new, kind="eligibility_age_groups", title="Age groups", words=std_ages_words
-    )
+    return set_change(path, old, new, kind="eligibility_age_groups", message="age_groups_changed")
 
 
 def _criteria(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
@@ -286,10 +241,10 @@ def _criteria(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | Non
 
 
 ELIGIBILITY_FIELDS: dict[str, Handler] = {
-    "minimumAge": _age("eligibility_min_age", "Minimum age", "none"),
-    "maximumAge": _age("eligibility_max_age", "Maximum age", "no limit"),
-    "sex": _sex,
-    "healthyVolunteers": _volunteers,
+    "minimumAge": _plain("eligibility_min_age", "minimum_age_changed"),
+    "maximumAge": _plain("eligibility_max_age", "maximum_age_changed"),
+    "sex": _plain("eligibility_sex", "sex_changed"),
+    "healthyVolunteers": _plain("eligibility_healthy_volunteers", "healthy_volunteers_changed"),
     "stdAges": _age_groups,
     "eligibilityCriteria": _criteria,
 }
@@ -301,10 +256,8 @@ ELIGIBILITY_FIELDS: dict[str, Handler] = {
 def _lead_sponsor(path: str, old: Any, new: Any, ctx: Context) -> list[Change]:
     before, after = _get(old, "name"), _get(new, "name")
     if before == after:
-        summary = f"Sponsor details updated: {after or NOT_GIVEN}"
-    else:
-        summary = f"Sponsor: {before or NOT_GIVEN} → {after or NOT_GIVEN}"
-    return _one("lead_sponsor", path, old, new, summary)
+        return _one("lead_sponsor", path, old, new, "sponsor_updated", {"name": after})
+    return _one("lead_sponsor", path, old, new, "sponsor_changed", _from_to(before, after))
 
 
 def _items(list_key: str, nouns: ItemNouns) -> Handler:
@@ -318,9 +271,9 @@ def _sites(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
     return site_changes(path, old, new)
 
 
-def _outcomes(title: str) -> Handler:
+def _outcomes(which: str) -> Handler:
     def handle(path: str, old: Any, new: Any, ctx: Context) -> list[Change] | None:
-        return outcome_changes(path, old, new, title)
+        return outcome_changes(path, old, new, which)
 
     return handle
 
@@ -353,8 +306,8 @@ PROTOCOL_FIELDS: Mapping[str, Mapping[str, Handler]] = {
         "overallOfficials": _items("overallOfficials", OFFICIALS),
     },
     "outcomesModule": {
-        "primaryOutcomes": _outcomes("Primary outcome"),
-        "secondaryOutcomes": _outcomes("Secondary outcome"),
+        "primaryOutcomes": _outcomes("primary"),
+        "secondaryOutcomes": _outcomes("secondary"),
     },
     "referencesModule": {"references": _references},
 }

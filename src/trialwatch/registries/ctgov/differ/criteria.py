@@ -6,7 +6,7 @@ lines. A reader needs the lines that came or went, under their heading: "New
 exclusion: IVIg within 12 weeks before screening". Lines are compared without
 their bullets, numbering, Markdown escapes, case, spacing and final full stop, so
 a text only reformatted is noise. Lines added or removed are major: who can take
-part is what a patient watches a trial for (see :mod:`trialwatch.diff.changes`).
+part is what a patient watches a trial for (see :mod:`trialwatch.registries.ctgov.differ.changes`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from trialwatch.diff.labels import MAX_SUMMARY, some_of
-from trialwatch.diff.model import Change
+from trialwatch.diff.model import Change, said
 
 _HEADING = re.compile(
     r"(?:key |main |major |other )?(inclusion|exclusion)(?: criteria)?(?: for \w+)?\s*:?"
@@ -28,13 +27,6 @@ _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>^~|=])")
 
 Line = tuple[str, str]
 """(section, text as shown); section is "inclusion", "exclusion" or "" before any heading."""
-
-_ADDED = {"inclusion": "New inclusion", "exclusion": "New exclusion", "": "New criterion"}
-_REMOVED = {
-    "inclusion": "Inclusion removed",
-    "exclusion": "Exclusion removed",
-    "": "Criterion removed",
-}
 
 
 def criteria_lines(text: str) -> list[Line]:
@@ -65,19 +57,16 @@ def criteria_change(path: str, old: Any, new: Any) -> list[Change] | None:
     if not isinstance(old, str | None) or not isinstance(new, str | None):
         return None
     if not old or not new:
-        summary = "Eligibility criteria added" if new else "Eligibility criteria removed"
-        return [Change("eligibility_criteria", path, old, new, summary, "major")]
+        message = "criteria_added" if new else "criteria_removed"
+        return [said("eligibility_criteria", path, old, new, message, {}, "major")]
     before, after = criteria_lines(old), criteria_lines(new)
     old_keys, new_keys = Counter(map(_key, before)), Counter(map(_key, after))
     added = _only(after, new_keys - old_keys)
     removed = _only(before, old_keys - new_keys)
     if not added and not removed:
-        summary = "Eligibility criteria reformatted"
-        return [Change("eligibility_criteria", path, old, new, summary, "noise")]
-    parts = [f"{_ADDED[section]}: {text}" for section, text in added]
-    parts += [f"{_REMOVED[section]}: {text}" for section, text in removed]
-    summary = some_of(parts, MAX_SUMMARY)
-    return [Change("eligibility_criteria", path, old, new, summary, "major")]
+        return [said("eligibility_criteria", path, old, new, "criteria_reformatted", {}, "noise")]
+    params = {"added": [list(line) for line in added], "removed": [list(line) for line in removed]}
+    return [said("eligibility_criteria", path, old, new, "criteria_changed", params, "major")]
 
 
 def _only(lines: list[Line], wanted: Counter[Line]) -> list[Line]:
