@@ -432,7 +432,16 @@ def test_no_english_sentence_is_built_outside_words(package: str) -> None:
 
 
 # Functions over 60 lines, each with the reason it stays whole.
-LONG_FUNCTION_WAIVERS: dict[str, str] = {}
+LONG_FUNCTION_WAIVERS: dict[str, str] = {
+    "cli/change_cmds.py:changes": "a Typer command: its signature declares twelve options",
+    "cli/digest_cmds.py:outbox_cmd": "a Typer command: its signature declares nine options",
+    "cli/subscriber_cmds.py:add": "a Typer command: its signature declares eleven options",
+    "jobs/digests.py:_assemble": "one subscriber's digest, step by step, read top to bottom",
+    "jobs/digests.py:_build": "one claimed batch's transaction: claim, build, queue, advance",
+    "mail/message.py:build_message": "one header after another, each with its own escaping rule",
+    "registries/ctgov/client.py:iter_pages": "the page loop and its three loop guards together",
+    "store/studies.py:store_versions": "one transaction's steps in order (see its docstring)",
+}
 
 
 def test_no_function_is_over_60_lines_without_a_listed_reason() -> None:

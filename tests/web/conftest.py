@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,21 @@ def web_settings(database_url: str, tmp_path: Path, port: int, **extra: str) -> 
             **extra,
         }
     )
+
+
+@pytest.fixture
+def still_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The server's clock stands still mid-window (returned): a burst never straddles two.
+
+    Limits count in fixed windows (15 minutes to a day, each dividing the day); a burst
+    sent at hh:59:59 would have its last requests counted afresh in the next window,
+    and a test would fail for the clock's sake, not the limiter's.
+    """
+    now = datetime.now(UTC)
+    fixed = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0)
+    fixed += timedelta(minutes=7, seconds=30)
+    monkeypatch.setattr("trialwatch.clock.utcnow", lambda: fixed)
+    return fixed
 
 
 @pytest.fixture

@@ -156,6 +156,7 @@ def test_a_forged_or_foreign_cookie_is_no_session(
     assert client.get("/admin").status_code == 303
 
 
+@pytest.mark.usefixtures("still_clock")
 def test_a_wrong_password_gets_one_message_and_the_sixth_try_is_rate_limited(
     admin: LiveApp, clients: list[httpx.Client]
 ) -> None:

@@ -31,6 +31,11 @@ def _no_failure_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth, "FAILURE_DELAY", 0.0)
 
 
+@pytest.fixture(autouse=True)
+def _mid_window(still_clock: datetime) -> None:
+    """Every burst here counts in one window (see ``still_clock``)."""
+
+
 def _admin(
     engine: Engine, database_url: str, tmp_path: Path, **extra: str
 ) -> Generator[LiveApp, None, None]:

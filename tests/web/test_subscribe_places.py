@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine, select
 
 from tests.web.conftest import SECRET, LiveApp
@@ -103,6 +104,7 @@ def test_the_manage_page_shows_and_changes_the_place(live: LiveApp, engine: Engi
     assert _subscription(engine) == ([], None, None)
 
 
+@pytest.mark.usefixtures("still_clock")
 def test_place_lookups_count_against_the_subscribe_limits(live: LiveApp, engine: Engine) -> None:
     """Unknown places on the form, then a place on the manage form: 429 once over the limit."""
     token = _active(engine)

@@ -116,6 +116,7 @@ def test_the_answer_takes_as_long_for_an_active_address_as_for_a_new_one(
     assert _confirms(engine) == 30 + 1  # and warm1@, once in ten minutes
 
 
+@pytest.mark.usefixtures("still_clock")
 def test_address_variants_from_one_client_are_limited_then_answered_429(
     live: LiveApp, engine: Engine
 ) -> None:
@@ -160,6 +161,7 @@ def test_the_limits_hold_across_web_processes(
     assert subscriber(engine, "late@example.org") is None
 
 
+@pytest.mark.usefixtures("still_clock")
 def test_the_overall_limit_turns_everyone_away(live: LiveApp, engine: Engine) -> None:
     """When the whole site has had its share, a 429 page for anyone."""
     from trialwatch.web.limits import OVERALL

@@ -213,26 +213,10 @@ def build_digest(
         raise ValueError(f"max_studies={max_studies}, below 1")
     filters = {slug: Filter.of(prefs) for slug, prefs in _index(subscriptions).items()}
 
-    by_study: dict[tuple[str, str], list[ChangeItem]] = {}
-    for change in changes:
-        check = filters.get(change.watchlist_slug)
-        if check is not None and check.passes(change, studies.get(change.nct_id)):
-            study_key = (change.watchlist_slug, change.nct_id)
-            if study_key in by_study:
-                by_study[study_key].append(change)
-            else:
-                by_study[study_key] = [change]
+    by_study = _by_study(changes, filters, studies)
     if not by_study:
         return None
-
-    names: dict[str, str] = {}
-    covered: dict[str, tuple[int, int]] = {}
-    for (slug, _), items in by_study.items():
-        names.setdefault(slug, items[0].watchlist_name)
-        ids = [c.change_id for c in items]
-        low, high = covered.get(slug, (ids[0], ids[0]))
-        covered[slug] = (min(low, *ids), max(high, *ids))
-
+    names, covered = _names_and_covered(by_study)
     candidates = sorted(
         (_Candidate.of(slug, nct_id, items) for (slug, nct_id), items in by_study.items()),
         key=_Candidate.sort_key,
@@ -242,37 +226,8 @@ def build_digest(
         for c in candidates[:max_studies]
     ]
     omitted = candidates[max_studies:]
-
-    omitted_by_slug: dict[str, int] = {}
-    for candidate in omitted:
-        omitted_by_slug[candidate.slug] = omitted_by_slug.get(candidate.slug, 0) + 1
-    more_urls = more_urls or {}
-    groups: list[WatchlistGroup] = []
-    for slug in sorted(names, key=lambda s: (names[s].casefold(), s)):
-        sections: list[DigestSection] = []
-        for key, title in SECTION_TITLES.items():
-            entries = tuple(e for c, e in shown if c.slug == slug and c.section == key)
-            if entries:
-                sections.append(DigestSection(key=key, title=title, studies=entries))
-        groups.append(
-            WatchlistGroup(
-                slug=slug,
-                name=names[slug],
-                sections=tuple(sections),
-                omitted_count=omitted_by_slug.get(slug, 0),
-                more_url=more_urls.get(slug, recipient.manage_url),
-            )
-        )
-    # Watchlists by name, except that one the cap left empty goes after those with studies.
-    groups.sort(key=lambda group: not group.sections)
-
-    status_codes: list[str] = []
-    for _, entry in shown:
-        if entry.status is not None:
-            status_codes.append(entry.status.code)
-        for line in entry.changes:
-            if line.kind in _STATUS_KINDS:
-                status_codes.extend(statuses_of(line.message, line.params, line.summary))
+    groups = _groups(names, shown, omitted, more_urls or {}, recipient.manage_url)
+    status_codes = _status_codes(shown)
 
     new_total = sum(1 for c in candidates if c.section == "new")
     return Digest(
@@ -288,3 +243,74 @@ def build_digest(
         updated_trial_count=len(candidates) - new_total,
         omitted_count=len(omitted),
     )
+
+
+def _by_study(
+    changes: Sequence[ChangeItem],
+    filters: Mapping[str, Filter],
+    studies: Mapping[str, StudyInfo],
+) -> dict[tuple[str, str], list[ChangeItem]]:
+    """The changes that pass their watchlist's filter, by (watchlist, study), in order."""
+    by_study: dict[tuple[str, str], list[ChangeItem]] = {}
+    for change in changes:
+        check = filters.get(change.watchlist_slug)
+        if check is not None and check.passes(change, studies.get(change.nct_id)):
+            by_study.setdefault((change.watchlist_slug, change.nct_id), []).append(change)
+    return by_study
+
+
+def _names_and_covered(
+    by_study: Mapping[tuple[str, str], list[ChangeItem]],
+) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+    """Each watchlist's name, and the lowest and highest change ID the digest covers of it."""
+    names: dict[str, str] = {}
+    covered: dict[str, tuple[int, int]] = {}
+    for (slug, _), items in by_study.items():
+        names.setdefault(slug, items[0].watchlist_name)
+        ids = [c.change_id for c in items]
+        low, high = covered.get(slug, (ids[0], ids[0]))
+        covered[slug] = (min(low, *ids), max(high, *ids))
+    return names, covered
+
+
+def _groups(
+    names: Mapping[str, str],
+    shown: Sequence[tuple[_Candidate, StudyEntry]],
+    omitted: Sequence[_Candidate],
+    more_urls: Mapping[str, str],
+    manage_url: str | None,
+) -> list[WatchlistGroup]:
+    """One group per watchlist, by name; one the cap left empty goes after those with studies."""
+    omitted_by_slug: dict[str, int] = {}
+    for candidate in omitted:
+        omitted_by_slug[candidate.slug] = omitted_by_slug.get(candidate.slug, 0) + 1
+    groups: list[WatchlistGroup] = []
+    for slug in sorted(names, key=lambda s: (names[s].casefold(), s)):
+        sections: list[DigestSection] = []
+        for key, title in SECTION_TITLES.items():
+            entries = tuple(e for c, e in shown if c.slug == slug and c.section == key)
+            if entries:
+                sections.append(DigestSection(key=key, title=title, studies=entries))
+        groups.append(
+            WatchlistGroup(
+                slug=slug,
+                name=names[slug],
+                sections=tuple(sections),
+                omitted_count=omitted_by_slug.get(slug, 0),
+                more_url=more_urls.get(slug, manage_url),
+            )
+        )
+    groups.sort(key=lambda group: not group.sections)
+    return groups
+
+
+def _status_codes(shown: Sequence[tuple[_Candidate, StudyEntry]]) -> list[str]:
+    """The status codes a reader meets in the digest (for its glossary)."""
+    status_codes: list[str] = []
+    for _, entry in shown:
+        if entry.status is not None:
+            status_codes.append(entry.status.code)
+        for line in entry.changes:
+            if line.kind in _STATUS_KINDS:
+                status_codes.extend(statuses_of(line.message, line.params, line.summary))
+    return status_codes
