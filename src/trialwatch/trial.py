@@ -7,7 +7,7 @@ the summary and never a record.
 
 Values are the registry's own text, kept as it is (a title is not cleaned, a date
 may be partial, ``"2024-02"``); only what TrialWatch compares across registries is a
-neutral code: a trial's status (:data:`trialwatch.vocab.STATUSES`) and whether a
+neutral code: a trial's status (:data:`trialwatch.vocab.STATUS_CODES`) and whether a
 date or an enrollment is actual or expected. Where a code is given the registry's
 own word is kept beside it, for readers that show the registry's spelling.
 
@@ -142,7 +142,7 @@ class TrialSummary:
     official_title: str | None = None
     acronym: str | None = None
     status: str | None = None
-    """A neutral status code (``vocab.STATUSES``); a code TrialWatch does not know yet
+    """A neutral status code (``vocab.STATUS_CODES``); a code TrialWatch does not know yet
     passes through as the registry gives it."""
     registry_status: str | None = None
     """The registry's own status text."""

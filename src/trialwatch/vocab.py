@@ -94,11 +94,6 @@ SubscriberState = Literal["pending", "active", "unsubscribed", "bounced"]
 SUBSCRIBER_STATES: tuple[SubscriberState, ...] = ("pending", "active", "unsubscribed", "bounced")
 
 
-# Kept for callers not yet moved to trialwatch.words (web/pages.py, web/filters.py):
-# the words of the statuses are there now. Imported last; words imports nothing here.
-from trialwatch.words.digest import STATUSES, StatusInfo  # noqa: E402
-from trialwatch.words.terms import status_label  # noqa: E402
-
 __all__ = [
     "FREQUENCIES",
     "MAILED_SIGNIFICANCES",
@@ -106,15 +101,12 @@ __all__ = [
     "SIGNIFICANCES",
     "SIGNIFICANCE_RANK",
     "SITE_STATUSES",
-    "STATUSES",
     "STATUS_CODES",
     "SUBSCRIBER_STATES",
     "TERM_KEYS",
     "Frequency",
     "MailedSignificance",
     "Significance",
-    "StatusInfo",
     "SubscriberState",
     "at_least",
-    "status_label",
 ]

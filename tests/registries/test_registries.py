@@ -53,3 +53,31 @@ def test_a_fetch_names_at_most_one_request_of_ids(fake: FakeCtgov) -> None:
         ids = [f"NCT{n:08d}" for n in range(1, IDS_PER_REQUEST + 2)]
         with pytest.raises(ValueError, match="at most"):
             registry.fetch(ids)
+
+
+def test_ctgov_summarises_links_and_diffs_a_record_behind_the_protocol(fake: FakeCtgov) -> None:
+    """The record methods of the seam: a neutral summary, the trial's page, its changes."""
+    with CtgovRegistry(CtgovClient(fake.base_url, requests_per_minute=0)) as ctgov:
+        registry: Registry = ctgov
+        params = registry.plan(Criteria(conditions=("multifocal motor neuropathy",)))
+        record = next(iter(next(iter(registry.iter_pages(params, page_size=100))).studies))
+        trial_id = registry.record_id(record)
+        summary = registry.summarise(record)
+        assert (summary.ref.registry, summary.ref.id) == ("ctgov", trial_id)
+        assert registry.study_url(trial_id) == f"https://clinicaltrials.gov/study/{trial_id}"
+        assert [c.message for c in registry.diff(None, record)] == ["new_study"]
+        assert registry.diff(record, record) == []
+        status = record["protocolSection"]["statusModule"]["overallStatus"]
+        moved = {
+            **record,
+            "protocolSection": {
+                **record["protocolSection"],
+                "statusModule": {
+                    **record["protocolSection"]["statusModule"],
+                    "overallStatus": "COMPLETED" if status != "COMPLETED" else "TERMINATED",
+                },
+            },
+        }
+        [change] = [c for c in registry.diff(record, moved) if c.kind != "bookkeeping"]
+        assert change.message == "status_changed"
+        assert change.params["from"] == status

@@ -18,7 +18,7 @@ from trialwatch.digest.model import (
     WatchlistGroup,
 )
 from trialwatch.digest.render import render_digest
-from trialwatch.vocab import STATUSES
+from trialwatch.words.digest import STATUSES
 
 __all__ = [
     "STATUSES",

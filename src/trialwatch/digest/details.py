@@ -24,12 +24,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from trialwatch import trial
-from trialwatch.diff.labels import age_words, date_type_words, phases_words
 from trialwatch.digest.glossary import (
     glossary_for,
-    statuses_named_in,
+    statuses_of,
     term_glossary,
     terms_named_in,
+    terms_of,
 )
 from trialwatch.digest.model import (
     ChangeItem,
@@ -45,6 +45,7 @@ from trialwatch.digest.model import (
     WatchlistGroup,
 )
 from trialwatch.words import details as words
+from trialwatch.words.terms import age_words, date_type_words, phases_words
 
 SITES_SHOWN = 3
 """At most this many sites are listed under one site change."""
@@ -200,12 +201,20 @@ def _entry(
 
 
 def _shown_texts(entry: StudyEntry) -> Iterable[str]:
+    """The text shown that is not a change in codes: the title, the facts, old summaries."""
     yield entry.title
     for fact in entry.facts:
         yield f"{fact.label}: {fact.text}"
     for line in entry.changes:
-        if line.kind != "new_study" or not entry.facts:
+        if line.message is None and (line.kind != "new_study" or not entry.facts):
             yield line.summary
+
+
+def _change_terms(entry: StudyEntry) -> Iterable[str]:
+    """The registry terms the entry's changes use, from their messages and parameters."""
+    for line in entry.changes:
+        if line.message is not None:
+            yield from terms_of(line.message, line.params)
 
 
 def _statuses(entry: StudyEntry) -> Iterable[str]:
@@ -213,7 +222,7 @@ def _statuses(entry: StudyEntry) -> Iterable[str]:
         yield entry.status.code
     for line in entry.changes:
         if line.kind.startswith("site") or line.kind in ("overall_status", "withdrawn", "stopped"):
-            yield from statuses_named_in(line.summary)
+            yield from statuses_of(line.message, line.params, line.summary)
         if len(line.sites) > 1:  # one site's status is in the summary; several are listed
             yield from (site.status for site in line.sites[:SITES_SHOWN] if site.status)
 
@@ -242,12 +251,14 @@ def add_details(
         groups.append(dataclasses.replace(group, sections=tuple(sections)))
     codes = [status.code for status in digest.glossary]
     texts: list[str] = []
+    terms: set[str] = set()
     for entry in entries:
         codes.extend(_statuses(entry))
         texts.extend(_shown_texts(entry))
+        terms.update(_change_terms(entry))
     return dataclasses.replace(
         digest,
         groups=tuple(groups),
         glossary=glossary_for(codes),
-        terms=term_glossary(terms_named_in(texts)),
+        terms=term_glossary(terms | set(terms_named_in(texts))),
     )

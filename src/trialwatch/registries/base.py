@@ -5,10 +5,10 @@ ClinicalTrials.gov: :mod:`trialwatch.registries.ctgov`) to :class:`Registry`; th
 jobs hold a ``Registry`` and never import a registry's modules. Records stay the
 registry's own JSON (``Any`` here): only the registry reads inside them.
 
-Not here yet: ``summarise`` (a record as a neutral trial summary), ``study_url``
-and ``differ`` (the registry's field differ), and ``history(id)`` (past versions).
-They are built alongside and join this protocol when the branches meet; until
-then the jobs that need them still call the CT.gov modules.
+The record methods that need no connection (``summarise``, ``study_url``,
+``diff``) are also reachable by registry name through :mod:`.lookup`, for the
+readers that hold a stored record, not an open registry. Not here yet:
+``history(id)`` (past versions), which the "every past version" work adds.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from trialwatch.config import Settings
+    from trialwatch.diff.model import Change
+    from trialwatch.trial import TrialSummary
     from trialwatch.watchlists import Criteria
 
 Params = dict[str, str]
@@ -112,6 +114,18 @@ class Registry(Protocol):
 
     def content_hash(self, canonical: bytes) -> str:
         """The hash of a canonical record: an unchanged hash is an unchanged version."""
+        ...
+
+    def summarise(self, record: Any) -> TrialSummary:
+        """The record as a neutral trial (never fails on the record's content)."""
+        ...
+
+    def study_url(self, registry_id: str) -> str:
+        """The trial's page on the registry's own site."""
+        ...
+
+    def diff(self, old: Any | None, new: Any) -> list[Change]:
+        """What changed from one version of a record to the next (``old=None``: a new trial)."""
         ...
 
     def data_version(self) -> str | None:

@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from trialwatch.registries.ctgov import summary as ctgov
+from trialwatch.registries.ctgov.registry import CtgovRegistry
 from trialwatch.trial import TrialSummary
 
-DEFAULT_REGISTRY = ctgov.REGISTRY
+DEFAULT_REGISTRY = CtgovRegistry.name
 """The registry of stored rows that do not name theirs (every row of today's store)."""
 
-_STUDY_URLS: Mapping[str, Callable[[str], str]] = {ctgov.REGISTRY: ctgov.study_url}
+_STUDY_URLS: Mapping[str, Callable[[str], str]] = {CtgovRegistry.name: CtgovRegistry.study_url}
 _SUMMARISERS: Mapping[str, Callable[[Mapping[str, Any]], TrialSummary]] = {
-    ctgov.REGISTRY: ctgov.summarise
+    CtgovRegistry.name: CtgovRegistry.summarise
 }
 
 

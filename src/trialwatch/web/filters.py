@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from trialwatch import places
 from trialwatch.errors import ConfigError
-from trialwatch.vocab import STATUSES
+from trialwatch.words.digest import STATUSES
 
 _LABELS = {places.fold(info.label): code for code, info in STATUSES.items()}
 

@@ -19,10 +19,10 @@ from starlette.exceptions import HTTPException
 from trialwatch.registries.lookup import DEFAULT_REGISTRY, study_url, summarise
 from trialwatch.store import views
 from trialwatch.store.changes import list_changes
-from trialwatch.vocab import status_label
 from trialwatch.watchlists import normalise_nct_id
 from trialwatch.web.app import WebContext, context_of
 from trialwatch.web.filters import country_filter, status_filter
+from trialwatch.words.terms import status_label
 
 router = APIRouter()
 Context = Annotated[WebContext, Depends(context_of)]

@@ -15,11 +15,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from trialwatch.registries.base import Params
-from trialwatch.registries.ctgov import parse
+from trialwatch.registries.ctgov import parse, summary
 from trialwatch.registries.ctgov.client import MAX_PAGE_SIZE, CtgovClient, Page
 
 if TYPE_CHECKING:
     from trialwatch.config import Settings
+    from trialwatch.diff.model import Change
+    from trialwatch.trial import TrialSummary
     from trialwatch.watchlists import Criteria
 
 NAME = "ctgov"
@@ -121,6 +123,20 @@ class CtgovRegistry:
 
     def content_hash(self, canonical: bytes) -> str:
         return parse.content_hash(canonical)
+
+    @staticmethod
+    def summarise(record: Any) -> TrialSummary:
+        return summary.summarise(record)
+
+    @staticmethod
+    def study_url(registry_id: str) -> str:
+        return summary.study_url(registry_id)
+
+    @staticmethod
+    def diff(old: Any | None, new: Any) -> list[Change]:
+        from trialwatch.registries.ctgov.differ import diff_records
+
+        return diff_records(old, new)
 
     # -- context manager ------------------------------------------------------------------
 
