@@ -50,3 +50,26 @@ def test_the_digest_horizon_waits_for_changes_being_written(engine: Engine) -> N
     thread.join(timeout=10)
     with session_scope(factory) as session:
         assert seen == [session.scalar(select(func.max(Change.id)))]
+
+
+def test_a_historical_change_is_never_in_the_digest_feed(engine: Engine) -> None:
+    """Changes found between past versions are shown, never mailed: the feed leaves them out."""
+    record = json.loads((FIXTURES / "NCT06171568.json").read_text())
+    factory = make_sessionmaker(engine)
+    wl_id, run_id = make_watchlist_and_run(engine)
+    with session_scope(factory) as session:
+        records.store_records(session, [record], watchlist_id=wl_id, run_id=run_id, now=NOW)
+        edited = copy.deepcopy(record)
+        edited["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
+        records.store_records(session, [edited], watchlist_id=wl_id, run_id=run_id, now=NOW)
+    with session_scope(factory) as session:
+        upto = change_store.newest_change_id(session)
+        fed = {row.id for row in change_store.change_feed(session, wl_id, 0, upto)}
+        assert fed, "the edit made mailable changes: the test checks something"
+        historical = max(fed)
+        session.execute(
+            Change.__table__.update().where(Change.id == historical).values(historical=True)
+        )
+    with session_scope(factory) as session:
+        again = {row.id for row in change_store.change_feed(session, wl_id, 0, upto)}
+    assert again == fed - {historical}

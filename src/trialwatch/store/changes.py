@@ -205,8 +205,8 @@ class FeedRow:
 
 
 def change_feed(session: Session, watchlist_id: int, after: int, upto: int) -> list[FeedRow]:
-    """Mailable changes (not noise) of one watchlist with ``after < id <= upto``, in id order,
-    with old/new and the date of the version that made them.
+    """Mailable changes (not noise, not historical) of one watchlist with
+    ``after < id <= upto``, in id order, with old/new and the date of their version.
 
     Study-level changes count while the study is a member (or was, when the change
     was detected); membership changes count for their own watchlist only.
@@ -245,6 +245,7 @@ def _mailable(query: Select[Any], watchlist_id: int, after: int, upto: int) -> S
             Change.id > after,
             Change.id <= upto,
             Change.significance != "noise",
+            Change.historical.is_(False),
             or_(
                 Change.watchlist_id == watchlist_id,
                 and_(
