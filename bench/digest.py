@@ -600,7 +600,7 @@ def warm_environment() -> jinja2.Environment:
     """The job's environment with its templates compiled (a long-running process has them)."""
     env = make_environment()
     for part in ("subject.txt", "body.txt", "body.html"):
-        env.get_template(f"email/digest-{part}")
+        env.get_template(f"email/en/digest-{part}")
     return env
 
 
