@@ -91,7 +91,9 @@ from sqlalchemy.orm import Session
 from tests.support.fakeapi import load_fixture_records
 from tests.support.smtpserver import SmtpServer
 
+import trialwatch.digest.render as render_mod
 import trialwatch.jobs.digests as digests_mod
+import trialwatch.mail.outbox_rows as outbox_rows_mod
 from trialwatch.digest.assemble import build_digest
 from trialwatch.digest.model import Digest as DigestModel
 from trialwatch.digest.render import DigestMould, render_digest
@@ -621,9 +623,9 @@ STEPS = {
     "_recipient": ("token", digests_mod),
     "build_digest": ("assemble", digests_mod),
     "add_details": ("assemble", digests_mod),
-    "render_digest_mould": ("render", digests_mod),
+    "render_digest_mould": ("render", render_mod),
     "fill": ("render", DigestMould),
-    "build_message": ("mime", digests_mod),
+    "build_message": ("mime", outbox_rows_mod),
     "queue": ("outbox insert", outbox),
 }
 """Functions build_digests_once calls (looked up at call time), and the step each is."""
