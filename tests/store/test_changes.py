@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from tests.factories import make_watchlist_and_run
 from trialwatch.jobs import records
@@ -67,9 +67,7 @@ def test_a_historical_change_is_never_in_the_digest_feed(engine: Engine) -> None
         fed = {row.id for row in change_store.change_feed(session, wl_id, 0, upto)}
         assert fed, "the edit made mailable changes: the test checks something"
         historical = max(fed)
-        session.execute(
-            Change.__table__.update().where(Change.id == historical).values(historical=True)
-        )
+        session.execute(update(Change).where(Change.id == historical).values(historical=True))
     with session_scope(factory) as session:
         again = {row.id for row in change_store.change_feed(session, wl_id, 0, upto)}
     assert again == fed - {historical}
