@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from trialwatch.diff import Change as DiffChange
+from trialwatch.identity import RegistryId, links_of
 from trialwatch.registries.ctgov.differ import diff_records
 from trialwatch.registries.ctgov.fieldtypes import Unit, field_drift, unit_value, without_drift
 from trialwatch.registries.ctgov.parse import (
@@ -29,6 +30,7 @@ from trialwatch.registries.ctgov.parse import (
 )
 from trialwatch.registries.ctgov.summary import summarise
 from trialwatch.store import changes as change_store
+from trialwatch.store import links as link_store
 from trialwatch.store import runs as run_store
 from trialwatch.store import studies as study_store
 from trialwatch.store.studies import StoredVersion, StoreResult, StudyRow
@@ -53,6 +55,10 @@ def study_row(record: Mapping[str, Any]) -> StudyRow:
         lead_sponsor=trial.sponsor,
         conditions=trial.conditions,
         countries=trial.countries,
+        links=tuple(
+            (link.registry, link.id)
+            for link in links_of(RegistryId(trial.ref.registry, trial.ref.id), trial.other_ids)
+        ),
     )
 
 
@@ -95,6 +101,12 @@ def store_records(
     drift = {nct: found for nct, r in by_nct.items() if (found := field_drift(r))}
     rows = [study_row(r) for r in by_nct.values()]
     stored = study_store.store_versions(session, rows, run_id=run_id, now=now)
+    by_id = {row.nct_id: row for row in rows}
+    link_store.record_links(
+        session,
+        {v.study_id: (v.version_id, by_id[v.nct_id].links) for v in stored.stored},
+        now,
+    )
     joined: list[int] = []
     if touch_membership and stored.ids:
         joined = study_store.touch_membership(

@@ -188,6 +188,31 @@ class StudyVersion(Base):
     __table_args__ = (UniqueConstraint("study_id", "version"),)
 
 
+class StudyLink(Base):
+    """A registration a study's record names for itself (an identity graph, never a merge).
+
+    ``version_id`` is the version that first asserted it; ``withdrawn_at`` is set when a
+    later version no longer says it (and cleared if one says it again).
+    """
+
+    __tablename__ = "study_link"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    registry_name: Mapped[str] = mapped_column("registry", String(20))
+    registry_id: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("study_version.id", ondelete="SET NULL")
+    )
+    asserted_at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("study_id", "registry", "registry_id"),
+        Index("ix_study_link_registry", "registry", "registry_id"),
+    )
+
+
 class WatchlistStudy(Base):
     __tablename__ = "watchlist_study"
 

@@ -50,6 +50,8 @@ class StudyRow:
     lead_sponsor: str | None = None
     conditions: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+    """The registrations the record names for itself: (registry, registry ID)."""
 
 
 @dataclass
