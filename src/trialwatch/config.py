@@ -26,6 +26,9 @@ from trialwatch.timeparse import parse_duration
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
 """ClinicalTrials.gov's API, which ``api_url`` names unless set (config imports no adapter)."""
 
+DEFAULT_CTIS_URL = "https://euclinicaltrials.eu/ctis-public-api"
+"""EU CTIS's public API, which ``ctis_url`` names unless set (the CTIS client's own default)."""
+
 MIN_SECRET_BYTES = 32  # the shortest TRIALWATCH_SECRET_KEY accepted
 
 DEFAULT_CONFIG_PATH = Path("config/trialwatch.toml")
@@ -48,6 +51,10 @@ class Settings(BaseSettings):
     http_timeout: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=6, ge=1, le=20)
     overlap_days: int = Field(default=1, ge=0, le=30)
+    # EU CTIS: no published rate limit, but a firewall (403) and 429s under load: one
+    # request at a time, 120 a minute (0.5 s apart, as its known users do); 0: unpaced.
+    ctis_url: str = DEFAULT_CTIS_URL
+    ctis_requests_per_minute: float = Field(default=120.0, ge=0)
     # None: WARNING for one-off commands (their output is the report), INFO for `run`.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
     log_format: Literal["auto", "text", "json"] = "auto"
@@ -83,7 +90,7 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     config_file: Path | None = None
 
-    @field_validator("api_url", "public_url")
+    @field_validator("api_url", "ctis_url", "public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):

@@ -8,9 +8,10 @@ uses the library and never leave it::
     ├── ConfigError              bad settings or watchlist file       (exit 2)
     ├── NotFoundError            unknown watchlist slug, NCT ID, ...  (exit 2)
     ├── RegistryError            a registry could not give what we asked (exit 1)
-    │   ├── RegistryUnavailable  transient: connect error, timeout, 429, 5xx
+    │   ├── RegistryUnavailable  transient: connect error, timeout, 429, 5xx, CTIS's 403
     │   └── RegistryBadResponse  permanent: 4xx, malformed JSON
-    │       └── PageLoop         page tokens that never end (a loop)
+    │       ├── PageLoop         page tokens that never end (a loop)
+    │       └── ResultCapExceeded  more results than one query may page (CTIS: 10,000)
     ├── DatabaseError            the database is unreachable or failed (exit 1)
     ├── InvalidToken             a signed link is forged or tampered  (exit 2)
     ├── LockHeld                 another sync holds the watchlist lock (exit 3)
@@ -62,6 +63,20 @@ class RegistryBadResponse(RegistryError):
 
 class PageLoop(RegistryBadResponse):
     """The API kept sending page tokens past what its ``totalCount`` allows, or repeated one."""
+
+
+class ResultCapExceeded(RegistryBadResponse):
+    """A search matches more records than the registry will ever page through.
+
+    EU CTIS answers at most ``cap`` (10,000) results to one query; past that the rest
+    would be missed silently, so the search is refused whole. ``total`` is what the
+    registry counted.
+    """
+
+    def __init__(self, message: str, *, total: int, cap: int) -> None:
+        super().__init__(message)
+        self.total = total
+        self.cap = cap
 
 
 class DatabaseError(TrialwatchError):

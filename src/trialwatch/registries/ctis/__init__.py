@@ -1,0 +1,1 @@
+"""EU CTIS (euclinicaltrials.eu): the client of its public API (the only httpx user for it)."""
