@@ -1,0 +1,1 @@
+"""EU CTIS (euclinicaltrials.eu): its client, parse, summary and differ."""
