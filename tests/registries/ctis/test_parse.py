@@ -120,14 +120,15 @@ def test_normalising_keeps_the_retrieve_and_leaves_its_input_alone() -> None:
     assert normal["decisionDate"] == "2026-08-07T18:27:53.587"
     points = normal["authorizedApplication"]["authorizedPartI"]["trialDetails"]
     [primary] = points["trialInformation"]["endPoint"]["primaryEndPoints"]
-    assert "id" not in primary and primary["number"] == 1
+    assert "id" not in primary
+    assert primary["number"] == 1
     assert parse.normalise(normal) == normal
 
 
 def _renumbered(record: Any, rnd: random.Random) -> Any:
     """The record as CTIS may send it again unchanged: new ids, lists in another order."""
     if isinstance(record, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in record.items():
             if key in ("id", "trialCategoryId", "trialScopeId") and isinstance(value, int):
                 out[key] = rnd.randrange(1, 10**9)
