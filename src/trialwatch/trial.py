@@ -132,6 +132,37 @@ class OtherId:
 
 
 @dataclass(frozen=True, slots=True)
+class CountryStatus:
+    """A country the trial runs in and the trial's status there (EU CTIS gives one each)."""
+
+    country: str
+    """As :attr:`Site.country` (the name ``places`` spells, e.g. ``"Belgium"``)."""
+    status: str | None = None
+    """A neutral status code; None when the registry gives none or no code fits."""
+    registry_status: str | None = None
+    """The registry's own status text, e.g. ``"Ongoing, recruiting"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """A text of the trial in another language, as its sponsor gave it to the registry.
+
+    Never machine-translated: only what the registry holds.
+    """
+
+    field: str
+    """Which text: ``"brief_title"``, ``"official_title"``, ``"conditions"``,
+    ``"inclusion_criteria"`` or ``"exclusion_criteria"``."""
+    text: str
+    language: str | None = None
+    """An ISO 639-1 code (``"el"``) when known."""
+    registry_language: str | None = None
+    """The registry's name of the language, e.g. ``"Greek"``."""
+    index: int = 0
+    """Which item of a list field (the first condition is 0); 0 for a title."""
+
+
+@dataclass(frozen=True, slots=True)
 class TrialSummary:
     """One version of a trial, as every reader above the registries sees it."""
 
@@ -163,6 +194,12 @@ class TrialSummary:
     enrollment: Enrollment | None = None
     other_ids: tuple[OtherId, ...] = ()
     has_results: bool = False
+    registry_phase: str | None = None
+    """The registry's own phase text where it has one beside (or instead of) ``phases``."""
+    country_statuses: tuple[CountryStatus, ...] = ()
+    """The trial's countries with its status in each, for registries that give them."""
+    translations: tuple[Translation, ...] = ()
+    """Texts of the trial in other languages, in registry order."""
 
     @property
     def title(self) -> str:
@@ -177,5 +214,11 @@ class TrialSummary:
 
     @property
     def countries(self) -> tuple[str, ...]:
-        """The countries of the trial's sites, sorted, each once."""
-        return tuple(sorted({site.country for site in self.sites if site.country}))
+        """The countries of the trial's sites and of its country statuses, sorted, each once."""
+        named = {site.country for site in self.sites} | {c.country for c in self.country_statuses}
+        return tuple(sorted(name for name in named if name))
+
+    def translated(self, field: str, language: str) -> tuple[str, ...]:
+        """The texts of ``field`` in ``language`` (ISO 639-1), in item order; () if none."""
+        found = [t for t in self.translations if t.field == field and t.language == language]
+        return tuple(t.text for t in sorted(found, key=lambda t: t.index))
