@@ -81,3 +81,23 @@ def test_ctgov_summarises_links_and_diffs_a_record_behind_the_protocol(fake: Fak
         [change] = [c for c in registry.diff(record, moved) if c.kind != "bookkeeping"]
         assert change.message == "status_changed"
         assert change.params["from"] == status
+
+
+def test_a_stored_record_of_either_registry_is_summarised_and_linked_by_name() -> None:
+    """lookup gives CT.gov's and CTIS's summary and page by the registry's name alone."""
+    import json
+    from pathlib import Path
+
+    from trialwatch.registries import lookup
+
+    fixtures = Path(__file__).parents[1] / "fixtures"
+    ctis_record = json.loads(
+        (fixtures / "ctis" / "trajnovd_ctis_retrieve_sample_2025-523333-26-00.json").read_text()
+    )
+    summary = lookup.summarise("ctis", ctis_record)
+    assert (summary.ref.registry, summary.ref.id) == ("ctis", "2025-523333-26-00")
+    assert lookup.study_url("ctis", "2025-523333-26-00") == (
+        "https://euclinicaltrials.eu/search-for-clinical-trials/?lang=en&EUCT=2025-523333-26-00"
+    )
+    ctgov_record = json.loads((fixtures / "ctgov" / "NCT04431453.json").read_text())
+    assert lookup.summarise("ctgov", ctgov_record).ref.id == "NCT04431453"

@@ -13,14 +13,19 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from trialwatch.registries.ctgov.registry import CtgovRegistry
+from trialwatch.registries.ctis import summary as ctis
 from trialwatch.trial import TrialSummary
 
 DEFAULT_REGISTRY = CtgovRegistry.name
 """The registry of stored rows that do not name theirs (every row of today's store)."""
 
-_STUDY_URLS: Mapping[str, Callable[[str], str]] = {CtgovRegistry.name: CtgovRegistry.study_url}
+_STUDY_URLS: Mapping[str, Callable[[str], str]] = {
+    CtgovRegistry.name: CtgovRegistry.study_url,
+    ctis.REGISTRY: ctis.study_url,
+}
 _SUMMARISERS: Mapping[str, Callable[[Mapping[str, Any]], TrialSummary]] = {
-    CtgovRegistry.name: CtgovRegistry.summarise
+    CtgovRegistry.name: CtgovRegistry.summarise,
+    ctis.REGISTRY: ctis.summarise,
 }
 
 
