@@ -1,0 +1,1 @@
+"""EU CTIS (euclinicaltrials.eu): the Clinical Trials Information System behind the seam."""
