@@ -45,8 +45,11 @@ RESULTS = {
 _MAJOR_NOTICES = frozenset({"EARLY_TERMINATION", "START_OF_RECRUITMENT"})
 
 
+_END_NOTICES = {"EARLY_TERMINATION": "end_of_trial", "END_OF_TRIAL": "end_of_trial"}
+
+
 def _notice_kind(code: str) -> str:
-    return "end_of_trial" if code in {"EARLY_TERMINATION", "END_OF_TRIAL"} else "trial_event"
+    return _END_NOTICES.get(code, "trial_event")
 
 
 def _notices(rec: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, list[str]]]:

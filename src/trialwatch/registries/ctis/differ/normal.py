@@ -181,9 +181,11 @@ def part_country(part: Mapping[str, Any]) -> str:
     """The country of one ``authorizedPartsII`` entry (``""`` when it names none)."""
     info = part.get("mscInfo")
     name = at(info, "countryName") or at(info, "mscName")
-    return str(name) if name else ""
+    return str(name or "")
 
 
 def country_of(name: Any) -> str:
     """The key of a country name (``""`` for none)."""
-    return _key(str(name)) if name else ""
+    if not name:
+        return ""
+    return _key(str(name))
