@@ -136,7 +136,7 @@ def test_a_record_against_itself_is_no_change() -> None:
 def _renumbered(value: Any, rng: random.Random) -> Any:
     """``value`` with every ``id`` and ``…Id`` number changed and translation uuids renewed."""
     if isinstance(value, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, item in value.items():
             if (key == "id" or key.endswith("Id")) and type(item) is int:
                 out[key] = rng.randrange(1, 10**9)
@@ -393,3 +393,217 @@ def test_every_summary_is_the_english_of_its_message(
         assert change.summary == describe(change.message, params), change
     if old == new:
         assert changes == []
+
+
+# --- each change in its words ------------------------------------------------------------
+
+
+def _sites(record: Record, country: str) -> list[Record]:
+    sites: list[Record] = part_ii(record, country)["trialSites"]
+    return sites
+
+
+def _edit_site(country: str, **person: str) -> Callable[[Record], None]:
+    def apply(record: Record) -> None:
+        _sites(record, country)[0]["personInfo"].update(person)
+
+    return apply
+
+
+def _four_new_sites(record: Record) -> None:
+    for number in range(4):
+        site = copy.deepcopy(_sites(record, "Belgium")[0])
+        where = site["organisationAddressInfo"]
+        where["organisation"]["businessKey"] = f"ORG-90000000{number}"
+        where["organisation"]["name"] = f"Hospital {number}"
+        where["address"]["city"] = "Brussels" if number else "Liège"
+        _sites(record, "Belgium").append(site)
+
+
+def _postcode(record: Record) -> None:
+    _sites(record, "Belgium")[0]["organisationAddressInfo"]["address"]["postcode"] = "9999"
+
+
+def _department(record: Record) -> None:
+    _sites(record, "Belgium")[0]["departmentName"] = "Paediatrics"
+
+
+def _drop_notice(record: Record) -> None:
+    belgium = next(e for e in record["events"]["trialEvents"] if e["mscName"] == "Belgium")
+    belgium["events"] = [e for e in belgium["events"] if e["notificationType"] != "START_OF_TRIAL"]
+
+
+def _sponsor(record: Record) -> Record:
+    sponsor: Record = record["authorizedApplication"]["authorizedPartI"]["sponsors"][0]
+    return sponsor
+
+
+def _new_contact(record: Record) -> None:
+    contact = copy.deepcopy(_sponsor(record)["publicContacts"][0])
+    contact.update(functionalName="Jane Doe", functionalEmailAddress="jane@msd.com")
+    _sponsor(record)["publicContacts"].append(contact)
+
+
+def _no_contacts(record: Record) -> None:
+    _sponsor(record)["publicContacts"] = _sponsor(record)["scientificContacts"] = []
+
+
+def _renamed_contact(record: Record) -> None:
+    for key in ("publicContacts", "scientificContacts"):
+        _sponsor(record)[key][0]["functionalName"] = "S. Holden"
+
+
+def _identifiers(record: Record) -> Record:
+    ids: Record = record["authorizedApplication"]["authorizedPartI"]["trialDetails"][
+        "clinicalTrialIdentifiers"
+    ]
+    return ids
+
+
+def _conditions(record: Record) -> None:
+    conditions = record["authorizedApplication"]["authorizedPartI"]["medicalConditions"]
+    conditions.append({"medicalCondition": "Candidiasis", "isConditionRareDisease": False})
+
+
+def _criteria(record: Record, key: str) -> list[Record]:
+    found: list[Record] = trial_information(record)["eligibilityCriteria"][key]
+    return found
+
+
+def _reformatted(record: Record) -> None:
+    for item in _criteria(record, "principalInclusionCriteria"):
+        item["principalInclusionCriteria"] = "- " + item["principalInclusionCriteria"].upper()
+
+
+def _no_criteria(record: Record) -> None:
+    for key in ("principalInclusionCriteria", "principalExclusionCriteria"):
+        for item in _criteria(record, key):
+            item[key] = ""
+
+
+def _japan(record: Record) -> None:
+    countries = record["authorizedApplication"]["authorizedPartI"]["rowCountriesInfo"]
+    countries.append({**countries[0], "name": "Japan", "isoAlpha2Code": "JP"})
+
+
+CASES: list[tuple[Callable[[Record], None], list[tuple[str, str, str]]]] = [
+    (
+        _edit_site("Belgium", telephone="+32 9 000 00 00"),
+        [
+            (
+                "minor",
+                "site_updated",
+                "Site in Gent, Belgium: contact Catharina Dhooge: new phone +32 9 000 00 00",
+            )
+        ],
+    ),
+    (
+        _edit_site("Belgium", email=""),
+        [
+            (
+                "minor",
+                "site_updated",
+                "Site in Gent, Belgium: contact Catharina Dhooge: email removed",
+            )
+        ],
+    ),
+    (_postcode, [("noise", "site_updated", "Site details corrected: Gent, Belgium (zip code)")]),
+    (_department, [("minor", "site_updated", "Site details updated: Gent, Belgium")]),
+    (
+        _four_new_sites,
+        [("major", "sites_added", "4 new sites: 4 in Belgium (Brussels, Liège)")],
+    ),
+    (
+        _drop_notice,
+        [("minor", "trial_event", "Belgium: notice withdrawn (trial started, 14 October 2021)")],
+    ),
+    (_new_contact, [("minor", "contact_added", "New contact: Jane Doe")]),
+    (_no_contacts, [("minor", "contact_removed", "Contact removed: Stephen Holden")]),
+    (
+        _renamed_contact,
+        [("minor", "contact_changed", "Contact Stephen Holden: new name S. Holden")],
+    ),
+    (
+        lambda r: _identifiers(r).update(publicTitle="Posaconazole in infants"),
+        [("minor", "brief_title", 'Title changed: "Posaconazole in infants"')],
+    ),
+    (
+        lambda r: _identifiers(r).update(fullTitle=""),
+        [("minor", "official_title", "Official title removed")],
+    ),
+    (
+        _conditions,  # the new condition's rare-disease flag is a Part I detail (noise)
+        [
+            ("minor", "conditions", "Conditions: added Candidiasis"),
+            ("noise", "other", "Trial details updated"),
+        ],
+    ),
+    (_reformatted, [("noise", "eligibility_criteria", "Eligibility criteria reformatted")]),
+    (_no_criteria, [("major", "eligibility_criteria", "Eligibility criteria removed")]),
+    (_japan, [("major", "country_added", "Now also in Japan")]),
+    (
+        lambda r: r.update(startDateEU="29/04/2021"),
+        [("minor", "start_date", "Start in the EU: 28 April 2021 → 29 April 2021")],
+    ),
+    (
+        lambda r: r["authorizedApplication"]["authorizedPartI"].update(rowSubjectCount=25),
+        [("minor", "enrollment", "Participants planned outside the EEA: 19 → 25")],
+    ),
+    (
+        lambda r: r.update(correctiveMeasures=[{"measureType": "x"}]),
+        [("noise", "other", "Corrective measures updated")],
+    ),
+]
+
+
+def test_each_change_in_its_words() -> None:
+    """One constructed edit of the 2026 record at a time, and exactly what it says."""
+    for edit, expected in CASES:
+        new = load(NEW)
+        edit(new)
+        assert summaries(diff_records(load(NEW), new)) == expected, expected
+
+
+def test_halts_and_results_updated_or_gone() -> None:
+    """A halt's restart re-planned, then gone; results withdrawn (minor)."""
+    halted, replanned, posted = load(NEW), load(NEW), load(NEW)
+    halted["events"]["temporaryHaltList"] = [{"haltDate": "2026-02-02"}]
+    replanned["events"]["temporaryHaltList"] = [
+        {"haltDate": "2026-02-02", "plannedRestartDate": "2026-06-01"}
+    ]
+    posted["results"] = {"laypersonResults": [{"submissionDate": "2026-03-05"}]}
+    assert summaries(diff_records(halted, replanned)) == [
+        (
+            "minor",
+            "temporary_halt",
+            "Temporary halt of 2 February 2026 updated (restart planned 1 June 2026)",
+        )
+    ]
+    assert summaries(diff_records(halted, load(NEW))) == [
+        ("minor", "temporary_halt", "Temporary halt of 2 February 2026 no longer listed")
+    ]
+    assert summaries(diff_records(posted, load(NEW))) == [
+        ("minor", "results_removed", "Results no longer posted: lay summary")
+    ]
+
+
+def test_the_status_read_from_any_api_s_field() -> None:
+    """``ctPublicStatusCode``, else a numeric ``ctStatus``, else ``ctPublicStatus`` text; a status
+    on one side only is said, minor."""
+    old = {"ctNumber": "x", "ctStatus": "Authorised", "ctPublicStatus": "Ongoing, recruiting"}
+    assert diff_records(old, {"ctNumber": "x", "ctStatus": 4}) == []
+    new = {"ctNumber": "x", "ctStatus": 8}
+    assert summaries(diff_records(old, new)) == [
+        ("major", "overall_status", "Status: Ongoing, recruiting → Ended")
+    ]
+    assert summaries(diff_records({"ctNumber": "x"}, new)) == [
+        ("minor", "overall_status", "Status: Ended")
+    ]
+
+
+def test_greece_written_el_is_greece() -> None:
+    """The EU's code for Greece in the search text is the country of the part II."""
+    old = load(OLD)
+    new = load(OLD)
+    new["trialCountries"] = new["trialCountries"].replace("GR:", "EL:")
+    assert diff_records(old, new) == []

@@ -12,7 +12,9 @@ nested objects, translation uuids, HTML entities, the order of lists, and the
 list, ``startDateEU`` as ``yyyy-MM-dd`` or ``dd/MM/yyyy``, ``therapeuticAreas`` as
 text or a list of one, ``trialRegion`` as text or code): see
 :mod:`~trialwatch.registries.ctis.differ.normal`. A status not given on one side
-(a field one API had and the other has not) is not a change of status either.
+(a field one API had and the other has not) is said, but minor; a country's status
+given on one side only is not said (the 2024 retrieve gave none, only the search
+text did).
 
 Every other difference is said: what the vocabulary does not name becomes one
 ``other`` change (noise) per part of the record — the listing fields at the top,
@@ -106,11 +108,12 @@ def _new_study(rec: Mapping[str, Any]) -> Change:
 
 def _status_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
     before, after = public_status(old), public_status(new)
-    if before == after or before is None or after is None:
+    if before == after:
         return []
     params = {"from": before, "to": after}
+    significance: Significance = "minor" if before is None or after is None else "major"
     message = "ctis_status_changed"
-    return [said("overall_status", STATUS_FIELD, before, after, message, params, "major")]
+    return [said("overall_status", STATUS_FIELD, before, after, message, params, significance)]
 
 
 def _country_changes(old: Mapping[str, Country], new: Mapping[str, Country]) -> list[Change]:
