@@ -13,6 +13,7 @@ import pytest
 from tests.diff.conftest import RECORDS, load_pair, load_record, module
 from trialwatch.diff import Change
 from trialwatch.registries.ctgov.differ import diff_records, left_watchlist, removed_from_registry
+from trialwatch.registries.ctis.differ import diff_records as diff_ctis_records
 from trialwatch.words.changes import CATALOGUE, MAX_SUMMARY, SUMMARY_ONLY, describe, stored
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "trialwatch"
@@ -20,6 +21,12 @@ AXSPA, AXSPA_VARIANT = "NCT02552212.json", "NCT02552212.variant-from-aact-NCT022
 DIFFER = [
     *sorted((SRC / "registries" / "ctgov" / "differ").glob("*.py")),
     SRC / "diff" / "lists.py",
+]
+CTIS_DIFFER = sorted((SRC / "registries" / "ctis" / "differ").glob("*.py"))
+CTIS_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ctis"
+CTIS_PAIR = [
+    CTIS_FIXTURES / f"ctrdata-demo_CTIS_2023-505613-24-00_imported-{day}.json"
+    for day in ("2024-06-23", "2026-03-08")
 ]
 
 
@@ -104,12 +111,15 @@ def emitted(path: Path) -> set[str]:
     return found
 
 
-def test_the_differ_says_exactly_the_messages_of_the_catalogue() -> None:
-    """Each message key the CT.gov differ writes is in the catalogue, and each one it holds
-    (but the stored summary) is written by the differ."""
-    found = set().union(*map(emitted, DIFFER))
-    assert found - set(CATALOGUE) == set()
-    assert set(CATALOGUE) - found == {SUMMARY_ONLY}
+def test_the_differs_say_exactly_the_messages_of_the_catalogue() -> None:
+    """Each message key the CT.gov and CTIS differs write is in the catalogue, and each one it
+    holds (but the stored summary) is written by one of them; CTIS's own keys by CTIS's."""
+    ctgov = set().union(*map(emitted, DIFFER))
+    ctis = set().union(*map(emitted, CTIS_DIFFER))
+    assert (ctgov | ctis) - set(CATALOGUE) == set()
+    assert set(CATALOGUE) - (ctgov | ctis) == {SUMMARY_ONLY}
+    assert {key for key in CATALOGUE if key.startswith("ctis_")} <= ctis
+    assert {key for key in ctgov if key.startswith("ctis_")} == set()
 
 
 def _changes() -> Iterator[Change]:
@@ -128,6 +138,21 @@ def _changes() -> Iterator[Change]:
     module(new, "statusModule")["overallStatus"] = "UNKNOWN"
     module(new, "statusModule")["lastKnownStatus"] = "RECRUITING"
     yield from diff_records(old, new)
+
+
+def test_a_ctis_summary_is_the_english_of_its_message_and_params() -> None:
+    """The recorded CTIS pair, both ways and each version new: summary == describe(...)."""
+    old, new = (orjson.loads(path.read_bytes()) for path in CTIS_PAIR)
+    changes = [
+        *diff_ctis_records(old, new),
+        *diff_ctis_records(new, old),
+        *diff_ctis_records(None, old),
+        *diff_ctis_records(None, new),
+    ]
+    assert len(changes) > 10
+    for change in changes:
+        params = orjson.loads(orjson.dumps(change.params))
+        assert change.summary == describe(change.message, params, "en"), change
 
 
 def test_a_summary_is_the_english_of_its_message_and_params() -> None:

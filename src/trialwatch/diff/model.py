@@ -19,12 +19,17 @@ KINDS: tuple[str, ...] = (
     "withdrawn",
     "stopped",
     "overall_status",
+    "country_status",
+    "end_of_trial",
+    "temporary_halt",
     "why_stopped",
     "results_posted",
     "results_removed",
     "expanded_access",
     "results_publication",
-    # sites
+    # countries and sites
+    "country_added",
+    "country_removed",
     "site_added",
     "sites_added",
     "site_status",
@@ -37,6 +42,7 @@ KINDS: tuple[str, ...] = (
     "start_date",
     "primary_completion_date",
     "completion_date",
+    "trial_event",
     "first_posted",
     "enrollment",
     # what is studied

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trialwatch.words import supported
+from trialwatch.words.ctis_changes import CTIS_SAYINGS
 from trialwatch.words.items import ITEM_SAYINGS
 from trialwatch.words.saying import MAX_SUMMARY, Params, Say, from_to, sayings
 from trialwatch.words.terms import (
@@ -357,7 +358,7 @@ def _sponsor_updated(p: Params) -> str:
     return f"Sponsor details updated: {p['name'] or NOT_GIVEN}"
 
 
-CATALOGUE: Mapping[str, Say] = {**_SAYINGS, **ITEM_SAYINGS}
+CATALOGUE: Mapping[str, Say] = {**_SAYINGS, **ITEM_SAYINGS, **CTIS_SAYINGS}
 """Every message key, with how it is said and an example of its parameters."""
 
 

@@ -1,1 +1,2 @@
-"""EU CTIS (euclinicaltrials.eu): the client of its public API (the only httpx user for it)."""
+"""EU CTIS (euclinicaltrials.eu): its client (the only httpx user for it), parse, summary
+and differ. Not yet behind the sync: see :mod:`trialwatch.registries.base`."""
