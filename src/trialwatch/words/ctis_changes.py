@@ -18,27 +18,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from trialwatch.words.ctis import STATUS_LABELS
 from trialwatch.words.items import place_words
 from trialwatch.words.saying import MAX_SUMMARY, Params, from_to, sayings
-from trialwatch.words.terms import NOT_GIVEN, STATUS_WORDS, clip, code_words, date_words
+from trialwatch.words.terms import NOT_GIVEN, clip, code_words, date_words
 
 CTIS_SAYINGS, _says = sayings()
 
-CTIS_STATUS_WORDS: Mapping[int, str] = {
-    1: "Under evaluation",
-    2: "Authorised, recruitment pending",
-    3: "Authorised, recruiting",
-    4: "Ongoing, recruiting",
-    5: "Ongoing, recruitment ended",
-    6: "Temporarily halted",
-    7: STATUS_WORDS["SUSPENDED"],  # the same word as CT.gov's, written once (terms.py)
-    8: "Ended",
-    9: "Expired",
-    10: "Revoked",
-    11: "Not authorised",
-    12: "Cancelled",
-}
-"""The twelve CTIS public status codes and their labels, in the order of a trial's life."""
+CTIS_STATUS_WORDS: Mapping[int, str] = STATUS_LABELS
+"""The twelve CTIS public status codes and their labels (:mod:`trialwatch.words.ctis`)."""
 
 
 def ctis_status_words(code: Any) -> str:

@@ -329,7 +329,11 @@ def early_terminations(record: Any) -> dict[str, bool]:
     found: dict[str, bool] = {}
     for state in _maps(get_path(record, "events.trialEvents")):
         if isinstance(name := state.get("mscName"), str) and name.strip():
-            kinds = {event.get("notificationType") for event in _maps(state.get("events"))}
+            kinds = {
+                kind
+                for event in _maps(state.get("events"))
+                if isinstance(kind := event.get("notificationType"), str)
+            }
             found[country_key(name)] = "EARLY_TERMINATION" in kinds
     return found
 
