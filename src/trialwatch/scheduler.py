@@ -33,13 +33,16 @@ Wiring only; the work is :func:`trialwatch.jobs.cycle.run_cycle`.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import FrameType
@@ -76,6 +79,25 @@ def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
 
 
+INTERRUPT_AGAIN_EVERY = 0.5
+"""Seconds between raising a stop again while a cycle runs (see ``_interrupt_again``)."""
+
+
+def _quiet_lost_stops(
+    hook: Callable[[sys.UnraisableHookArgs], object],
+) -> Callable[[sys.UnraisableHookArgs], object]:
+    """``sys.unraisablehook`` that drops a stop lost in a garbage-collection callback (it is
+    raised again) instead of printing its traceback; anything else goes to ``hook``."""
+
+    def quiet(unraisable: sys.UnraisableHookArgs) -> object:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            log.debug("a stop landed in a garbage-collection callback: raised again")
+            return None
+        return hook(unraisable)
+
+    return quiet
+
+
 @dataclass
 class Service:
     """The long-running scheduler of one process."""
@@ -91,6 +113,7 @@ class Service:
         self._stopping = threading.Event()
         self._reload = threading.Event()
         self._in_cycle = False
+        self._stopped = threading.Event()
         self._advisory: contextlib.ExitStack | None = None
         self._advisory_lock: HeldLock | None = None
         self._last_housekeeping: float | None = None
@@ -106,6 +129,7 @@ class Service:
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit code (0)."""
         self._install_signals()
+        sys.unraisablehook = _quiet_lost_stops(sys.unraisablehook)
         self.reload_watchlists()
         self._clamp_future()
         self._heartbeat.add_job(
@@ -146,6 +170,8 @@ class Service:
         except KeyboardInterrupt:  # raised by _on_stop: an interrupted sync says "interrupted"
             log.info("stopping: interrupted a cycle in progress")
         finally:
+            self._in_cycle = False
+            self._stopped.set()
             self._shutdown()
         return 0
 
@@ -319,12 +345,27 @@ class Service:
             signal.signal(signal.SIGHUP, self._on_hup)
 
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        self._stopping.set()
+        if not self._stopping.is_set():
+            log.info("signal %s: stopping", signal.Signals(signum).name)
+            self._stopping.set()
+            again = threading.Thread(target=self._interrupt_again, name="trialwatch-stop")
+            again.daemon = True
+            again.start()
         # A message between its data and its recorded outcome is finished first: the pass
         # stops at its next look at keep_going (the cycle then stops at its next step).
         if self._in_cycle and not delivery.message_in_flight():
             raise KeyboardInterrupt
+
+    def _interrupt_again(self) -> None:
+        """Raise the stop again in the main thread every half second while a cycle runs.
+
+        Python ignores an exception raised while it collects garbage: a stop that lands
+        in a collection callback is lost, and a cycle inside one slow page would go on
+        reading it. The same signal handler decides each time (never mid-message).
+        """
+        while not self._stopped.wait(INTERRUPT_AGAIN_EVERY):
+            if self._in_cycle:
+                _thread.interrupt_main(signal.SIGTERM)
 
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
         log.info("SIGHUP: watchlist files are reloaded now (after a cycle in progress)")

@@ -91,10 +91,17 @@ class Pass:
     mixed: bool = False
 
     def over(self) -> bool:
-        """True when the pass must stop taking messages (budget spent or lease lost)."""
-        if self.deadline is not None and time.perf_counter() >= self.deadline:
+        """True when the pass must stop taking messages (budget spent or lease lost).
+
+        The budget is checked once a message has been tried: a pass whose connecting
+        and claiming alone took the budget (a slow server, a loaded machine) still
+        moves the queue by one message. A lost lease stops it at once.
+        """
+        if not self.keep_going():
             return True
-        return not self.keep_going()
+        r = self.result
+        tried = r.sent + r.retried + r.failed + r.bounced + r.unconfirmed + len(self.held)
+        return self.deadline is not None and tried > 0 and time.perf_counter() >= self.deadline
 
     def put_back(self, rows: list[Digest], error: str | None = None) -> None:
         """Claimed rows go back to the queue as they were, uncounted."""

@@ -44,7 +44,7 @@ from functools import partial
 from sqlalchemy import Engine
 
 from trialwatch.clock import utcnow
-from trialwatch.errors import TrialwatchError
+from trialwatch.errors import TrialwatchError, first_line
 from trialwatch.jobs.departures import settle_departures
 from trialwatch.jobs.records import join_members
 from trialwatch.jobs.sync_pages import STORE_BATCH, fetch_moved, fetch_pages, list_pages
@@ -222,7 +222,20 @@ def _run_batch(
         for run in runs:
             if not run.done:
                 fail(ctx, run, exc)
+        _fail_half_opened(ctx, slugs)
         raise
+
+
+def _fail_half_opened(ctx: Context, slugs: Sequence[str]) -> None:
+    """Fail a run a stop caught between its row's commit and its return (we hold the locks:
+    any run of these watchlists still 'running' is ours)."""
+    for slug in slugs:
+        try:
+            with session_scope(ctx.factory) as session:
+                watchlist = watchlist_store.get_watchlist(session, slug)
+                run_store.interrupt_running(session, watchlist.id, ctx.now())
+        except Exception as exc:  # the stop in flight matters more: it is raised next
+            log.warning("run of %s not marked interrupted: %s", slug, first_line(exc))
 
 
 def _step(ctx: Context, run: Run, outcomes: _Outcomes, step: Callable[[], None]) -> None:

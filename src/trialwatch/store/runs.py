@@ -151,6 +151,16 @@ def abandon_running(session: Session, watchlist_id: int, now: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def interrupt_running(session: Session, watchlist_id: int, now: datetime) -> int:
+    """Mark this process's runs of the watchlist still 'running' as interrupted (lock held)."""
+    result = session.execute(
+        update(SyncRun)
+        .where(SyncRun.watchlist_id == watchlist_id, SyncRun.status == "running")
+        .values(status="failed", finished_at=now, error="interrupted")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def run_counts(run: SyncRun) -> Mapping[str, Any]:
     return {
         "run_id": run.id,
