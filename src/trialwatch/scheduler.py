@@ -79,8 +79,7 @@ def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
 
 
-INTERRUPT_AGAIN_EVERY = 0.5
-"""Seconds between raising a stop again while a cycle runs (see ``_interrupt_again``)."""
+INTERRUPT_AGAIN_EVERY = 0.5  # seconds between raising a stop again (``_interrupt_again``)
 
 
 def _quiet_lost_stops(
@@ -348,9 +347,7 @@ class Service:
         if not self._stopping.is_set():
             log.info("signal %s: stopping", signal.Signals(signum).name)
             self._stopping.set()
-            again = threading.Thread(target=self._interrupt_again, name="trialwatch-stop")
-            again.daemon = True
-            again.start()
+            threading.Thread(target=self._interrupt_again, daemon=True).start()
         # A message between its data and its recorded outcome is finished first: the pass
         # stops at its next look at keep_going (the cycle then stops at its next step).
         if self._in_cycle and not delivery.message_in_flight():
