@@ -29,8 +29,6 @@ retries, streamed pages and the checks of each answer are one request's life.
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import logging
 import math
 import random
@@ -47,6 +45,7 @@ import orjson
 import trialwatch
 from trialwatch.errors import ConfigError, PageLoop, RegistryBadResponse, RegistryUnavailable
 from trialwatch.registries.ctgov import DEFAULT_API_URL, pages
+from trialwatch.registries.http import describe, one_line, retry_after, url_text
 
 logger = logging.getLogger("trialwatch.registries.ctgov")
 
@@ -54,12 +53,10 @@ MAX_PAGE_SIZE = 1000  # spec: pageSize "will be coerced down to 1,000, if greate
 # A Retry-After longer than this is not worth waiting for inside one sync run: we
 # give up at once with RegistryUnavailable and let the next scheduled run try again.
 MAX_RETRY_AFTER = 600.0
-_MAX_MESSAGE = 300
 # Pages allowed beyond ceil(totalCount / pageSize): records added while paging.
 PAGE_MARGIN = 2
 # Spec pattern of the nctId path parameter of GET /studies/{nctId}.
 _NCT_ID = re.compile(r"^[Nn][Cc][Tt]0*[1-9]\d{0,7}$")
-_ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
 
 
 @dataclass(frozen=True)
@@ -179,7 +176,7 @@ class CtgovClient:
                 query["pageToken"] = token
             response = self._get("/studies", query)
             page = self._parse_page(response, number)
-            where = _where(response)
+            where = url_text(response.request.url)
             del response  # keep only the parsed page alive while the caller works
             next_token = page.next_page_token
             if number == 1 and page.total_count is not None:
@@ -232,7 +229,8 @@ class CtgovClient:
         data = _decode(response)
         if not isinstance(data, dict):
             raise RegistryBadResponse(
-                f"ClinicalTrials.gov answered {_where(response)} with JSON that is not a study"
+                f"ClinicalTrials.gov answered {url_text(response.request.url)}"
+                " with JSON that is not a study"
             )
         return data
 
@@ -243,7 +241,8 @@ class CtgovClient:
         stamp = data.get("dataTimestamp") if isinstance(data, dict) else None
         if not isinstance(stamp, str):
             raise RegistryBadResponse(
-                f"ClinicalTrials.gov answered {_where(response)} without a dataTimestamp"
+                f"ClinicalTrials.gov answered {url_text(response.request.url)}"
+                " without a dataTimestamp"
             )
         return stamp
 
@@ -279,11 +278,11 @@ class CtgovClient:
             except httpx.UnsupportedProtocol as exc:
                 raise ConfigError(f"ClinicalTrials.gov base URL is not usable: {url}") from exc
             except httpx.TransportError as exc:
-                failure = _Failure(self._describe(exc), unreachable=True)
+                failure = _Failure(describe(exc, self._timeout), unreachable=True)
                 last_exc = exc
             except httpx.HTTPError as exc:  # e.g. TooManyRedirects, DecodingError
                 raise RegistryBadResponse(
-                    f"ClinicalTrials.gov answered {url} unusably: {_one_line(str(exc))}"
+                    f"ClinicalTrials.gov answered {url} unusably: {one_line(str(exc))}"
                 ) from exc
             else:
                 if isinstance(response, _Failure):  # past the whole-request deadline
@@ -371,25 +370,11 @@ class CtgovClient:
             self._tokens = 1.0
         self._tokens -= 1.0
 
-    def _describe(self, exc: httpx.TransportError) -> str:
-        if isinstance(exc, httpx.TimeoutException):
-            kind = {
-                httpx.ConnectTimeout: "connect",
-                httpx.ReadTimeout: "read",
-                httpx.WriteTimeout: "write",
-                httpx.PoolTimeout: "pool",
-            }.get(type(exc), "request")
-            return f"{kind} timeout after {self._timeout:g} s"
-        text = _ERRNO_PREFIX.sub("", _one_line(str(exc)))
-        if not text:
-            return type(exc).__name__
-        return text[0].lower() + text[1:].rstrip(".")
-
     # -- response parsing ---------------------------------------------------------
 
     @staticmethod
     def _parse_page(response: httpx.Response, number: int) -> Page:
-        where = _where(response)
+        where = url_text(response.request.url)
         chunks = [chunk for chunk in response.iter_bytes() if chunk]  # decoded, not joined
         opening = pages.STUDIES_FIRST.match(pages.head(chunks))
         if opening:
@@ -438,32 +423,14 @@ def _check_status(response: httpx.Response, not_found: str | None) -> _Failure |
         return _Failure(
             cause,
             unreachable=False,
-            retry_after=_parse_retry_after(response.headers.get("Retry-After")),
+            retry_after=retry_after(response.headers.get("Retry-After")),
         )
-    message = _one_line(response.text) or response.reason_phrase or "no message"
+    message = one_line(response.text) or response.reason_phrase or "no message"
     if status == 404 and not_found is not None:
         prefix = not_found
     else:
         prefix = f"ClinicalTrials.gov rejected the request ({status})"
     raise RegistryBadResponse(f"{prefix}: {message}", status_code=status)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delay-seconds or HTTP-date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.UTC)
-    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 def _decode(response: httpx.Response, body: bytes | None = None) -> Any:
@@ -472,17 +439,6 @@ def _decode(response: httpx.Response, body: bytes | None = None) -> Any:
         return orjson.loads(response.read() if body is None else body)
     except orjson.JSONDecodeError as exc:
         raise RegistryBadResponse(
-            f"ClinicalTrials.gov answered {_where(response)} with malformed JSON: {exc}"
+            f"ClinicalTrials.gov answered {url_text(response.request.url)}"
+            f" with malformed JSON: {exc}"
         ) from exc
-
-
-def _where(response: httpx.Response) -> str:
-    url = response.request.url
-    return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    if len(line) > _MAX_MESSAGE:
-        line = line[: _MAX_MESSAGE - 1] + "…"
-    return line

@@ -34,8 +34,6 @@ request deadline and the checks of each answer are one request's life.
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import logging
 import math
 import random
@@ -58,6 +56,7 @@ from trialwatch.errors import (
     RegistryUnavailable,
     ResultCapExceeded,
 )
+from trialwatch.registries.http import describe, one_line, retry_after, url_text
 
 logger = logging.getLogger("trialwatch.registries.ctis")
 
@@ -72,8 +71,6 @@ MAX_RETRY_AFTER = 600.0
 # Pages allowed beyond what the first page's totalRecords needs: records added while paging.
 PAGE_MARGIN = 2
 _CT_NUMBER = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}$")  # EU CT number, e.g. 2023-505613-24-00
-_MAX_MESSAGE = 300
-_ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
 _TRANSIENT = frozenset({403, 408, 429})  # and every 5xx
 
 
@@ -292,10 +289,11 @@ class CtisClient:
                 except httpx.UnsupportedProtocol as exc:
                     raise ConfigError(f"{NAME} base URL is not usable: {url}") from exc
                 except httpx.TransportError as exc:
-                    outcome, last_exc = _Failure(self._describe(exc), unreachable=True), exc
+                    failure = _Failure(describe(exc, self._timeout), unreachable=True)
+                    outcome, last_exc = failure, exc
                 except httpx.HTTPError as exc:  # e.g. DecodingError
                     raise RegistryBadResponse(
-                        f"{NAME} answered {url} unusably: {_one_line(str(exc))}"
+                        f"{NAME} answered {url} unusably: {one_line(str(exc))}"
                     ) from exc
                 finally:
                     self._last_request = self._clock()
@@ -333,7 +331,7 @@ class CtisClient:
                 reason=streamed.reason_phrase,
                 headers=streamed.headers,
                 body=b"".join(chunks),
-                url=_where(streamed.request.url),
+                url=url_text(streamed.request.url),
             )
 
     def _back_off(self, attempt: int, failure: _Failure, url: str) -> None:
@@ -366,20 +364,6 @@ class CtisClient:
         wait = self._last_request + self._interval - self._clock()
         if wait > 0:
             self._sleep(wait)
-
-    def _describe(self, exc: httpx.TransportError) -> str:
-        if isinstance(exc, httpx.TimeoutException):
-            kind = {
-                httpx.ConnectTimeout: "connect",
-                httpx.ReadTimeout: "read",
-                httpx.WriteTimeout: "write",
-                httpx.PoolTimeout: "pool",
-            }.get(type(exc), "request")
-            return f"{kind} timeout after {self._timeout:g} s"
-        text = _ERRNO_PREFIX.sub("", _one_line(str(exc)))
-        if not text:
-            return type(exc).__name__
-        return text[0].lower() + text[1:].rstrip(".")
 
     # -- answers ------------------------------------------------------------------
 
@@ -416,9 +400,9 @@ def _check(answer: _Answer) -> _Answer | _Failure:
         return _Failure(
             cause,
             unreachable=False,
-            retry_after=_parse_retry_after(answer.headers.get("Retry-After")),
+            retry_after=retry_after(answer.headers.get("Retry-After")),
         )
-    message = _one_line(answer.body.decode("utf-8", "replace")) or answer.reason or "no message"
+    message = one_line(answer.body.decode("utf-8", "replace")) or answer.reason or "no message"
     raise RegistryBadResponse(
         f"{NAME} rejected the request to {answer.url} ({status}): {message}", status_code=status
     )
@@ -431,24 +415,6 @@ def _count(value: Any) -> int | None:
     return None
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delay-seconds or HTTP-date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.UTC)
-    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
-
-
 def _decode(answer: _Answer) -> Any:
     try:
         return orjson.loads(answer.body)
@@ -456,14 +422,3 @@ def _decode(answer: _Answer) -> Any:
         raise RegistryBadResponse(
             f"{NAME} answered {answer.url} with malformed JSON: {exc}"
         ) from exc
-
-
-def _where(url: httpx.URL) -> str:
-    return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    if len(line) > _MAX_MESSAGE:
-        line = line[: _MAX_MESSAGE - 1] + "…"
-    return line
